@@ -1,0 +1,50 @@
+"""The `scones` command: one Typer app; each command is a thin call into a stage.
+
+Commands live beside this file, one module per stage (`data.py`, `model.py`, `endpoint.py`,
+`workflow.py`, `monitor.py`, `console.py`, `demo.py`), each with a `register(app)`.
+Expected errors (`SconesError`) print one `Error: ...` line and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from scones.cli import _common, console, data, demo, endpoint, model, monitor, workflow
+from scones.errors import SconesError
+
+
+class _Group(TyperGroup):
+    """Turns expected errors into one line and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SconesError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+app = typer.Typer(
+    name="scones",
+    cls=_Group,
+    help="Ship the bicycle/motorcycle classifier as a scalable, safe, event-driven service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.callback()(_common.global_options)
+
+for _module in (data, model, endpoint, workflow, monitor, console, demo):
+    _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())  # type: ignore[func-returns-value]

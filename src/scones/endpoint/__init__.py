@@ -1,0 +1,1 @@
+"""Stage 2b, endpoint: the real-time inference server with data capture, and its registry."""

@@ -1,0 +1,1 @@
+"""Stage 3, functions: the three Lambda handlers (serialize, classify, filter)."""

@@ -1,0 +1,1 @@
+"""Stage 4, monitor: read captured data, plot it, baseline it, and check it for drift."""

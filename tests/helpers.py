@@ -1,0 +1,70 @@
+"""Small real things tests build inline: a tiny ONNX model artifact and PNG images."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
+
+
+def tiny_onnx(num_classes: int = 2, sharpness: float = 6.0) -> bytes:
+    """A 32x32 RGB classifier whose answer is plain to predict: red images -> class 0,
+    blue images -> class 1, grey ones -> near 0.5 (low confidence).
+
+    Graph: input (N,3,32,32) -> mean over H,W = embedding (N,3) -> MatMul + bias -> Softmax.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.zeros((3, num_classes), dtype=np.float32)
+    weights[0, 0], weights[2, 0] = sharpness, -sharpness  # red up, blue down
+    if num_classes > 1:
+        weights[0, 1], weights[2, 1] = -sharpness, sharpness
+    bias = np.zeros(num_classes, dtype=np.float32)
+    axes = numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "axes")
+    nodes = [
+        helper.make_node("ReduceMean", ["input", "axes"], ["embedding"], keepdims=0),
+        helper.make_node("MatMul", ["embedding", "W"], ["logits0"]),
+        helper.make_node("Add", ["logits0", "B"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", num_classes]),
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 3]),
+        ],
+        initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "B"), axes],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def tiny_artifact(classes: tuple[str, ...] = ("bicycle", "motorcycle")) -> Artifact:
+    """A complete, valid scones artifact around `tiny_onnx`."""
+    data = tiny_onnx(len(classes))
+    manifest = Manifest(
+        classes=list(classes),
+        preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        embedding_dim=3,
+        training_job="tiny-test-model",
+        metrics={"validation_accuracy": 1.0},
+        model_sha256=sha256(data),
+        created="2026-01-01T00:00:00.000Z",
+    )
+    return Artifact(manifest=manifest, onnx=data)
+
+
+def png_bytes(color: tuple[int, int, int] = (200, 30, 30), size: int = 32, mode: str = "RGB") -> bytes:
+    """A solid-colour PNG (red -> bicycle, blue -> motorcycle, grey -> unsure, for tiny_onnx)."""
+    image = Image.new("RGB", (size, size), color).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
