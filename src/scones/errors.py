@@ -6,7 +6,8 @@
     │   ├── InvalidKey          a key would escape its bucket
     │   └── ObjectNotFound      no object at that bucket/key
     ├── DataError               a dataset or archive is missing, malformed or unsafe
-    │   └── DownloadError       fetching a source failed (network, checksum)
+    │   ├── DownloadError       fetching a source failed (network, checksum)
+    │   └── BadImage            bytes that are not a usable image (corrupt, too large, empty)
     ├── ArtifactError           a model artifact is missing, corrupt or foreign
     ├── TrainingError           training could not run (bad hyperparameter, empty data)
     ├── EndpointError           an endpoint could not be deployed, found or reached
@@ -52,6 +53,10 @@ class DataError(SconesError):
 
 class DownloadError(DataError):
     """Downloading a source failed or gave the wrong bytes."""
+
+
+class BadImage(DataError):
+    """Bytes that cannot be used as an image: empty, not an image, truncated, or too large."""
 
 
 class ArtifactError(SconesError):

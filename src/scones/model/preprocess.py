@@ -1,0 +1,89 @@
+"""Image bytes -> the model's input tensor, exactly as the manifest says.
+
+One implementation shared by training-time export checks, the endpoint and the monitor, so
+an image is seen the same way everywhere. NumPy and Pillow only (no torch).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from scones.errors import BadImage
+from scones.model.artifact import Preprocessing
+
+# Far above any real request (6 MB bodies), far below a decompression bomb; checked from the
+# header before any pixel is decoded.
+MAX_PIXELS = 4096 * 4096
+
+
+def decode(data: bytes, size: tuple[int, int] = (32, 32), resample: str = "bilinear") -> np.ndarray:
+    """Decode PNG/JPEG/any Pillow image bytes to uint8 RGB of shape (H, W, 3).
+
+    Any mode (RGBA, grayscale, palette, CMYK, 16-bit) becomes RGB; any size is resized to
+    `size` (H, W). Raises BadImage, naming the problem, for anything else.
+    """
+    if not data:
+        raise BadImage("Empty request body: send the image bytes (PNG or JPEG)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise BadImage(
+                    f"Image is {width}x{height} pixels, over the {MAX_PIXELS}-pixel limit; send a smaller image"
+                )
+            image.load()
+    except BadImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImage(f"Image refused as a decompression bomb ({exc}); send a smaller image") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise BadImage(f"Body is not a readable image ({exc}); send PNG or JPEG bytes") from exc
+    if image.mode not in ("RGB",):
+        image = _to_rgb(image)
+    height, width = size
+    if image.size != (width, height):
+        image = image.resize((width, height), _RESAMPLE.get(resample, Image.Resampling.BILINEAR))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent pixels over white, as a browser shows them; opaque ones are unchanged.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = array.max() or 1.0
+        return Image.fromarray((array / peak * 255).astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")
+
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+def to_input(images: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """uint8 (N, H, W, 3) RGB -> float32 (N, 3, H, W), scaled to [0, 1] and normalised."""
+    if images.ndim == 3:
+        images = images[None]
+    x = images.astype(np.float32) * np.float32(1 / 255)
+    x -= np.asarray(pre.mean, dtype=np.float32)
+    x /= np.asarray(pre.std, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def prepare(data: bytes, pre: Preprocessing) -> np.ndarray:
+    """Image bytes -> float32 (1, 3, H, W): decode, then to_input."""
+    _, height, width = pre.image_shape
+    return to_input(decode(data, (height, width), pre.resize), pre)
