@@ -8,13 +8,17 @@ BIN := $(VENV)/bin
 DEV_ARCHIVE := $(wildcard ../shared/data/cifar-100-python-bike-moto-dev.tar.gz)
 SOURCE ?= $(DEV_ARCHIVE)
 PYTEST_ARGS ?=
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# pip warns about every missing entry of a local mirror index; that noise hides real errors.
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install demo test test-slow lint format bench browser lock clean
 
 $(BIN)/scones: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $@
 
 install: $(BIN)/scones
