@@ -21,10 +21,11 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole pipeline end to end and say where to look."""
-    from scones.data.stage import DEFAULT_SOURCE, stage
-
     settings = _common.settings()
     store = _common.store(settings)
+
+    from scones.data.stage import DEFAULT_SOURCE, stage
+
     _common.err.rule("1 data: stage CIFAR-100 bicycle/motorcycle")
     with progress_bar() as bar:
         result = stage(store, source or DEFAULT_SOURCE, progress=bar)
