@@ -1,0 +1,196 @@
+"""The HTTP transport: a raw ASGI app over `InferenceService` (thin: parse, call, render).
+
+Routes (SageMaker's container contract and public runtime route):
+    GET  /ping                          200 once the model is loaded, else 503 (never needs a token)
+    POST /invocations                   image bytes -> JSON probabilities
+    POST /endpoints/{name}/invocations  the same, as boto3's sagemaker-runtime client calls it
+    GET  /metrics                       Prometheus text
+
+Raw ASGI rather than a framework router: the hot path is one request shape, and this keeps it
+to a dictionary lookup and a few header reads. Every error is an exception whose class carries
+its status; `errors.render` is the one place that turns it into a response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from scones.config import Settings
+from scones.endpoint.errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestError,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationError,
+    render,
+)
+from scones.endpoint.metrics import CONTENT_TYPE as METRICS_TYPE
+from scones.endpoint.service import EndpointConfig, InferenceService
+from scones.model.artifact import Artifact
+from scones.storage import Store
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+_ROUTES = {"/ping": "ping", "/metrics": "metrics", "/invocations": "invocations"}
+
+
+class _Disconnected(Exception):
+    """The client went away before sending its whole body."""
+
+
+class App:
+    """ASGI app for one endpoint; the model loads at lifespan startup, in each worker process.
+
+    Constructed from plain data (artifact, config, settings) so it can be pickled to worker
+    processes before anything heavy exists.
+    """
+
+    def __init__(self, artifact: Artifact, config: EndpointConfig, settings: Settings) -> None:
+        self.artifact, self.config, self.settings = artifact, config, settings
+        self.service: InferenceService | None = None
+        self._token = f"Bearer {config.auth_token}".encode() if config.auth_token else None
+        self._variant = config.variant.encode()
+
+    def start(self) -> None:
+        self.service = InferenceService(self.artifact, self.config, Store(self.settings))
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.start()
+                except Exception as exc:  # process edge: tell the server why it cannot start
+                    logger.exception("Endpoint failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.stop()  # in-flight requests have finished; this flushes capture
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path, method = scope["path"], scope["method"]
+        try:
+            reply = await self._dispatch(path, method, scope, receive)
+        except _Disconnected:
+            return
+        except Exception as exc:  # the one error handler of the server
+            if not isinstance(exc, RequestError):
+                logger.exception("Unexpected failure on %s %s", method, path)
+            reply = render(exc)
+        status, headers, body = reply
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        if self.service is not None:
+            route = _ROUTES.get(path) or ("invocations" if path.endswith("/invocations") else "other")
+            self.service.metrics.requests.labels(route, str(status)).inc()
+            if route == "invocations":
+                self.service.metrics.latency.observe(time.perf_counter() - started)
+
+    async def _dispatch(self, path: str, method: str, scope: Scope, receive: Receive) -> Reply:
+        if path == "/ping":
+            _allow(method, ("GET", "HEAD"))
+            if self.service is None or not self.service.ready:
+                raise ServiceUnavailable()
+            return (200, [(b"content-length", b"0")], b"")
+        headers = _headers(scope)
+        if path == "/invocations" or (path.startswith("/endpoints/") and path.endswith("/invocations")):
+            name = path[len("/endpoints/") : -len("/invocations")] if path != "/invocations" else self.config.name
+            if name != self.config.name:
+                raise NotFound(f"Endpoint {name!r} not found; this server serves {self.config.name!r}")
+            _allow(method, ("POST",))
+            self._authorize(headers)
+            return await self._invoke(headers, receive)
+        if path == "/metrics":
+            _allow(method, ("GET",))
+            self._authorize(headers)
+            service = self._ready()
+            body = service.metrics.render()
+            return 200, [(b"content-type", METRICS_TYPE.encode())], body
+        raise NotFound()
+
+    async def _invoke(self, headers: dict[bytes, bytes], receive: Receive) -> Reply:
+        service = self._ready()
+        body = await _read_body(receive, headers.get(b"content-length"), self.config.max_body_bytes)
+        inference_id = headers.get(b"x-amzn-sagemaker-inference-id")
+        reply, reply_type = await service.invoke(
+            body,
+            headers.get(b"content-type", b"").decode("latin-1"),
+            headers.get(b"accept", b"").decode("latin-1"),
+            inference_id.decode("latin-1") if inference_id else None,
+        )
+        response_headers = [
+            (b"content-type", reply_type.encode()),
+            (b"content-length", str(len(reply)).encode()),
+            (b"x-amzn-invoked-production-variant", self._variant),
+        ]
+        return 200, response_headers, reply
+
+    def _ready(self) -> InferenceService:
+        if self.service is None or not self.service.ready:
+            raise ServiceUnavailable()
+        return self.service
+
+    def _authorize(self, headers: dict[bytes, bytes]) -> None:
+        if self._token is None:
+            return  # SigV4 and other auth headers are ignored, as a container must
+        if not hmac.compare_digest(headers.get(b"authorization", b""), self._token):
+            raise Unauthorized()
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return dict(scope["headers"])  # ASGI header names are already lower-case
+
+
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise MethodNotAllowed(f"{method} is not allowed here; use {' or '.join(allowed)}")
+
+
+async def _read_body(receive: Receive, content_length: bytes | None, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` (never read unbounded)."""
+    too_large = PayloadTooLarge(f"Request body is over the {limit // (1024 * 1024)} MB limit; send a smaller image")
+    if content_length is not None:
+        try:
+            declared = int(content_length)
+        except ValueError:
+            raise ValidationError("Content-Length is not a number") from None
+        if declared > limit:
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

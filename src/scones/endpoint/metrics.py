@@ -1,0 +1,71 @@
+"""Prometheus metrics of one endpoint process (a registry per app, so tests can run several)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from scones.endpoint.capture import CaptureWriter
+from scones.model.artifact import Manifest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    """Requests by status, invocation latency, batch sizes, capture counts, model identity."""
+
+    def __init__(self, endpoint_name: str, manifest: Manifest, capture: CaptureWriter | None) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "scones_endpoint_requests", "HTTP requests answered, by route and status", ["route", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "scones_endpoint_invocation_seconds", "Invocation latency inside the server (read to reply)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "scones_endpoint_batch_size", "Images per model run", buckets=BATCH_BUCKETS, registry=self.registry
+        )
+        Info("scones_endpoint_model", "The model this endpoint serves", registry=self.registry).info(
+            {
+                "endpoint": endpoint_name,
+                "training_job": manifest.training_job or "",
+                "model_sha256": manifest.model_sha256,
+                "classes": ",".join(manifest.classes),
+            }
+        )
+        if capture is not None:
+            self.registry.register(_CaptureCollector(capture))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _CaptureCollector(Collector):
+    """Reads the capture writer's counters at scrape time (the writer stays metrics-free)."""
+
+    def __init__(self, capture: CaptureWriter) -> None:
+        self.capture = capture
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "scones_capture_sampling_percent", "Data capture sampling percentage", value=self.capture.config.percent
+        )
+        yield CounterMetricFamily(
+            "scones_capture_records_accepted", "Records queued for capture", value=self.capture.accepted
+        )
+        yield CounterMetricFamily(
+            "scones_capture_records_written", "Records written to the destination", value=self.capture.written
+        )
+        dropped = CounterMetricFamily(
+            "scones_capture_records_dropped", "Records not captured, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(self.capture.dropped.items()):
+            dropped.add_metric([reason], count)
+        yield dropped

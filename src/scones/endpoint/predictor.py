@@ -1,0 +1,188 @@
+"""Inference: an ONNX Runtime session over the artifact, and a dynamic batcher in front of it.
+
+The batcher owns one inference thread. Requests hand it decoded uint8 images and await a
+future; the thread takes everything queued (up to `max_batch_size`), normalises the batch in
+one NumPy pass and runs the session once. ORT releases the GIL while it runs, so the event
+loop parses and decodes the next requests meanwhile, and those form the next batch
+(continuous batching). It waits up to `max_wait_ms` for more only while other requests are
+known to be on their way in, so a lone request at concurrency 1 never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from scones.endpoint.errors import ModelError, ServiceUnavailable
+from scones.errors import ArtifactError
+from scones.model.artifact import Artifact
+from scones.model.preprocess import to_input
+
+logger = logging.getLogger(__name__)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Predictor:
+    """The artifact's ONNX model on ONNX Runtime's CPU provider."""
+
+    def __init__(self, artifact: Artifact, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or usable_cores()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning ORT threads would steal the cores the event loop needs between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(artifact.onnx, sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own untyped errors; this is the boundary
+            raise ArtifactError(
+                f"ONNX Runtime cannot load the model ({exc}); re-export it with 'scones train'"
+            ) from exc
+        self.manifest = artifact.manifest
+        self.threads = options.intra_op_num_threads
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (N, 3, H, W) normalised -> float32 (N, num_classes) probabilities."""
+        try:
+            outputs = self.session.run([self.manifest.output_name], {self.manifest.input_name: batch})
+        except Exception as exc:  # ORT's errors are not a public hierarchy; translate them here
+            raise ModelError(f"The model failed on this input ({type(exc).__name__}: {exc})") from exc
+        return np.asarray(outputs[0], dtype=np.float32)
+
+    def predict_images(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) RGB -> probabilities, normalised as the manifest says."""
+        return self.predict(to_input(images, self.manifest.preprocessing))
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """How requests are grouped.
+
+    Attributes:
+        max_batch_size: most images per session run (bigger amortises more, adds latency).
+        max_wait_ms: longest a batch waits for requests already on their way in.
+        threads: ORT intra-op threads; 0 means one per usable core.
+    """
+
+    max_batch_size: int = 32
+    max_wait_ms: float = 2.0
+    threads: int = 0
+
+
+class _Item:
+    __slots__ = ("image", "future", "loop")
+
+    def __init__(self, image: np.ndarray, future: asyncio.Future[np.ndarray], loop: asyncio.AbstractEventLoop):
+        self.image, self.future, self.loop = image, future, loop
+
+
+class Batcher:
+    """Groups concurrent `predict` calls into batches run on one inference thread."""
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        config: BatchConfig,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.predictor = predictor
+        self.max_batch_size = max(1, config.max_batch_size)
+        self.max_wait = max(0.0, config.max_wait_ms) / 1000
+        self._on_batch = on_batch or (lambda n: None)
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._arriving = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="scones-batcher", daemon=True)
+        self._thread.start()
+
+    # -- request side (event loop) -------------------------------------------------------------
+    def arriving(self, delta: int) -> None:
+        """Requests whose body is being read or decoded (+1), or that gave up (-1)."""
+        with self._cond:
+            self._arriving += delta
+
+    async def predict(self, image: np.ndarray, *, was_arriving: bool = False) -> np.ndarray:
+        """uint8 (H, W, 3) -> probabilities (num_classes,)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        with self._cond:
+            if was_arriving:
+                self._arriving -= 1
+            if self._closed:
+                raise ServiceUnavailable("The endpoint is shutting down; retry on another instance")
+            self._queue.append(_Item(image, future, loop))
+            self._cond.notify()
+        return await future
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=30)
+
+    # -- inference thread ----------------------------------------------------------------------
+    def _take(self) -> list[_Item] | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return None
+            deadline = time.monotonic() + self.max_wait
+            # Wait only for requests already inside the server, never for ones that may not come.
+            while len(self._queue) < self.max_batch_size and self._arriving > 0 and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            count = min(len(self._queue), self.max_batch_size)
+            return [self._queue.popleft() for _ in range(count)]
+
+    def _run(self) -> None:
+        while (items := self._take()) is not None:
+            self._on_batch(len(items))
+            try:
+                probabilities = self.predictor.predict_images(np.stack([item.image for item in items]))
+                results: list[np.ndarray | BaseException] = list(probabilities)
+            except Exception as exc:  # the thread edge: every waiting request must get an answer
+                if not isinstance(exc, ModelError):
+                    logger.exception("Batch of %d failed", len(items))
+                results = [exc] * len(items)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Item, np.ndarray | BaseException]]] = {}
+            for item, result in zip(items, results, strict=True):
+                by_loop.setdefault(item.loop, []).append((item, result))
+            for loop, pairs in by_loop.items():  # one wake-up per loop per batch
+                try:
+                    loop.call_soon_threadsafe(_resolve, pairs)
+                except RuntimeError:  # that loop has closed: nobody is waiting any more
+                    continue
+
+
+def _resolve(pairs: list[tuple[_Item, np.ndarray | BaseException]]) -> None:
+    for item, result in pairs:
+        if item.future.done():  # the client went away
+            continue
+        if isinstance(result, BaseException):
+            item.future.set_exception(result)
+        else:
+            item.future.set_result(result)

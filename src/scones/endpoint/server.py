@@ -1,0 +1,97 @@
+"""`serve`: run one endpoint in the foreground on uvicorn (the container's `serve` command).
+
+The model comes from --model (a model.tar.gz, its unpacked folder or an s3:// URI) or, as in
+a SageMaker container, from /opt/ml/model. The port is the flag, else SAGEMAKER_BIND_TO_PORT,
+else SCONES_ENDPOINT_PORT, else 8080. SIGTERM stops accepting, lets in-flight requests
+finish, then flushes data capture before the process exits (SageMaker allows 30 s).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from scones.config import Settings, env, resolve
+from scones.endpoint.app import App
+from scones.endpoint.service import EndpointConfig
+from scones.errors import EndpointError
+from scones.model.artifact import Artifact, load
+from scones.storage import Store
+
+logger = logging.getLogger(__name__)
+
+CONTAINER_MODEL_DIR = Path("/opt/ml/model")
+GRACEFUL_SHUTDOWN_SECONDS = 20  # of SageMaker's 30 s between SIGTERM and SIGKILL; capture gets the rest
+
+
+def endpoint_config(settings: Settings, **flags: Any) -> EndpointConfig:
+    """EndpointConfig from flags, SAGEMAKER_BIND_TO_PORT (port only), SCONES_ENDPOINT_* and defaults."""
+    if flags.get("port") is None and (sagemaker_port := env("SAGEMAKER_BIND_TO_PORT")):
+        flags["port"] = sagemaker_port
+    if flags.get("auth_token") is None:
+        flags["auth_token"] = settings.auth_token
+    return resolve(EndpointConfig, flags, env_prefix="SCONES_ENDPOINT_")
+
+
+def model_location(model: str | None) -> str:
+    """The --model value, else /opt/ml/model when it holds a model (the container contract)."""
+    if model:
+        return model
+    if (CONTAINER_MODEL_DIR / "manifest.json").is_file():
+        return str(CONTAINER_MODEL_DIR)
+    raise EndpointError(
+        "No model to serve: pass --model (a model.tar.gz, its folder or an s3:// URI) "
+        f"or unpack one into {CONTAINER_MODEL_DIR}"
+    )
+
+
+def load_model(settings: Settings, model: str | None) -> Artifact:
+    return load(model_location(model), Store(settings))
+
+
+def build_server(app: App, config: EndpointConfig) -> Any:
+    """A uvicorn Config for `app` (httptools and uvloop when installed: uvicorn's 'auto')."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        backlog=2048,
+    )
+
+
+def serve(settings: Settings, config: EndpointConfig, model: str | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; raises EndpointError if the model or port is unusable."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    artifact = load_model(settings, model)  # fail here, with a clear message, not inside a worker
+    logging.getLogger("scones").setLevel(logging.INFO)
+    app = App(artifact, config, settings)
+    server_config = build_server(app, config)
+    try:
+        sock = server_config.bind_socket()
+    except SystemExit as exc:  # uvicorn exits when the port is taken; make it our error
+        raise EndpointError(
+            f"Cannot listen on {config.host}:{config.port} (in use?); pick another with --port"
+        ) from exc
+    host, port = sock.getsockname()[:2]
+    logger.info(
+        "Endpoint %s serving %s on http://%s:%d (workers %d, capture %s%%)",
+        config.name, artifact.manifest.training_job or "model", host, port, config.workers, config.capture_percent,
+    )  # fmt: skip
+    server = uvicorn.Server(server_config)
+    if config.workers > 1:
+        Multiprocess(server_config, sockets=[sock]).run()
+    else:
+        server.run(sockets=[sock])
+        if not server.started:
+            raise EndpointError(f"Endpoint {config.name} failed to start; see the log above")
