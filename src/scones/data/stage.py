@@ -1,0 +1,285 @@
+"""`stage`: turn a CIFAR-100 archive (or an exported image folder) into a staged dataset.
+
+What the seed's notebook did by hand: fetch CIFAR-100, keep the chosen fine classes, save
+each row as a 32x32 PNG under train/ and test/, write train.lst/test.lst (reference
+section 2) and upload. Here the dataset is built in a temporary folder, then synced to the
+store with manifest.json written last: the manifest marks a complete dataset, so a reader
+never sees a half-written one. Re-staging the same source writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from scones.data import cifar
+from scones.data.dataset import LstEntry, format_lst, parse_lst, read_split
+from scones.data.download import download, file_md5
+from scones.data.png import write_pngs
+from scones.errors import DataError
+from scones.keys import join_key, s3_uri, validate_bucket, validate_prefix
+from scones.progress import NullProgress, Progress
+from scones.storage import Store
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+DEFAULT_CLASSES = ("bicycle", "motorcycle")
+SPLITS = cifar.SPLITS
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What staging did.
+
+    Attributes:
+        uri: where the dataset is, e.g. "s3://scones/data".
+        classes: class names; label i is classes[i].
+        counts: images per split, e.g. {"train": 900, "test": 100}.
+        uploaded: objects written; unchanged: objects already up to date; removed: stale
+            objects deleted (left by an earlier staging with other classes or source).
+        source, source_md5: what was staged, and its fingerprint.
+    """
+
+    uri: str
+    classes: tuple[str, ...]
+    counts: dict[str, int]
+    uploaded: int
+    unchanged: int
+    removed: int
+    source: str
+    source_md5: str
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.uploaded or self.removed)
+
+    def summary(self) -> str:
+        splits = " + ".join(f"{n} {s}" for s, n in self.counts.items())
+        what = f"{splits} images of {', '.join(self.classes)}"
+        if not self.changed:
+            return f"Nothing to do: {self.uri} already holds {what} ({self.unchanged} objects up to date)"
+        removed = f", {self.removed} stale removed" if self.removed else ""
+        return f"Staged {what} to {self.uri} ({self.uploaded} objects written, {self.unchanged} unchanged{removed})"
+
+
+def stage(
+    store: Store,
+    source: str | Path,
+    *,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    bucket: str | None = None,
+    prefix: str = "data",
+    progress: Progress | None = None,
+) -> StageResult:
+    """Stage `classes` from `source` into `s3://<bucket>/<prefix>` on `store`.
+
+    Args:
+        source: a CIFAR-100 python archive (http(s) URL or local path) or a local folder with
+            train/ + train.lst and/or test/ + test.lst (the seed's export layout).
+        classes: CIFAR-100 fine label names; labels 0..k-1 in this order. For a folder source
+            they name the folder's labels.
+        bucket: default: the configured bucket. prefix: key prefix (default "data").
+
+    Raises:
+        DataError (DownloadError) naming the problem; nothing is half-written.
+    """
+    progress = progress or NullProgress()
+    bucket = validate_bucket(bucket or store.settings.bucket)
+    prefix = validate_prefix(prefix)
+    names = _check_classes(classes)
+    work = store.settings.home / "tmp"
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stage-", dir=work) as tmp:
+        build = Path(tmp) / "dataset"
+        build.mkdir()
+        label, path = _locate(source, store, progress)
+        if path.is_dir():
+            manifest = _from_folder(store, path, names, build, progress)
+        else:
+            manifest = _from_archive(path, names, build, progress)
+        manifest = {"classes": list(names), **manifest, "source": label}
+        return _publish(store, build, manifest, bucket, prefix, progress)
+
+
+def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(c.strip() for c in classes if c.strip())
+    if not names:
+        raise DataError("No classes given; pass CIFAR-100 fine label names, e.g. --classes bicycle,motorcycle")
+    duplicates = sorted({c for c in names if names.count(c) > 1})
+    if duplicates:
+        raise DataError(f"Class {', '.join(duplicates)} given twice; list each class once")
+    return names
+
+
+def _locate(source: str | Path, store: Store, progress: Progress) -> tuple[str, Path]:
+    """(the source as recorded in the manifest, a local archive file or folder)."""
+    text = str(source)
+    scheme = urlparse(text).scheme.lower()
+    if scheme in ("http", "https"):
+        name = Path(urlparse(text).path).name or "download"
+        # One cache folder per URL, so two URLs with the same file name never collide.
+        cache = store.settings.home / "downloads" / hashlib.sha256(text.encode()).hexdigest()[:16] / name
+        md5 = cifar.OFFICIAL_MD5 if name == cifar.OFFICIAL_NAME else None
+        if cache.is_file() and (md5 is None or file_md5(cache) == md5):
+            logger.info("using cached download %s", cache)
+        else:
+            download(text, cache, md5=md5, progress=progress)
+        return text, cache
+    if len(scheme) > 1:  # one letter is a Windows drive
+        raise DataError(f"Unsupported source {text!r}; give an http(s) URL, a local archive or an image folder")
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"No source at {text}; give a CIFAR-100 python archive (.tar.gz), a folder with train.lst/test.lst, "
+            "or a URL"
+        )
+    if path.is_file() and path.name == cifar.OFFICIAL_NAME and file_md5(path) != cifar.OFFICIAL_MD5:
+        raise DataError(
+            f"{text} is named {cifar.OFFICIAL_NAME} but its md5 is not the official {cifar.OFFICIAL_MD5}; "
+            "it is corrupt or altered: download it again"
+        )
+    return str(path.resolve()), path
+
+
+def _from_archive(path: Path, classes: tuple[str, ...], build: Path, progress: Progress) -> dict[str, Any]:
+    data = cifar.read_archive(path, progress)
+    unknown = [c for c in classes if c not in data.fine_label_names]
+    if unknown:
+        raise DataError(
+            f"Unknown class {', '.join(map(repr, unknown))}; valid CIFAR-100 fine labels: "
+            + ", ".join(data.fine_label_names)
+        )
+    fine = np.array([data.fine_label_names.index(c) for c in classes], dtype=np.int64)
+    to_label = np.full(len(data.fine_label_names), -1, dtype=np.int64)
+    to_label[fine] = np.arange(len(fine))  # fine label -> position in `classes`
+    # Rows in ascending archive order, as in the seed's .lst files.
+    selected = {s: np.flatnonzero(np.isin(b.fine_labels, fine)) for s, b in data.splits.items()}
+    if not any(len(rows) for rows in selected.values()):
+        held = np.unique(np.concatenate([b.fine_labels for b in data.splits.values()]))
+        raise DataError(
+            f"{path.name} has no images of {', '.join(classes)} (it holds "
+            f"{', '.join(data.fine_label_names[i] for i in held) or 'none'}); choose other --classes "
+            "or stage the full CIFAR-100 archive"
+        )
+    counts: dict[str, int] = {}
+    class_counts: dict[str, dict[str, int]] = {}
+    for split, batch in data.splits.items():
+        rows = selected[split]
+        labels = to_label[batch.fine_labels[rows]]
+        names = _unique_names([batch.filenames[r] for r in rows], rows)
+        entries = [LstEntry(int(r), int(lab), n) for r, lab, n in zip(rows, labels, names, strict=True)]
+        _write_split(build, split, batch.images(rows), entries, progress)
+        counts[split] = len(entries)
+        class_counts[split] = {c: int(np.sum(labels == i)) for i, c in enumerate(classes)}
+    return {
+        "counts": counts,
+        "class_counts": class_counts,
+        "fine_labels": fine.tolist(),
+        "source_md5": file_md5(path),
+    }
+
+
+def _from_folder(
+    store: Store, folder: Path, classes: tuple[str, ...], build: Path, progress: Progress
+) -> dict[str, Any]:
+    present = [s for s in SPLITS if (folder / f"{s}.lst").is_file()]
+    if not present:
+        raise DataError(
+            f"{folder} has no train.lst or test.lst; give a folder with train/ + train.lst (and test/ + test.lst) "
+            "or a CIFAR-100 python archive"
+        )
+    counts: dict[str, int] = {}
+    class_counts: dict[str, dict[str, int]] = {}
+    fingerprint = hashlib.md5(usedforsecurity=False)
+    for split in present:
+        data = read_split(store, str(folder / split), str(folder / f"{split}.lst"), progress)
+        entries = parse_lst((folder / f"{split}.lst").read_text(encoding="utf-8"), str(folder / f"{split}.lst"))
+        if len(data.labels) and int(data.labels.max()) >= len(classes):
+            raise DataError(
+                f"{folder / f'{split}.lst'} has label {int(data.labels.max())} but only {len(classes)} classes were "
+                f"given ({', '.join(classes)}); pass one name per label with --classes"
+            )
+        _write_split(build, split, data.images, entries, progress)
+        fingerprint.update(f"{split}:{data.checksum}\n".encode())
+        counts[split] = len(entries)
+        class_counts[split] = {c: int(np.sum(data.labels == i)) for i, c in enumerate(classes)}
+    return {"counts": counts, "class_counts": class_counts, "fine_labels": None, "source_md5": fingerprint.hexdigest()}
+
+
+def _unique_names(names: list[str], rows: np.ndarray) -> list[str]:
+    """CIFAR names are not guaranteed unique; a repeat gets its row number so no PNG overwrites another."""
+    seen: set[str] = set()
+    unique = []
+    for name, row in zip(names, rows, strict=True):
+        if name in seen:
+            renamed = f"{name.removesuffix('.png')}-row{int(row)}.png"
+            logger.warning("duplicate CIFAR file name %s at row %d; staged as %s", name, row, renamed)
+            name = renamed
+        seen.add(name)
+        unique.append(name)
+    return unique
+
+
+def _write_split(build: Path, split: str, images: np.ndarray, entries: list[LstEntry], progress: Progress) -> None:
+    folder = build / split
+    paths = [folder / e.path for e in entries]
+    for parent in {p.parent for p in paths} | {folder}:
+        parent.mkdir(parents=True, exist_ok=True)
+    progress.start(f"Writing {split} PNGs", len(paths))
+    write_pngs(images, paths, progress)
+    (build / f"{split}.lst").write_text(format_lst(entries), encoding="utf-8")
+
+
+def _publish(
+    store: Store, build: Path, manifest: dict[str, Any], bucket: str, prefix: str, progress: Progress
+) -> StageResult:
+    """Sync PNGs and .lst files, drop stale objects, then write manifest.json (the completion mark)."""
+    manifest_key = join_key(prefix, "manifest.json")
+    body = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    old = store.get(bucket, manifest_key) if store.exists(bucket, manifest_key) else None
+    if old is not None and old != body:
+        store.delete(bucket, manifest_key)  # the dataset is about to change: unmark it first
+    synced = store.sync(build, bucket, prefix, progress)
+    wanted = {join_key(prefix, p.relative_to(build).as_posix()) for p in build.rglob("*") if p.is_file()}
+    removed = _prune(store, bucket, prefix, wanted)
+    if old != body:
+        marker = build.parent / "manifest"
+        marker.mkdir()
+        (marker / "manifest.json").write_bytes(body)
+        store.sync(marker, bucket, prefix)
+        shutil.rmtree(marker)
+    return StageResult(
+        uri=s3_uri(bucket, prefix),
+        classes=tuple(manifest["classes"]),
+        counts=dict(manifest["counts"]),
+        uploaded=synced.uploaded + (old != body),
+        unchanged=synced.unchanged + (old == body),
+        removed=removed,
+        source=manifest["source"],
+        source_md5=manifest["source_md5"],
+    )
+
+
+def _prune(store: Store, bucket: str, prefix: str, wanted: set[str]) -> int:
+    """Delete objects of an earlier staging (other classes, or a split this source lacks)."""
+    stale = [
+        o.key
+        for split in SPLITS
+        for o in store.list(bucket, join_key(prefix, split))
+        if o.key not in wanted and o.key.startswith(join_key(prefix, split) + "/")
+    ]
+    stale += [k for k in (join_key(prefix, f"{s}.lst") for s in SPLITS) if k not in wanted and store.exists(bucket, k)]
+    for key in stale:
+        store.delete(bucket, key)
+    return len(stale)
