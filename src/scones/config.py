@@ -116,6 +116,17 @@ def env(name: str, default: str | None = None) -> str | None:
     return default if value in (None, "") else value
 
 
+def environ_with(**overrides: str) -> dict[str, str]:
+    """This process's environment plus `overrides` (empty values remove the variable), for children."""
+    environ = dict(os.environ)
+    for name, value in overrides.items():
+        if value:
+            environ[name] = value
+        else:
+            environ.pop(name, None)
+    return environ
+
+
 def cast_value(name: str, raw: Any, hint: Any, source: str = "value") -> Any:
     """Cast `raw` to the type `hint`, failing with the key's name and the expected type."""
     origin = typing.get_origin(hint)

@@ -2,8 +2,149 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from scones.cli import _common
+
+_Name = Annotated[str, typer.Argument(help="Endpoint name.")]
+_NameOption = Annotated[str | None, typer.Option("--name", help="Endpoint name (default: the configured one).")]
+_Port = Annotated[int | None, typer.Option(help="Port to listen on.")]
+_Workers = Annotated[int | None, typer.Option(help="Server processes sharing the port (default 1).")]
+_Percent = Annotated[
+    float | None, typer.Option("--capture-percent", help="Data capture sampling percentage, 0-100 (0 = off).")
+]
+_Destination = Annotated[
+    str | None,
+    typer.Option(
+        "--capture-destination", help="Capture destination s3://BUCKET/PREFIX (default s3://<bucket>/data_capture)."
+    ),
+]
+_Token = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-token", help="Require 'Authorization: Bearer TOKEN' (env SCONES_AUTH_TOKEN).", show_default=False
+    ),
+]
+_Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def serve_command(
+    model: Annotated[
+        str | None, typer.Option(help="model.tar.gz, its folder or s3:// URI (default: /opt/ml/model if present).")
+    ] = None,
+    name: _NameOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default 127.0.0.1; 0.0.0.0 in a container).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default SAGEMAKER_BIND_TO_PORT, else 8080).")] = None,
+    workers: _Workers = None,
+    capture_percent: _Percent = None,
+    capture_destination: _Destination = None,
+    variant: Annotated[str | None, typer.Option(help="Production variant name (default AllTraffic).")] = None,
+    max_batch_size: Annotated[int | None, typer.Option(help="Most images per model run (default 32).")] = None,
+    max_wait_ms: Annotated[float | None, typer.Option(help="Longest a batch waits for more (default 2 ms).")] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads (default: one per core).")] = None,
+    auth_token: _Token = None,
+) -> None:
+    """Serve a model in the foreground (the SageMaker container's 'serve' command)."""
+    from scones.endpoint.server import endpoint_config, serve
+
+    settings = _common.settings(auth_token=auth_token)
+    config = endpoint_config(
+        settings, name=name or settings.endpoint_name, host=host, port=port, workers=workers,
+        capture_percent=capture_percent, capture_destination=capture_destination, variant=variant,
+        max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, threads=threads,
+    )  # fmt: skip
+    serve(settings, config, model)
+
+
+def deploy_command(
+    model: Annotated[str, typer.Option(help="model.tar.gz, s3:// URI or training job name.")],
+    name: _NameOption = None,
+    port: _Port = None,
+    workers: _Workers = None,
+    capture_percent: _Percent = None,
+    capture_destination: _Destination = None,
+    auth_token: _Token = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for /ping.")] = 60.0,
+) -> None:
+    """Start a named endpoint in the background; returns once it is InService."""
+    from scones.endpoint.registry import deploy
+    from scones.endpoint.server import endpoint_config
+
+    settings = _common.settings(auth_token=auth_token)
+    config = endpoint_config(
+        settings, name=name or settings.endpoint_name, port=port or 0, workers=workers,
+        capture_percent=capture_percent, capture_destination=capture_destination,
+    )  # fmt: skip
+    _common.err.print(f"Deploying {config.name} from {model} ...")
+    record = deploy(settings, config, model, timeout=timeout)
+    _common.out.print(f"{record.name} InService at {record.url} (pid {record.pid}, log {record.config['log']})")
+
+
+def endpoints_command(as_json: _Json = False) -> None:
+    """List endpoints and their status."""
+    from rich.table import Table
+
+    from scones.endpoint.registry import list_endpoints
+
+    records = list_endpoints(_common.settings())
+    if as_json:
+        _common.print_json([r.to_dict() for r in records])
+        return
+    if not records:
+        _common.out.print("No endpoints; create one with 'scones deploy --model ...'")
+        return
+    table = Table("name", "status", "url", "pid", "capture %", "model", "updated")
+    for r in records:
+        capture = str(r.config.get("capture_percent", 0))
+        table.add_row(r.name, r.status, r.url, str(r.pid or ""), capture, r.model, r.updated)
+    _common.out.print(table)
+
+
+def describe_command(name: _Name) -> None:
+    """Show one endpoint's record as JSON (status checked against its process)."""
+    from scones.endpoint.registry import describe
+
+    _common.print_json(describe(_common.settings(), name).to_dict())
+
+
+def delete_command(name: _Name) -> None:
+    """Stop an endpoint cleanly (capture flushed) and remove its record."""
+    from scones.endpoint.registry import delete
+
+    record = delete(_common.settings(), name)
+    _common.out.print(f"Deleted {record.name} (was {record.url})")
+
+
+def invoke_command(
+    name: _Name,
+    files: Annotated[list[Path], typer.Argument(help="PNG or JPEG images.")],
+    as_json: _Json = False,
+) -> None:
+    """Classify images through a running endpoint; prints class and probabilities per file."""
+    from scones.endpoint.client import invoke_files
+
+    predictions = invoke_files(_common.settings(), name, files)
+    if as_json:
+        _common.print_json(
+            [{"file": p.source, "class": p.label, "probabilities": p.probabilities} for p in predictions]
+        )
+        return
+    for p in predictions:
+        names = p.classes if len(p.classes) == len(p.probabilities) else [str(i) for i in range(len(p.probabilities))]
+        probabilities = ", ".join(f"{c}={v:.4f}" for c, v in zip(names, p.probabilities, strict=True))
+        _common.out.print(f"{p.source}: {p.label} ({probabilities})", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.command("serve")(serve_command)
+    app.command("deploy")(deploy_command)
+    app.command("endpoints")(endpoints_command)
+    app.command("describe-endpoint")(describe_command)
+    app.command("delete-endpoint")(delete_command)
+    app.command("invoke")(invoke_command)
