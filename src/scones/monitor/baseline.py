@@ -192,10 +192,10 @@ def _read(store: Store, uri: str, name: str) -> bytes:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2, default=_plain).encode()
+    return json.dumps(value, indent=2, default=plain).encode()
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, np.integer | np.floating):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -113,7 +113,7 @@ def iter_records(
     report = report if report is not None else ReadReport()
     lo = since.timestamp() if since else -math.inf
     hi = until.timestamp() if until else math.inf
-    for name, opener in _files(store, location):
+    for name, opener in list_files(store, location):
         if not name.endswith(SUFFIXES):
             report.skipped_files += 1
             continue
@@ -136,7 +136,7 @@ def hour_of(key: str) -> float | None:
         return None
 
 
-def _files(store: Store, location: str) -> Iterator[tuple[str, Any]]:
+def list_files(store: Store, location: str) -> Iterator[tuple[str, Any]]:
     """(name, opener) for each file under location, sorted by name (time order in the layout)."""
     if location.startswith("s3://"):
         bucket, prefix = parse_s3_uri(location)
