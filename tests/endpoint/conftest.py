@@ -15,6 +15,7 @@ from scones.config import Settings
 from scones.endpoint.app import App
 from scones.endpoint.server import build_server
 from scones.endpoint.service import EndpointConfig
+from scones.model.artifact import Artifact
 from tests.helpers import tiny_artifact
 
 
@@ -31,11 +32,11 @@ class Running:
 
 
 @contextmanager
-def running(settings: Settings, **config: Any) -> Iterator[Running]:
+def running(settings: Settings, artifact: Artifact | None = None, **config: Any) -> Iterator[Running]:
     """Serve the tiny model with `config` on a free port until the block ends (lifespan included)."""
     import uvicorn
 
-    app = App(tiny_artifact(), EndpointConfig(**{"port": 0, **config}), settings)
+    app = App(artifact or tiny_artifact(), EndpointConfig(**{"port": 0, **config}), settings)
     server = uvicorn.Server(build_server(app, app.config))
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -5,11 +5,12 @@ Record (one line) and key layout are SageMaker's (reference section 4):
     {destination}/{endpoint}/{variant}/yyyy/mm/dd/hh/{MM-SS-mmm}-{uuid4}.jsonl
 
 A request only appends its raw bytes to a bounded in-memory queue (`offer`, never blocks).
-A writer thread encodes records, groups them per hour of invocation, and writes each file as
-one object when it reaches `max_file_bytes` or `max_file_seconds`, when the hour changes, and
-on `close`. If the destination fails, that file's records are counted as dropped and the next
-file is tried afresh, so capture recovers when the destination comes back; a full queue drops
-and counts too. `close` writes every accepted record before returning.
+A writer thread, woken every 0.2 s or per 256 records, encodes records (base64, JSON),
+groups them per hour of invocation, and writes each file as one object when it reaches
+`max_file_bytes` or `max_file_seconds`, when the hour changes, and on `close`. If the
+destination fails, that file's records are counted as dropped and the next file is tried
+afresh, so capture recovers when the destination comes back; a full queue drops and counts
+too. `close` writes every accepted record before returning.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from scones.storage import Store
 logger = logging.getLogger(__name__)
 
 DEFAULT_VARIANT = "AllTraffic"
+POLL_SECONDS = 0.2  # the writer picks up queued records at least this often
+WAKE_RECORDS = 256  # ... or as soon as this many are waiting
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class CaptureWriter:
         self._queued_bytes = 0
         self._cond = threading.Condition()
         self._closing = False
+        self._urgent = False  # a flush is waiting
         self._files: dict[str, _File] = {}
         self._thread = threading.Thread(target=self._run, name="scones-capture", daemon=True)
         self._thread.start()
@@ -129,7 +133,8 @@ class CaptureWriter:
             self._queue.append(event)
             self._queued_bytes += size
             self.accepted += 1
-            if len(self._queue) == 1:
+            # Wake the writer per batch, not per record: thread switches cost more than encoding.
+            if len(self._queue) == WAKE_RECORDS:
                 self._cond.notify()
         return True
 
@@ -138,6 +143,7 @@ class CaptureWriter:
         done = threading.Event()
         with self._cond:
             self._queue.append(done)
+            self._urgent = True
             self._cond.notify()
         done.wait(timeout)
 
@@ -154,14 +160,12 @@ class CaptureWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait(self._next_deadline())
-                    due = self._next_deadline()
-                    if due is not None and due <= 0:
-                        break  # a file is old enough to write
+                if not (self._closing or self._urgent or len(self._queue) >= WAKE_RECORDS):
+                    self._cond.wait(self._wait_seconds())
                 items = list(self._queue)
                 self._queue.clear()
                 self._queued_bytes = 0
+                self._urgent = False
                 closing = self._closing
             for item in items:
                 if isinstance(item, threading.Event):
@@ -174,11 +178,12 @@ class CaptureWriter:
                 self._write_all()
                 return
 
-    def _next_deadline(self) -> float | None:
+    def _wait_seconds(self) -> float:
+        """Until the next poll, or sooner if a file becomes due."""
         if not self._files:
-            return None
+            return POLL_SECONDS
         oldest = min(f.opened for f in self._files.values())
-        return max(0.0, oldest + self.config.max_file_seconds - time.time())
+        return max(0.0, min(POLL_SECONDS, oldest + self.config.max_file_seconds - time.time()))
 
     def _add(self, event: _Event) -> None:
         hour = time.strftime("%Y/%m/%d/%H", time.gmtime(event.time))
