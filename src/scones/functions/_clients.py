@@ -1,0 +1,192 @@
+"""Storage and endpoint clients that pick local or AWS from the functions' settings.
+
+Local storage reads `<home>/buckets/<bucket>/<key>`; "s3" storage uses boto3 (endpoint URL
+configurable, so moto or MinIO work). A local endpoint is found in the state database
+(`SELECT url, status FROM endpoints WHERE name=?`) and called over HTTP; a SageMaker endpoint
+through boto3 `sagemaker-runtime`. Every failure becomes one of the named errors in
+`scones.functions.errors`; every network call has a bounded timeout.
+Standard library and boto3 only: this module ships in the Lambda zips.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from scones.errors import StorageError
+from scones.functions._settings import STATE_PAYLOAD_LIMIT, FunctionSettings
+from scones.functions.errors import (
+    EndpointNotFound,
+    EndpointUnavailable,
+    ImageNotFound,
+    ModelError,
+    PayloadTooLarge,
+)
+from scones.keys import validate_bucket, validate_key
+
+# The base64 image must leave room for the rest of the event inside one state payload.
+MAX_IMAGE_BYTES = (STATE_PAYLOAD_LIMIT - 4096) * 3 // 4
+
+
+def read_object(settings: FunctionSettings, bucket: str, key: str) -> bytes:
+    """The object's bytes; ImageNotFound, InvalidKey or PayloadTooLarge otherwise."""
+    validate_bucket(bucket)
+    validate_key(key)
+    if settings.storage_kind == "local":
+        return _read_local(settings.home / "buckets", bucket, key)
+    return _read_s3(settings, bucket, key)
+
+
+def _too_large(bucket: str, key: str, size: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"s3://{bucket}/{key} is {size} bytes; base64 in the event it would exceed the "
+        f"{STATE_PAYLOAD_LIMIT}-byte state limit (max {MAX_IMAGE_BYTES} bytes); resize the image"
+    )
+
+
+def _read_local(root: Path, bucket: str, key: str) -> bytes:
+    bucket_dir = (root / bucket).resolve()
+    path = (bucket_dir / key).resolve()
+    if not path.is_relative_to(bucket_dir):  # a symlink pointing out of the bucket
+        raise ImageNotFound(bucket, key)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ImageNotFound(bucket, key)
+        if size > MAX_IMAGE_BYTES:
+            raise _too_large(bucket, key, size)
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ImageNotFound(bucket, key) from exc
+    except OSError as exc:
+        raise StorageError(f"Cannot read s3://{bucket}/{key} under {root}: {exc}; check the scones home") from exc
+
+
+def _read_s3(settings: FunctionSettings, bucket: str, key: str) -> bytes:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "s3",
+        region_name=settings.aws_region,
+        endpoint_url=settings.s3_endpoint_url,
+        config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}),
+    )
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+        size = int(response.get("ContentLength", 0))
+        if size > MAX_IMAGE_BYTES:
+            response["Body"].close()
+            raise _too_large(bucket, key, size)
+        return bytes(response["Body"].read())
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NotFound", "NoSuchBucket"):
+            raise ImageNotFound(bucket, key) from exc
+        raise StorageError(f"S3 refused s3://{bucket}/{key}: {code} {exc}; check the bucket and permissions") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"Cannot reach S3 for s3://{bucket}/{key}: {exc}; check SCONES_S3_ENDPOINT_URL") from exc
+
+
+def content_type(image: bytes) -> str:
+    if image.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if image.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    return "application/x-image"
+
+
+def classify(settings: FunctionSettings, image: bytes) -> list[float]:
+    """Send `image` to the configured endpoint; the per-class probabilities it answers."""
+    if settings.endpoint_kind == "sagemaker":
+        body = _invoke_sagemaker(settings, image)
+    else:
+        body = _invoke_local(settings, image)
+    return _probabilities(settings.endpoint_name, body)
+
+
+def local_endpoint_url(settings: FunctionSettings) -> str:
+    """The URL of the named local endpoint, read from the state database."""
+    name, db = settings.endpoint_name, settings.home / "state.db"
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT url, status FROM endpoints WHERE name=?", (name,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise EndpointNotFound(f"No endpoint registry at {db} ({exc}); run 'scones deploy' first") from exc
+    if row is None:
+        raise EndpointNotFound(f"No endpoint named {name!r} in {db}; run 'scones deploy' or set SCONES_ENDPOINT_NAME")
+    url, status = row
+    if status != "InService" or not url:
+        raise EndpointUnavailable(f"Endpoint {name!r} is {status}, not InService; wait for it or redeploy")
+    return str(url)
+
+
+def _invoke_local(settings: FunctionSettings, image: bytes) -> bytes:
+    url = local_endpoint_url(settings).rstrip("/") + "/invocations"
+    headers = {"Content-Type": content_type(image), "Accept": "application/json"}
+    if settings.auth_token:
+        headers["Authorization"] = f"Bearer {settings.auth_token}"
+    request = urllib.request.Request(url, data=image, headers=headers, method="POST")  # noqa: S310 (http/https only)
+    name = settings.endpoint_name
+    try:
+        with urllib.request.urlopen(request, timeout=settings.endpoint_timeout) as response:  # noqa: S310
+            return bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:300].decode("utf-8", "replace")
+        if exc.code in (400, 413, 415, 422, 424):
+            raise ModelError(f"Endpoint {name!r} refused the image ({exc.code}): {detail}") from exc
+        raise EndpointUnavailable(f"Endpoint {name!r} answered {exc.code}: {detail}; retry later") from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise EndpointUnavailable(f"Endpoint {name!r} at {url} is unreachable: {reason}; is it running?") from exc
+
+
+def _invoke_sagemaker(settings: FunctionSettings, image: bytes) -> bytes:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    timeout = settings.endpoint_timeout
+    client = boto3.client(
+        "sagemaker-runtime",
+        region_name=settings.aws_region,
+        endpoint_url=settings.sagemaker_endpoint_url,
+        # One attempt: the state machine's Retry owns retrying, with its own backoff.
+        config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1}),
+    )
+    name = settings.endpoint_name
+    try:
+        response = client.invoke_endpoint(
+            EndpointName=name, ContentType=content_type(image), Accept="application/json", Body=image
+        )
+        return bytes(response["Body"].read())
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", str(exc))
+        if code == "ValidationError" and "not found" in message.lower():
+            raise EndpointNotFound(f"SageMaker endpoint {name!r} not found: {message}") from exc
+        if code in ("ModelError", "ValidationError"):
+            raise ModelError(f"SageMaker endpoint {name!r} refused the image ({code}): {message}") from exc
+        raise EndpointUnavailable(f"SageMaker endpoint {name!r} failed ({code}): {message}; retry later") from exc
+    except BotoCoreError as exc:
+        raise EndpointUnavailable(f"SageMaker endpoint {name!r} is unreachable: {exc}") from exc
+
+
+def _probabilities(name: str, body: bytes) -> list[float]:
+    try:
+        values: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"Endpoint {name!r} answered non-JSON: {body[:100]!r}") from exc
+    if isinstance(values, dict) and "prediction" in values:  # accept: application/jsonlines style
+        values = values["prediction"]
+    if not isinstance(values, list) or not values or not all(isinstance(v, int | float) for v in values):
+        raise ModelError(f"Endpoint {name!r} answered {str(values)[:100]}, not a list of probabilities")
+    return [float(v) for v in values]

@@ -1,0 +1,87 @@
+"""Run the functions locally the way AWS Lambda does (not shipped in the Lambda zips).
+
+`invoke(name, payload)` answers what `lambda.invoke` answers: `StatusCode`, `ExecutedVersion`,
+the decoded `Payload`, and, when the handler raised, `FunctionError: "Unhandled"` with the
+error document `{"errorType", "errorMessage", "stackTrace"}` as the payload. Step Functions
+matches `errorType` against Retry/Catch `ErrorEquals`, so this is what makes them behave as
+on AWS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scones.errors import WorkflowError
+from scones.functions import NAMES
+
+Handler = Callable[[Any, Any], Any]
+_handlers: dict[str, Handler] = {}
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers commonly read."""
+
+    function_name: str
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 128
+    timeout_seconds: float = 60.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+def handler_for(name: str) -> Handler:
+    """The `handler` of scones function `name` (imported on first use)."""
+    if name not in _handlers:
+        if name not in NAMES:
+            raise WorkflowError(f"No function named {name!r}; choose one of {', '.join(NAMES)}")
+        module = importlib.import_module(f"scones.functions.{name}")
+        _handlers[name] = module.handler
+    return _handlers[name]
+
+
+def error_document(exc: BaseException) -> dict[str, Any]:
+    """Lambda's document for an unhandled exception."""
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def invoke(name: str, payload: Any, handler: Handler | None = None) -> dict[str, Any]:
+    """Call function `name` with the JSON-able `payload` as Lambda would; never raises for handler errors."""
+    function = handler or handler_for(name)
+    response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+    try:
+        event = json.loads(json.dumps(payload))  # the handler gets a fresh copy, as over the wire
+        result = function(event, LambdaContext(function_name=name))
+        try:
+            response["Payload"] = json.loads(json.dumps(result))
+        except (TypeError, ValueError) as exc:
+            response["FunctionError"] = "Unhandled"
+            response["Payload"] = {
+                "errorType": "Runtime.MarshalError",
+                "errorMessage": f"Unable to marshal response: {exc}",
+                "stackTrace": [],
+            }
+    except Exception as exc:  # noqa: BLE001 - the Lambda runtime boundary: every handler error becomes a document
+        response["FunctionError"] = "Unhandled"
+        response["Payload"] = error_document(exc)
+    return response

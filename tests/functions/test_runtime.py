@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scones.errors import WorkflowError
+from scones.functions import NAMES, runtime
+from scones.storage import Store
+
+
+def test_error_document_is_lambdas_shape(store: Store) -> None:
+    response = runtime.invoke("serialize_image_data", {"s3_bucket": "scones", "s3_key": "missing.png"})
+    assert response["FunctionError"] == "Unhandled"
+    doc = response["Payload"]
+    assert set(doc) == {"errorType", "errorMessage", "stackTrace"}
+    assert doc["errorType"] == "ImageNotFound"
+    assert "missing.png" in doc["errorMessage"]
+    assert all(isinstance(line, str) for line in doc["stackTrace"]) and doc["stackTrace"]
+
+
+def test_success_response(store: Store) -> None:
+    response = runtime.invoke("filter_inferences", {"inferences": [0.99, 0.01]})
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert response["Payload"]["body"]["inferences"] == [0.99, 0.01]
+
+
+def test_unserialisable_result_is_a_marshal_error() -> None:
+    response = runtime.invoke("x", {}, handler=lambda event, context: {"bytes": b"raw"})
+    assert response["Payload"]["errorType"] == "Runtime.MarshalError"
+
+
+def test_unknown_function() -> None:
+    with pytest.raises(WorkflowError, match="serialize_image_data"):
+        runtime.handler_for("nope")
+
+
+def test_functions_stay_light() -> None:
+    """The handlers import only the standard library, boto3 and stdlib-only scones modules."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"for n in {list(NAMES)!r}: __import__('scones.functions.' + n)\n"
+        "heavy = [m for m in ('numpy', 'torch', 'fsspec', 'scones.storage', 'PIL')"
+        " if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.replace("'", '"')) == []
