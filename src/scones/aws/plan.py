@@ -1,0 +1,208 @@
+"""The deployment plan: every AWS name and ARN, derived once from the options.
+
+Deploy, destroy, export and the CloudFormation template all read the same `Plan`, so a name
+or ARN has exactly one definition. IAM role names are global to an account, so they carry
+the region; endpoint, model and function names are regional.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from scones import __version__
+from scones.aws.errors import AwsError
+from scones.config import DEFAULT_ENDPOINT_NAME, DEFAULT_THRESHOLD
+from scones.keys import validate_bucket, validate_prefix
+
+# The three Lambda functions, by module (the contract of stage 3), in pipeline order.
+FUNCTIONS = ("serialize_image_data", "classify_image", "filter_inferences")
+TAG_KEY = "scones:deployment"  # every resource deploy makes carries this tag
+VARIANT = "AllTraffic"  # SageMaker's default production variant (and the capture key layout)
+CAPTURE_PREFIX = "data_capture"
+# Inside Lambda and the serving container only /tmp is writable (a private sandbox, not shared /tmp).
+REMOTE_HOME = "/tmp/scones"  # noqa: S108
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_ENDPOINT = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,53}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """What a deployment is made of.
+
+    Attributes:
+        bucket: the S3 bucket for data, the model, captured data and the deployment record.
+        region: the AWS region.
+        name: the prefix of role, function, repository and state machine names (<= 20 chars).
+        endpoint_name: the SageMaker endpoint the classify function calls.
+        instance_type / instance_count: the endpoint's instances.
+        image: the serving image URI; None means `<account>.dkr.ecr.<region>.amazonaws.com/<name>-serve:<version>`.
+        data_prefix: where the staged data lives in the bucket (stage 1's layout).
+        threshold: the confidence the filter function requires.
+        lambda_runtime: the Lambda Python runtime (boto3 comes with it).
+    """
+
+    bucket: str
+    region: str
+    name: str = "scones"
+    endpoint_name: str = DEFAULT_ENDPOINT_NAME
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    image: str | None = None
+    data_prefix: str = "data"
+    threshold: float = DEFAULT_THRESHOLD
+    lambda_runtime: str = "python3.12"
+
+    def __post_init__(self) -> None:
+        validate_bucket(self.bucket)
+        validate_prefix(self.data_prefix)
+        if not _REGION.match(self.region):
+            raise AwsError(f"Region {self.region!r} is not an AWS region name; give one such as us-east-1")
+        if not _NAME.match(self.name):
+            raise AwsError(f"Name {self.name!r}: use 1-20 lowercase letters, digits or hyphens, starting with a letter")
+        if not _ENDPOINT.match(self.endpoint_name):
+            raise AwsError(f"Endpoint name {self.endpoint_name!r}: use up to 54 letters, digits or hyphens")
+        if self.instance_count < 1:
+            raise AwsError(f"Instance count {self.instance_count}: give at least 1")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Names and ARNs of one deployment in one account (`model_id` tells model versions apart)."""
+
+    options: AwsOptions
+    account: str
+    model_id: str  # first 8 hex digits of the model's sha256
+
+    # -- basics ----------------------------------------------------------------------------
+    @property
+    def region(self) -> str:
+        return self.options.region
+
+    @property
+    def bucket(self) -> str:
+        return self.options.bucket
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        return "aws-us-gov" if self.region.startswith("us-gov-") else "aws"
+
+    def arn(self, service: str, resource: str, *, regional: bool = True, account: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account if account else ''}:{resource}"
+
+    def bucket_arn(self, key_pattern: str = "") -> str:
+        return self.arn(
+            "s3", f"{self.bucket}/{key_pattern}" if key_pattern else self.bucket, regional=False, account=False
+        )
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {TAG_KEY: f"{self.options.name}/{self.bucket}/{self.region}"}
+
+    # -- S3 ---------------------------------------------------------------------------------
+    @property
+    def model_key(self) -> str:
+        return f"models/{self.model_name}/model.tar.gz"
+
+    @property
+    def capture_uri(self) -> str:
+        return f"s3://{self.bucket}/{CAPTURE_PREFIX}"
+
+    @property
+    def data_capture_config(self) -> dict[str, object]:
+        """Capture every request and response to s3://bucket/data_capture (the seed's 100%)."""
+        return {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": self.capture_uri,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+        }
+
+    # -- image ------------------------------------------------------------------------------
+    @property
+    def repository(self) -> str:
+        return f"{self.options.name}-serve"
+
+    @property
+    def image_uri(self) -> str:
+        if self.options.image:
+            return self.options.image
+        suffix = ".amazonaws.com.cn" if self.partition == "aws-cn" else ".amazonaws.com"
+        return f"{self.account}.dkr.ecr.{self.region}{suffix}/{self.repository}:{__version__}"
+
+    @property
+    def ecr_repository_arn(self) -> str | None:
+        """The ECR repository the image is pulled from, when it is an ECR image (else None)."""
+        match = re.match(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)", self.image_uri)
+        if not match:
+            return None
+        account, region, repo = match.groups()
+        return f"arn:{self.partition}:ecr:{region}:{account}:repository/{repo}"
+
+    # -- SageMaker --------------------------------------------------------------------------
+    @property
+    def endpoint_name(self) -> str:
+        return self.options.endpoint_name
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.endpoint_name}-{self.model_id}"
+
+    @property
+    def endpoint_config_name(self) -> str:
+        return f"{self.endpoint_name}-{self.model_id}"
+
+    @property
+    def endpoint_arn(self) -> str:
+        return self.arn("sagemaker", f"endpoint/{self.endpoint_name.lower()}")  # SageMaker ARNs are lowercase
+
+    # -- Lambda and Step Functions ----------------------------------------------------------
+    def function_name(self, module: str) -> str:
+        return f"{self.options.name}-{module.replace('_', '-')}"
+
+    def function_arn(self, module: str) -> str:
+        return self.arn("lambda", f"function:{self.function_name(module)}")
+
+    def function_environment(self, module: str) -> dict[str, str]:
+        """What each function reads from its environment on Lambda."""
+        common = {"SCONES_STORAGE": "s3", "SCONES_HOME": REMOTE_HOME}
+        if module == "classify_image":
+            return {**common, "SCONES_ENDPOINT_MODE": "sagemaker", "SCONES_ENDPOINT_NAME": self.endpoint_name}
+        if module == "filter_inferences":
+            return {**common, "SCONES_THRESHOLD": repr(self.options.threshold)}
+        return common
+
+    @property
+    def state_machine_name(self) -> str:
+        return f"{self.options.name}-pipeline"
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.arn("states", f"stateMachine:{self.state_machine_name}")
+
+    # -- IAM --------------------------------------------------------------------------------
+    def role_name(self, role: str) -> str:
+        """`role` is 'sagemaker', 'states' or a function module."""
+        return f"{self.options.name}-{self.region}-{role.replace('_', '-')}"[:64]
+
+    def role_arn(self, role: str) -> str:
+        return self.arn("iam", f"role/{self.role_name(role)}", regional=False)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ("sagemaker", *FUNCTIONS, "states")
+
+
+def build_plan(options: AwsOptions, account: str, model_sha256: str) -> Plan:
+    """The plan for `options` in `account`, for the model whose sha256 is `model_sha256`."""
+    if not re.match(r"^\d{12}$", account):
+        raise AwsError(f"Account {account!r} is not a 12-digit AWS account id")
+    if not re.match(r"^[0-9a-f]{8,}$", model_sha256):
+        raise AwsError("The model's manifest has no sha256; re-export the model with 'scones train'")
+    return Plan(options=options, account=account, model_id=model_sha256[:8])

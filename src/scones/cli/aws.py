@@ -1,0 +1,133 @@
+"""`scones aws deploy|destroy|export`: the pipeline on AWS (thin: parse, call scones.aws, print)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from scones.cli import _common
+from scones.cli._ui import progress_bar
+from scones.config import DEFAULT_ENDPOINT_NAME
+
+if TYPE_CHECKING:
+    from scones.aws.plan import AwsOptions
+
+Bucket = Annotated[str, typer.Option("--bucket", help="The S3 bucket of the deployment (created if missing).")]
+Region = Annotated[str, typer.Option("--region", help="The AWS region.")]
+Name = Annotated[str, typer.Option("--name", help="Prefix of role, function and state machine names.")]
+Model = Annotated[
+    str | None,
+    typer.Option("--model", help="model.tar.gz, its folder, an s3:// URI or a training job (default: the latest)."),
+]
+EndpointName = Annotated[str, typer.Option("--endpoint-name", help="The SageMaker endpoint's name.")]
+Image = Annotated[
+    str | None, typer.Option("--image", help="Serving image URI (default: <account>.dkr.ecr...<name>-serve:VERSION).")
+]
+InstanceType = Annotated[str, typer.Option("--instance-type", help="The endpoint's instance type.")]
+DataPrefix = Annotated[str, typer.Option("--data-prefix", help="Where the staged data is, locally and in the bucket.")]
+
+
+def _options(
+    bucket: str, region: str, name: str, endpoint_name: str, image: str | None, instance_type: str, data_prefix: str
+) -> AwsOptions:
+    from scones.aws import AwsOptions
+
+    settings = _common.settings()
+    return AwsOptions(
+        bucket=bucket,
+        region=region,
+        name=name,
+        endpoint_name=endpoint_name,
+        image=image,
+        instance_type=instance_type,
+        data_prefix=data_prefix,
+        threshold=settings.threshold,
+    )
+
+
+def deploy_command(
+    bucket: Bucket,
+    region: Region,
+    model: Model = None,
+    name: Name = "scones",
+    endpoint_name: EndpointName = DEFAULT_ENDPOINT_NAME,
+    image: Image = None,
+    instance_type: InstanceType = "ml.m5.large",
+    data_prefix: DataPrefix = "data",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; create nothing.")] = False,
+) -> None:
+    """Deploy the pipeline to AWS: S3 data + model, SageMaker endpoint with data capture, Lambdas, state machine."""
+    from scones.aws import deploy
+
+    options = _options(bucket, region, name, endpoint_name, image, instance_type, data_prefix)
+    with progress_bar() as bar:
+        result = deploy(options, _common.settings(), model, dry_run=dry_run, progress=bar)
+    verb = "Would create or update" if dry_run else "Deployed"
+    _common.out.print(f"{verb} in account {result.plan.account}, {result.plan.region}:", highlight=False)
+    for step in result.steps:
+        _common.out.print(f"  {step.kind:26} {step.name}\n  {'':26} {step.detail}", markup=False, highlight=False)
+    if not dry_run:
+        _common.out.print(
+            f"Endpoint {result.plan.endpoint_name} is starting (minutes on AWS; it bills while it runs). "
+            f"Remove everything with: scones aws destroy --bucket {bucket} --region {region}",
+            markup=False,
+        )
+
+
+def destroy_command(
+    bucket: Bucket,
+    region: Region,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")] = False,
+) -> None:
+    """Remove everything 'scones aws deploy' made in this bucket and region (idle endpoints cost money)."""
+    from scones.aws import destroy
+    from scones.aws.destroy import pending, summary
+    from scones.aws.errors import AwsError
+
+    record = pending(bucket, region)
+    if record is None:
+        raise AwsError(f"No scones deployment is recorded in s3://{bucket} ({region}); nothing to destroy")
+    _common.out.print(f"This removes from {region}:", highlight=False)
+    for line in summary(record):
+        _common.out.print(f"  {line}", markup=False, highlight=False)
+    if not yes and not typer.confirm("Delete all of this?", default=False):
+        _common.err.print("Nothing deleted.")
+        raise typer.Exit(1)
+    removed = destroy(bucket, region)
+    _common.out.print(f"Removed {len(removed)} resources.", highlight=False)
+
+
+def export_command(
+    directory: Annotated[Path, typer.Argument(help="An empty or new folder for the artefacts.")],
+    bucket: Bucket = "scones",
+    region: Region = "us-east-1",
+    account: Annotated[
+        str | None, typer.Option("--account", help="AWS account id (default: ask STS with your credentials).")
+    ] = None,
+    model: Model = None,
+    name: Name = "scones",
+    endpoint_name: EndpointName = DEFAULT_ENDPOINT_NAME,
+    image: Image = None,
+    instance_type: InstanceType = "ml.m5.large",
+    data_prefix: DataPrefix = "data",
+) -> None:
+    """Write the deployment's artefacts (ASL with ARNs, policies, Lambda zips, Dockerfile, CloudFormation)."""
+    from scones.aws import export
+
+    options = _options(bucket, region, name, endpoint_name, image, instance_type, data_prefix)
+    plan = export(directory, options, _common.settings(), model, account)
+    _common.out.print(
+        f"Wrote the artefacts for account {plan.account}, {plan.region} to {directory}; see {directory / 'README.md'}",
+        markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `scones aws ...` to the root app."""
+    aws = typer.Typer(help="Deploy the pipeline to AWS, export its artefacts, or remove it.", no_args_is_help=True)
+    aws.command("deploy")(deploy_command)
+    aws.command("destroy")(destroy_command)
+    aws.command("export")(export_command)
+    app.add_typer(aws, name="aws")

@@ -1,0 +1,208 @@
+"""Deploy and destroy against moto's AWS over HTTP (AWS_ENDPOINT_URL), checking what exists."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from scones.aws import AwsOptions, deploy, destroy
+from scones.aws.errors import AwsError
+from scones.aws.plan import FUNCTIONS, TAG_KEY
+from scones.aws.record import RECORD_KEY
+from scones.config import Settings
+from scones.storage import Store
+
+
+def _client(name: str) -> Any:
+    return boto3.client(name, region_name="us-east-1")  # AWS_ENDPOINT_URL points it at moto
+
+
+def _exists(call: Any, **kwargs: Any) -> bool:
+    try:
+        call(**kwargs)
+        return True
+    except _client("iam").exceptions.NoSuchEntityException:
+        return False
+    except Exception as exc:  # each service has its own not-found exception class
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        if code in (
+            "ResourceNotFoundException",
+            "ValidationException",
+            "StateMachineDoesNotExist",
+            "404",
+            "NoSuchBucket",
+        ):
+            return False
+        raise
+
+
+def test_dry_run_creates_nothing(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    result = deploy(options, settings, str(model_file), dry_run=True)
+    kinds = [s.kind for s in result.steps]
+    assert kinds.count("iam-role") == 5 and kinds.count("lambda-function") == 3
+    assert "sagemaker-endpoint" in kinds and "state-machine" in kinds
+    assert result.record is None
+    assert not _exists(_client("s3").head_bucket, Bucket=options.bucket)
+    assert not _exists(_client("iam").get_role, RoleName=result.plan.role_name("sagemaker"))
+    assert not _exists(_client("sagemaker").describe_endpoint, EndpointName=options.endpoint_name)
+
+
+def test_deploy_creates_configured_resources_and_destroy_removes_them(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    result = deploy(options, settings, str(model_file))
+    plan = result.plan
+    s3, iam, sm = _client("s3"), _client("iam"), _client("sagemaker")
+    lam, sfn = _client("lambda"), _client("stepfunctions")
+
+    # S3: staged data, model, record
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=plan.bucket)["Contents"]}
+    assert {"data/manifest.json", "data/test/bicycle_s_000030.png", plan.model_key, RECORD_KEY} <= keys
+    assert s3.get_object(Bucket=plan.bucket, Key=plan.model_key)["Body"].read() == model_file.read_bytes()
+
+    # SageMaker: model, endpoint config with 100% data capture, endpoint
+    model = sm.describe_model(ModelName=plan.model_name)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://{plan.bucket}/{plan.model_key}"
+    assert model["ExecutionRoleArn"] == plan.role_arn("sagemaker")
+    config = sm.describe_endpoint_config(EndpointConfigName=plan.endpoint_config_name)
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
+    assert capture["DestinationS3Uri"] == f"s3://{plan.bucket}/data_capture"
+    assert config["ProductionVariants"][0]["VariantName"] == "AllTraffic"
+    assert sm.describe_endpoint(EndpointName=plan.endpoint_name)["EndpointConfigName"] == plan.endpoint_config_name
+
+    # Lambda: handler, role, environment, code = our zip
+    for module in FUNCTIONS:
+        fn = lam.get_function(FunctionName=plan.function_name(module))
+        conf = fn["Configuration"]
+        assert conf["Handler"] == f"scones.functions.{module}.handler"
+        assert conf["Role"] == plan.role_arn(module)
+        assert conf["Environment"]["Variables"] == plan.function_environment(module)
+        assert fn["Tags"][TAG_KEY] == plan.tags[TAG_KEY]
+    classify_env = lam.get_function(FunctionName=plan.function_name("classify_image"))["Configuration"]["Environment"]
+    assert classify_env["Variables"]["SCONES_ENDPOINT_NAME"] == plan.endpoint_name
+    assert classify_env["Variables"]["SCONES_ENDPOINT_MODE"] == "sagemaker"
+
+    # Step Functions: the pipeline with this deployment's real function ARNs
+    machine = sfn.describe_state_machine(stateMachineArn=plan.state_machine_arn)
+    assert machine["roleArn"] == plan.role_arn("states")
+    definition = machine["definition"]
+    for module in FUNCTIONS:
+        assert plan.function_arn(module) in definition
+    assert "REGION" not in definition and "ACCOUNT" not in definition
+
+    # IAM: inline least-privilege policies
+    policy = iam.get_role_policy(RoleName=plan.role_name("classify_image"), PolicyName="scones-least-privilege")
+    document = policy["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    invoke = [s for s in document["Statement"] if s["Action"] == ["sagemaker:InvokeEndpoint"]]
+    assert invoke[0]["Resource"] == [plan.endpoint_arn]
+
+    removed = destroy(plan.bucket, plan.region)
+    assert len(removed) == 5 + 3 + 3 + 1 + 1  # roles, sagemaker, functions, state machine, bucket
+    assert not _exists(s3.head_bucket, Bucket=plan.bucket)
+    assert not _exists(iam.get_role, RoleName=plan.role_name("states"))
+    assert not _exists(sm.describe_endpoint, EndpointName=plan.endpoint_name)
+    assert not _exists(sm.describe_model, ModelName=plan.model_name)
+    assert not _exists(lam.get_function, FunctionName=plan.function_name("classify_image"))
+    assert not _exists(sfn.describe_state_machine, stateMachineArn=plan.state_machine_arn)
+    with pytest.raises(AwsError, match="nothing to destroy"):
+        destroy(plan.bucket, plan.region)
+
+
+def test_redeploy_updates_in_place(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    """Running deploy again updates what the record holds (moto has no UpdateEndpoint, so the
+    model stays the same here; a new model gets new model/config names and UpdateEndpoint)."""
+    first = deploy(options, settings, str(model_file)).plan
+    second = deploy(replace(options, threshold=0.8), settings, str(model_file)).plan
+    assert second.model_name == first.model_name
+    fn = _client("lambda").get_function(FunctionName=second.function_name("filter_inferences"))
+    assert fn["Configuration"]["Environment"]["Variables"]["SCONES_THRESHOLD"] == "0.8"
+    removed = destroy(options.bucket, options.region)
+    assert len(removed) == 13  # recorded once each, however often deploy ran
+
+
+def test_existing_bucket_keeps_what_deploy_did_not_write(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    s3 = _client("s3")
+    s3.create_bucket(Bucket=options.bucket)
+    s3.put_object(Bucket=options.bucket, Key="theirs.txt", Body=b"keep me")
+    deploy(options, settings, str(model_file))
+    destroy(options.bucket, options.region)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=options.bucket).get("Contents", [])}
+    assert keys == {"theirs.txt"}
+
+
+def test_missing_default_image_fails_before_creating_anything(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    no_image = replace(options, image=None)
+    with pytest.raises(AwsError, match="No serving image .*docker build"):
+        deploy(no_image, settings, str(model_file))
+    assert not _exists(_client("s3").head_bucket, Bucket=options.bucket)
+
+
+def test_pushed_default_image_is_used(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    from scones import __version__
+
+    no_image = replace(options, image=None)
+    ecr = _client("ecr")
+    ecr.create_repository(repositoryName=f"{options.name}-serve")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "layers": []}
+    ecr.put_image(repositoryName=f"{options.name}-serve", imageManifest=json.dumps(manifest), imageTag=__version__)
+    plan = deploy(no_image, settings, str(model_file)).plan
+    image = _client("sagemaker").describe_model(ModelName=plan.model_name)["PrimaryContainer"]["Image"]
+    assert image == f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{options.name}-serve:{__version__}"
+    destroy(options.bucket, options.region)
+
+
+def test_name_conflicts_are_refused_not_adopted(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    plan = deploy(options, settings, str(model_file), dry_run=True).plan
+    _client("iam").create_role(RoleName=plan.role_name("sagemaker"), AssumeRolePolicyDocument="{}")
+    with pytest.raises(AwsError, match="already exists and this deployment did not make it"):
+        deploy(options, settings, str(model_file))
+    destroy(options.bucket, options.region)  # what it made before the conflict goes
+    assert _exists(_client("iam").get_role, RoleName=plan.role_name("sagemaker"))  # theirs stays
+    assert not _exists(_client("s3").head_bucket, Bucket=options.bucket)
+
+
+def test_no_staged_data_or_model_is_a_clear_error(
+    aws_env: str, settings: Settings, model_file: Path, options: AwsOptions
+) -> None:
+    with pytest.raises(AwsError, match="run 'scones stage' first"):
+        deploy(options, settings, str(model_file), dry_run=True)
+
+
+def test_lambda_code_is_the_package_zip(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    from scones.aws.package import build_zip
+
+    plan = deploy(options, settings, str(model_file)).plan
+    location = _client("lambda").get_function(FunctionName=plan.function_name("serialize_image_data"))
+    import base64
+    import hashlib
+
+    expected = base64.b64encode(hashlib.sha256(build_zip("serialize_image_data")).digest()).decode()
+    assert location["Configuration"]["CodeSha256"] == expected
+    assert (
+        "scones/functions/serialize_image_data.py"
+        in zipfile.ZipFile(io.BytesIO(build_zip("serialize_image_data"))).namelist()
+    )
+    destroy(options.bucket, options.region)

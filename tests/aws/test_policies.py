@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scones.aws import AwsOptions, build_plan
+from scones.aws.plan import Plan
+from scones.aws.policies import all_policies, permissions_policy, trust_policy
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture
+def plan() -> Plan:
+    return build_plan(AwsOptions(bucket="shop-bucket", region="us-west-2"), ACCOUNT, "ab" * 32)
+
+
+def _statements(plan: Plan, role: str) -> list[dict[str, Any]]:
+    return permissions_policy(plan, role)["Statement"]  # type: ignore[no-any-return]
+
+
+def test_no_wildcard_actions_and_no_full_access(plan: Plan) -> None:
+    for documents in all_policies(plan).values():
+        for statement in documents["permissions"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in statement["Action"]:
+                assert "*" not in action, action
+                assert "FullAccess" not in action
+
+
+def test_resources_are_scoped_to_this_deployment(plan: Plan) -> None:
+    allowed = (
+        "arn:aws:s3:::shop-bucket/",
+        f"arn:aws:logs:us-west-2:{ACCOUNT}:log-group:/aws/",
+        f"arn:aws:lambda:us-west-2:{ACCOUNT}:function:scones-",
+        plan.endpoint_arn,
+        plan.ecr_repository_arn or "-",
+    )
+    for documents in all_policies(plan).values():
+        for statement in documents["permissions"]["Statement"]:
+            for resource in statement["Resource"]:
+                if resource == "*":  # the one action AWS cannot scope
+                    assert statement["Action"] == ["ecr:GetAuthorizationToken"]
+                    continue
+                assert resource.startswith(allowed), resource
+
+
+def test_each_role_gets_only_what_its_job_needs(plan: Plan) -> None:
+    def actions(role: str) -> set[str]:
+        return {a for s in _statements(plan, role) for a in s["Action"]}
+
+    logs = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert actions("serialize_image_data") == logs | {"s3:GetObject"}
+    assert actions("classify_image") == logs | {"sagemaker:InvokeEndpoint"}
+    assert actions("filter_inferences") == logs
+    assert actions("states") == {"lambda:InvokeFunction"}
+    assert "s3:PutObject" in actions("sagemaker") and "s3:DeleteObject" not in actions("sagemaker")
+    reads = [s for s in _statements(plan, "serialize_image_data") if s["Action"] == ["s3:GetObject"]]
+    assert reads[0]["Resource"] == ["arn:aws:s3:::shop-bucket/data/*"]
+    writes = [s for s in _statements(plan, "sagemaker") if s["Action"] == ["s3:PutObject"]]
+    assert writes[0]["Resource"] == ["arn:aws:s3:::shop-bucket/data_capture/*"]
+    invoke = _statements(plan, "states")[0]["Resource"]
+    assert set(invoke) == {
+        plan.function_arn(m) + q
+        for m in ("serialize_image_data", "classify_image", "filter_inferences")
+        for q in ("", ":*")
+    }
+
+
+def test_trust_policies_name_the_one_service() -> None:
+    assert trust_policy("states")["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
+    assert trust_policy("classify_image")["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert trust_policy("sagemaker")["Statement"][0]["Action"] == "sts:AssumeRole"
