@@ -38,7 +38,7 @@ MODEL_DIR = "/opt/ml/model"
 SERVE_SCRIPT = f"""#!/bin/sh
 # SageMaker container contract: the model is in {MODEL_DIR}; listen on 8080 or $SAGEMAKER_BIND_TO_PORT.
 # SageMaker captures data itself (DataCaptureConfig), so the container does not.
-exec scones serve --model {MODEL_DIR} --host 0.0.0.0 --port "${{SAGEMAKER_BIND_TO_PORT:-8080}}" "$@"
+exec scones serve --model {MODEL_DIR} --host 0.0.0.0 --port "${{SAGEMAKER_BIND_TO_PORT:-8080}}" --capture-percent 0 "$@"
 """
 
 PYPROJECT = f"""[build-system]
