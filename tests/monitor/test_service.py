@@ -1,0 +1,189 @@
+"""Baselines, runs, reports, run records and the CLI, end to end on real files."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from scones.cli import app
+from scones.config import Settings
+from scones.errors import MonitorError
+from scones.monitor import baseline as baselines, runs
+from scones.monitor.constraints import MonitorConfig
+from scones.monitor.report import FIGURES
+from scones.monitor.service import RunRequest, run_monitor
+from scones.storage import Store
+from tests.helpers import tiny_artifact
+from tests.monitor.support import T0, records_for, shift, write_capture
+
+BASELINE = "s3://scones/monitoring/test/baseline"
+
+
+@pytest.fixture
+def saved(store: Store, reference: baselines.Baseline, tmp_path: Path) -> str:
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(tiny_artifact().pack())
+    reference.meta["model"] = str(model)
+    baselines.save(store, reference, BASELINE)
+    return BASELINE
+
+
+def _capture(tmp_path: Path, pixels: np.ndarray, model: object, name: str) -> Path:
+    root = tmp_path / name
+    write_capture(root, records_for(pixels, model, step=timedelta(seconds=20)), endpoint="ep")  # type: ignore[arg-type]
+    return root
+
+
+def test_baseline_round_trip(store: Store, saved: str, reference: baselines.Baseline) -> None:
+    loaded = baselines.load(store, saved)
+    np.testing.assert_allclose(loaded.features, reference.features)
+    assert loaded.classes == ["bicycle", "motorcycle"] and loaded.config == MonitorConfig()
+    constraints = json.loads(store.get("scones", "monitoring/test/baseline/constraints.json"))
+    assert constraints["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.1
+    assert "embedding_drift_check" in constraints["scones"]["check_types"]
+    stats = json.loads(store.get("scones", "monitoring/test/baseline/statistics.json"))
+    names = {f["name"] for f in stats["features"]}
+    assert {"image.brightness", "max_probability", "predicted_label"} <= names
+
+
+def test_edited_constraints_change_the_thresholds(store: Store, saved: str) -> None:
+    key = "monitoring/test/baseline/constraints.json"
+    document = json.loads(store.get("scones", key))
+    document["scones"]["config"]["alpha"] = 0.05
+    store.put("scones", key, json.dumps(document).encode())
+    assert baselines.load(store, saved).config.alpha == 0.05
+    document["scones"]["config"]["nonsense"] = 1
+    store.put("scones", key, json.dumps(document).encode())
+    with pytest.raises(MonitorError, match="unknown thresholds nonsense"):
+        baselines.load(store, saved)
+
+
+def test_run_writes_results_and_records_it(
+    settings: Settings,
+    store: Store,
+    saved: str,
+    tmp_path: Path,
+    images: tuple[np.ndarray, np.ndarray],
+    split: dict[str, np.ndarray],
+    model: object,
+) -> None:
+    pixels = images[0][split["window"]]
+    same = run_monitor(
+        settings, store, RunRequest(capture=str(_capture(tmp_path, pixels, model, "same")), baseline=saved)
+    )
+    dark = run_monitor(
+        settings,
+        store,
+        RunRequest(capture=str(_capture(tmp_path, shift(pixels, "darker"), model, "dark")), baseline=saved),
+    )
+    assert same.status == "Completed" and same.violations == []
+    assert dark.status == "CompletedWithViolations" and dark.violations
+    folder = store.local_path("scones", dark.output.split("scones/", 1)[1])
+    for name in (*FIGURES, "report.html", "statistics.json", "constraint_violations.json"):
+        assert (folder / name).is_file(), name
+    for name in FIGURES:
+        with Image.open(folder / name) as picture:
+            assert picture.format == "PNG" and picture.size[0] > 200
+    page = (folder / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and "baseline_drift_check" in page and "data:image/png;base64," in page
+    assert json.loads((folder / "constraint_violations.json").read_text())["violations"] == dark.violations
+    stats = json.loads((folder / "statistics.json").read_text())
+    assert stats["dataset"]["item_count"] == len(pixels)
+    listed = {e.run_id: e for e in runs.executions(settings)}
+    assert listed[same.run_id].status == "Completed" and listed[dark.run_id].violations == len(dark.violations)
+
+
+def test_window_and_labels(
+    settings: Settings,
+    store: Store,
+    saved: str,
+    tmp_path: Path,
+    images: tuple[np.ndarray, np.ndarray],
+    split: dict[str, np.ndarray],
+    model: object,
+) -> None:
+    pixels, truth = images[0][split["window"]], images[1][split["window"]]
+    capture = _capture(tmp_path, pixels, model, "labelled")
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "inferenceId,label\n" + "".join(f"req-{i},{1 - t}\n" for i, t in enumerate(truth))
+    )  # all wrong-ish
+    result = run_monitor(settings, store, RunRequest(capture=str(capture), baseline=saved, labels=str(labels)))
+    quality = [r for r in result.results if r.check_type == "model_quality_check"]
+    assert quality and quality[0].evaluated and result.window.counts["labelled"] == len(pixels)
+    since, until = T0 + timedelta(minutes=10), T0 + timedelta(minutes=30)
+    windowed = run_monitor(settings, store, RunRequest(capture=str(capture), baseline=saved, since=since, until=until))
+    assert windowed.window.counts["records"] == 60  # one record every 20 s
+
+
+def test_missing_baseline_and_capture_fail_and_are_recorded(
+    settings: Settings, store: Store, tmp_path: Path, saved: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MonitorError, match="scones monitor baseline"):
+        run_monitor(settings, store, RunRequest(capture=str(tmp_path / "empty"), baseline="s3://scones/nothing"))
+    with pytest.raises(MonitorError, match="No captured data"):
+        run_monitor(settings, store, RunRequest(capture=str(tmp_path / "empty"), baseline=saved))
+    assert [e.status for e in runs.executions(settings)] == ["Failed", "Failed"]
+
+
+def test_schedule_runs_consecutive_windows() -> None:
+    clock = [1000.0]
+    windows: list[tuple[float, float]] = []
+
+    def once(since: float, until: float) -> None:
+        windows.append((since, until))
+        if len(windows) == 2:
+            raise MonitorError("a failing run does not stop the schedule")
+
+    made = runs.schedule(
+        60, once, max_runs=3, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)
+    )
+    assert made == 3 and windows == [(940.0, 1000.0), (1000.0, 1060.0), (1060.0, 1120.0)]
+    assert runs.parse_interval("1h") == 3600 and runs.parse_interval("15m") == 900
+    with pytest.raises(MonitorError, match="duration"):
+        runs.parse_interval("soon")
+
+
+def test_cli_exit_codes(
+    saved: str, tmp_path: Path, images: tuple[np.ndarray, np.ndarray], split: dict[str, np.ndarray], model: object
+) -> None:
+    pixels = images[0][split["window"]][:200]
+    cli = CliRunner()
+    same = cli.invoke(
+        app, ["monitor", "run", "--capture", str(_capture(tmp_path, pixels, model, "s")), "--baseline", saved]
+    )
+    assert same.exit_code == 0, same.output
+    gray = _capture(tmp_path, shift(pixels, "grayscale"), model, "g")
+    flagged = cli.invoke(app, ["monitor", "run", "--capture", str(gray), "--baseline", saved, "--json"])
+    assert flagged.exit_code == 3
+    assert "image.saturation" in {v["feature_name"] for v in json.loads(flagged.stdout)["violations"]}
+    missing = cli.invoke(app, ["monitor", "run", "--capture", str(tmp_path / "nowhere"), "--baseline", saved])
+    assert missing.exit_code == 1 and "Error: No captured data" in missing.output and "Traceback" not in missing.output
+    assert cli.invoke(app, ["monitor", "run", "--since", "yesterday-ish", "--baseline", saved]).exit_code == 1
+    assert cli.invoke(app, ["monitor", "run", "--bogus"]).exit_code == 2
+    listed = cli.invoke(app, ["monitor", "executions", "--json"])
+    assert listed.exit_code == 0 and {e["status"] for e in json.loads(listed.stdout)} >= {
+        "Completed",
+        "CompletedWithViolations",
+    }
+    plotted = cli.invoke(
+        app, ["monitor", "plot", "--capture", str(gray), "--baseline", saved, "--out", str(tmp_path / "p")]
+    )
+    assert plotted.exit_code == 0 and sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(FIGURES)
+
+
+def test_cli_baseline_from_a_dataset_folder(tmp_path: Path, images: tuple[np.ndarray, np.ndarray]) -> None:
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(tiny_artifact().pack())
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bike-moto"
+    result = CliRunner().invoke(app, ["monitor", "baseline", "--model", str(model), "--data", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["baseline"] == "s3://scones/monitoring/tiny-test-model/baseline" and body["training_images"] == 1000
