@@ -56,6 +56,17 @@ def handler_for(name: str) -> Handler:
     return _handlers[name]
 
 
+def use(name: str, handler: Handler | None) -> None:
+    """Run `handler` under scones function name `name` in this process (benchmarks and tests run
+    stand-ins this way); None goes back to the real handler."""
+    if name not in NAMES:
+        raise WorkflowError(f"No function named {name!r}; choose one of {', '.join(NAMES)}")
+    if handler is None:
+        _handlers.pop(name, None)
+    else:
+        _handlers[name] = handler
+
+
 def error_document(exc: BaseException) -> dict[str, Any]:
     """Lambda's document for an unhandled exception."""
     return {

@@ -1,0 +1,232 @@
+"""Execution records in the state database: executions, their history and their task steps.
+
+Tables `executions` (one row per execution, AWS DescribeExecution's fields), `execution_history`
+(STANDARD executions' events in AWS's shape) and `execution_steps` (one row per Lambda call of
+a STANDARD execution). EXPRESS history goes to a log file instead, as on AWS, where Express
+executions keep their history only in logs: `<home>/logs/workflow/<state machine>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scones import state
+from scones.config import Settings
+from scones.errors import WorkflowError
+
+DDL = """
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state_machine TEXT NOT NULL,
+    type TEXT NOT NULL,          -- EXPRESS | STANDARD
+    status TEXT NOT NULL,        -- RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    cause TEXT,
+    started TEXT NOT NULL,
+    stopped TEXT,
+    duration_ms REAL
+);
+CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine, started);
+CREATE TABLE IF NOT EXISTS execution_history (
+    execution_arn TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, id)
+);
+CREATE TABLE IF NOT EXISTS execution_steps (
+    execution_arn TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    function TEXT NOT NULL,
+    status TEXT NOT NULL,        -- SUCCEEDED | FAILED
+    error TEXT,
+    started TEXT NOT NULL,
+    duration_ms REAL NOT NULL,
+    PRIMARY KEY (execution_arn, seq)
+);
+"""
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    name: str
+    state_machine: str
+    type: str
+    status: str
+    input: str | None
+    output: str | None
+    error: str | None
+    cause: str | None
+    started: str
+    stopped: str | None
+    duration_ms: float | None
+
+    def describe(self, state_machine_arn: str) -> dict[str, Any]:
+        """DescribeExecution's fields."""
+        fields: dict[str, Any] = {
+            "executionArn": self.arn,
+            "stateMachineArn": state_machine_arn,
+            "name": self.name,
+            "type": self.type,
+            "status": self.status,
+            "startDate": self.started,
+            "stopDate": self.stopped,
+            "input": self.input,
+        }
+        if self.status == "SUCCEEDED":
+            fields["output"] = self.output
+        if self.error is not None:
+            fields["error"] = self.error
+        if self.cause is not None:
+            fields["cause"] = self.cause
+        return fields
+
+
+def connect(settings: Settings) -> sqlite3.Connection:
+    """This thread's connection to the state database (opened once per thread and home)."""
+    cache: dict[Path, sqlite3.Connection] = getattr(_local, "conns", None) or {}
+    _local.conns = cache
+    if settings.state_db not in cache or not settings.state_db.exists():
+        cache[settings.state_db] = conn = state.connect(settings)
+        state.ensure_table(conn, "executions", DDL)
+    return cache[settings.state_db]
+
+
+def insert(settings: Settings, execution: Execution) -> None:
+    try:
+        connect(settings).execute(
+            "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                execution.arn,
+                execution.name,
+                execution.state_machine,
+                execution.type,
+                execution.status,
+                execution.input,
+                execution.output,
+                execution.error,
+                execution.cause,
+                execution.started,
+                execution.stopped,
+                execution.duration_ms,
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise WorkflowError(
+            f"An execution named {execution.name!r} already exists for {execution.state_machine!r} "
+            "(ExecutionAlreadyExists); choose another --name"
+        ) from exc
+
+
+def finish(
+    settings: Settings,
+    arn: str,
+    status: str,
+    output: Any,
+    error: str | None,
+    cause: str | None,
+    history: list[dict[str, Any]] | None,
+) -> None:
+    """Record how an execution ended (and, for STANDARD, its history) in one transaction."""
+    conn = connect(settings)
+    stopped = state.now()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, "
+            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=?",
+            (status, None if output is None else json.dumps(output), error, cause, stopped, stopped, arn),
+        )
+        if history is not None:
+            conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
+            conn.executemany(
+                "INSERT INTO execution_history VALUES (?,?,?)",
+                [(arn, event["id"], json.dumps(event)) for event in history],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def add_step(settings: Settings, arn: str, function: str, status: str, error: str | None, duration_ms: float) -> None:
+    conn = connect(settings)
+    conn.execute(
+        "INSERT INTO execution_steps VALUES "
+        "(?, (SELECT COUNT(*) FROM execution_steps WHERE execution_arn=?), ?, ?, ?, ?, ?)",
+        (arn, arn, function, status, error, state.now(), duration_ms),
+    )
+
+
+def steps(settings: Settings, arn: str) -> list[dict[str, Any]]:
+    rows = connect(settings).execute("SELECT * FROM execution_steps WHERE execution_arn=? ORDER BY seq", (arn,))
+    return [dict(r) for r in rows]
+
+
+def get(settings: Settings, arn_or_name: str) -> Execution:
+    """An execution by ARN, or by name when that name is unique."""
+    conn = connect(settings)
+    rows = conn.execute("SELECT * FROM executions WHERE arn=? OR name=? LIMIT 2", (arn_or_name, arn_or_name)).fetchall()
+    if not rows:
+        raise WorkflowError(f"No execution {arn_or_name!r}; see 'scones workflow list-executions NAME'")
+    if len(rows) > 1:
+        raise WorkflowError(f"Execution name {arn_or_name!r} is used by several state machines; give its ARN")
+    return Execution(**dict(rows[0]))
+
+
+def list_for(settings: Settings, state_machine: str, status: str | None = None, limit: int = 1000) -> list[Execution]:
+    if status is not None and status not in STATUSES:
+        raise WorkflowError(f"Unknown status {status!r}; choose one of {', '.join(STATUSES)}")
+    rows = connect(settings).execute(
+        "SELECT * FROM executions WHERE state_machine=? AND (? IS NULL OR status=?) ORDER BY started DESC LIMIT ?",
+        (state_machine, status, status, limit),
+    )
+    return [Execution(**dict(r)) for r in rows]
+
+
+def history(settings: Settings, execution: Execution) -> list[dict[str, Any]]:
+    """The execution's events: from the database (STANDARD) or its state machine's log (EXPRESS)."""
+    if execution.type == "EXPRESS":
+        return [
+            e["event"]
+            for e in _read_log(log_path(settings, execution.state_machine))
+            if e["executionArn"] == execution.arn
+        ]
+    rows = connect(settings).execute(
+        "SELECT event FROM execution_history WHERE execution_arn=? ORDER BY id", (execution.arn,)
+    )
+    return [json.loads(r["event"]) for r in rows]
+
+
+def log_path(settings: Settings, state_machine: str) -> Path:
+    return settings.logs_dir / "workflow" / f"{state_machine}.jsonl"
+
+
+_log_lock = threading.Lock()
+
+
+def append_log(settings: Settings, state_machine: str, arn: str, events: list[dict[str, Any]]) -> None:
+    """Append an EXPRESS execution's events to its state machine's log, one JSON line per event."""
+    path = log_path(settings, state_machine)
+    lines = "".join(json.dumps({"executionArn": arn, "event": e}, separators=(",", ":")) + "\n" for e in events)
+    with _log_lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(lines)
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as log:
+        return [json.loads(line) for line in log if line.strip()]
