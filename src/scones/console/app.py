@@ -1,0 +1,115 @@
+"""The console's Starlette app: routes of every page, static files, auth and error pages.
+
+Pages live in `console/pages/` (one module per concept, each with a `routes()` list), read
+the stages through their Python APIs or tables (`console/sources/`), and render Jinja2
+templates from `console/templates/`. The app writes only on explicit POSTs (invoke an
+endpoint, start an execution, delete an endpoint after confirmation).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from scones.config import Settings
+from scones.console.auth import TokenAuth
+from scones.console.db import Database
+from scones.console.pages import (
+    captured,
+    endpoints,
+    executions,
+    login,
+    models,
+    monitoring,
+    objects,
+    overview,
+    training,
+)
+from scones.console.render import STATIC, render
+from scones.console.sources.capture_index import CaptureIndex
+from scones.console.sources.endpoint_metrics import Scraper
+from scones.errors import SconesError
+from scones.storage import Store
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, auth_token: str | None = None, background_index: bool = True) -> Starlette:
+    """The console over `settings`' home and store; `auth_token` None means no auth.
+
+    `background_index` keeps the captured-data index fresh from a thread while serving;
+    pages also index a little on each view, so tests can switch the thread off.
+    """
+    db = Database(settings)
+    store = Store(settings)
+    index = CaptureIndex(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if background_index:
+            index.start_background()
+        try:
+            yield
+        finally:
+            index.stop_background()
+
+    routes = [
+        Route("/healthz", _healthz),
+        *login.routes(),
+        *overview.routes(),
+        *training.routes(),
+        *models.routes(),
+        *endpoints.routes(),
+        *executions.routes(),
+        *captured.routes(),
+        *monitoring.routes(),
+        *objects.routes(),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(TokenAuth, token=auth_token)],
+        exception_handlers={HTTPException: _http_error, SconesError: _scones_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.store = store
+    app.state.capture_index = index
+    app.state.auth_token = auth_token
+    app.state.scraper = Scraper(settings.auth_token)
+    app.state.csrf = secrets.token_urlsafe(32)  # per process: forms from elsewhere cannot POST
+    return app
+
+
+async def _healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "Internal error"
+    return render(request, "error.html", status_code=status, title=f"{status}", status=status, message=detail)
+
+
+async def _scones_error(request: Request, exc: Exception) -> Response:
+    logger.warning("console: %s", exc)
+    return render(request, "error.html", status_code=500, title="Error", status=500, message=str(exc))
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the console in the foreground until Ctrl-C (token auth when settings.auth_token is set)."""
+    import uvicorn
+
+    app = create_app(settings, auth_token=settings.auth_token)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

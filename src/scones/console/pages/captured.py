@@ -1,0 +1,84 @@
+"""Captured data: the endpoint's captured images with their predictions, filtered and paged."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from scones.console.pages._common import paging, settings
+from scones.console.render import render
+from scones.console.sources import captured, endpoints
+from scones.console.sources.capture_index import CaptureIndex
+from scones.errors import StorageError
+
+PER_PAGE = 48
+PAGE_BUDGET_S = 0.05  # index at most this long per view; the background thread does the rest
+SEED_CLASSES = ["bicycle", "motorcycle"]  # the staged data's labels: 0 = bicycle, 1 = motorcycle
+_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "application/x-image"}
+
+
+def _index(request: Request) -> CaptureIndex:
+    index: CaptureIndex = request.app.state.capture_index
+    return index
+
+
+def class_names(request: Request) -> list[str]:
+    for record in endpoints.endpoints(settings(request)):
+        classes = (record.get("config") or {}).get("classes")
+        if classes:
+            return [str(c) for c in classes]
+    return SEED_CLASSES
+
+
+def _time(value: str) -> str:
+    """A datetime-local value ('2026-01-02T10:15') as the index's UTC text; junk is ignored."""
+    value = value.strip()
+    return value if _MINUTE.match(value) else ""
+
+
+def captured_page(request: Request) -> Response:
+    index = _index(request)
+    index.refresh(budget_s=PAGE_BUDGET_S)
+    q = request.query_params
+    classes = class_names(request)
+    predicted = q.get("class", "")
+    filters = captured.Filters(
+        endpoint=q.get("endpoint", ""),
+        predicted=classes.index(predicted) if predicted in classes else None,
+        low_confidence=q.get("low") == "1",
+        since=_time(q.get("since", "")),
+        until=_time(q.get("until", "")),
+    )
+    threshold = settings(request).threshold
+    total = captured.count(index, filters, threshold)
+    p = paging(request, total, PER_PAGE, keep=("endpoint", "class", "low", "since", "until"))
+    rows = captured.page(index, filters, threshold, p.per_page, p.offset)
+    return render(
+        request, "captured.html", title="Captured data", section="captured", rows=rows, paging=p,
+        filters=filters, classes=classes, selected_class=predicted, threshold=threshold,
+        endpoints=captured.endpoints(index), summary=captured.summary(index, threshold),
+        pending=bool(index.pending_files()),
+    )  # fmt: skip
+
+
+def captured_image(request: Request) -> Response:
+    try:
+        found = captured.image(_index(request), int(request.path_params["id"]))
+    except StorageError as exc:
+        raise HTTPException(404, f"The captured file is gone: {exc}") from exc
+    if found is None:
+        raise HTTPException(404, "No such captured record")
+    body, content_type = found
+    media = content_type if content_type in IMAGE_TYPES else "application/octet-stream"
+    headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": "default-src 'none'"}  # fmt: skip
+    return Response(body, media_type=media, headers=headers)
+
+
+def routes() -> list[Route]:
+    return [Route("/captured", captured_page), Route("/captured/{id:int}/image", captured_image)]

@@ -1,0 +1,1 @@
+"""Where the console's data comes from: the stages' Python APIs and tables, read-only."""

@@ -1,0 +1,56 @@
+"""Endpoints through stage 2b's API (scones.endpoint.registry and .client).
+
+`list_endpoints` and `describe` check each record against its process, so a crashed
+endpoint shows Failed here rather than a stale InService.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scones.config import Settings
+from scones.errors import EndpointError
+
+
+def endpoints(settings: Settings) -> list[dict[str, Any]]:
+    from scones.endpoint.registry import list_endpoints
+
+    return [r.to_dict() for r in list_endpoints(settings)]
+
+
+def endpoint(settings: Settings, name: str) -> dict[str, Any] | None:
+    from scones.endpoint.registry import describe
+
+    try:
+        return describe(settings, name).to_dict()
+    except EndpointError:
+        return None
+
+
+def status_counts(settings: Settings) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in endpoints(settings):
+        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+    return counts
+
+
+def invoke(settings: Settings, name: str, data: bytes, source: str) -> dict[str, Any]:
+    """One prediction from endpoint `name`: classes, probabilities, the winner and its confidence."""
+    from scones.endpoint.client import invoke as call
+
+    prediction = call(settings, name, data, source=source, timeout=30.0)
+    probabilities = prediction.probabilities
+    classes = prediction.classes or [f"class {i}" for i in range(len(probabilities))]
+    best = max(range(len(probabilities)), key=probabilities.__getitem__)
+    return {
+        "label": prediction.label,
+        "confidence": probabilities[best],
+        "rows": list(zip(classes, probabilities, strict=False)),
+        "passes": probabilities[best] >= settings.threshold,
+    }
+
+
+def delete(settings: Settings, name: str) -> None:
+    from scones.endpoint.registry import delete as remove
+
+    remove(settings, name)

@@ -1,0 +1,127 @@
+"""The console in a real browser: Debian's Chromium, headless, driven by Playwright, against a
+`scones console` process over a home filled by a small real pipeline run (conftest.py)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ARTIFACTS
+from tests.console.conftest import COLOURS, Pipeline
+from tests.helpers import png_bytes
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+SHOTS = ARTIFACTS / "console"
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing; install it with 'make browser' (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class Session:
+    """A signed-in browser page that records console errors and failed requests."""
+
+    def __init__(self, browser: Any, pipeline: Pipeline, width: int, height: int) -> None:
+        self.base = pipeline.console_url
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on(
+            "console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+        )
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url}"))
+        self.page.goto(f"{self.base}/login")
+        self.page.fill("#token", pipeline.token)
+        self.page.click("#sign-in")
+        self.page.wait_for_url(f"{self.base}/")
+
+    def visit(self, path: str) -> Any:
+        return self.page.goto(self.base + path, wait_until="load")
+
+    def shot(self, name: str) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture(params=list(WIDTHS), scope="module")
+def session(request: pytest.FixtureRequest, browser: Any, pipeline: Pipeline) -> Iterator[Session]:
+    width, height = WIDTHS[request.param]
+    s = Session(browser, pipeline, width, height)
+    s.name = request.param  # type: ignore[attr-defined]
+    yield s
+    s.context.close()
+
+
+def _pages(pipeline: Pipeline) -> dict[str, str]:
+    grey = pipeline.executions["data/test/grey.png"]
+    red = pipeline.executions["data/test/red.png"]
+    return {
+        "overview": "/",
+        "training-jobs": "/training-jobs",
+        "models": "/models",
+        "endpoints": "/endpoints",
+        "endpoint": f"/endpoints/{pipeline.endpoint}",
+        "state-machines": "/state-machines",
+        "state-machine": "/state-machines/pipeline",
+        "executions": "/executions",
+        "executions-failed": "/executions?status=FAILED",
+        "execution-succeeded": f"/executions/{red}",
+        "execution-low-confidence": f"/executions/{grey}",
+        "captured": "/captured",
+        "captured-low": "/captured?low=1",
+        "monitoring": "/monitoring",
+    }
+
+
+def test_every_page_loads_with_no_console_errors(session: Session, pipeline: Pipeline) -> None:
+    for name, path in _pages(pipeline).items():
+        response = session.visit(path)
+        assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+        assert session.page.locator("h1").count() == 1, path
+        session.shot(f"{name}-{session.name}")  # type: ignore[attr-defined]
+    assert session.errors == []
+
+
+def test_low_confidence_execution_shows_its_filter_state_in_red(session: Session, pipeline: Pipeline) -> None:
+    session.visit(f"/executions/{pipeline.executions['data/test/grey.png']}")
+    state = session.page.locator('g.state[data-state="filterInferences"]')
+    assert state.get_attribute("data-outcome") == "failed"
+    assert state.locator("rect").get_attribute("stroke") == "#c81e1e"  # red
+    assert "ThresholdConfidenceNotMet" in session.page.locator("main").inner_text()
+    for earlier in ("serializeImageData", "classify"):  # the states before it went through: green
+        assert session.page.locator(f'g.state[data-state="{earlier}"] rect').get_attribute("stroke") == "#1b7f3b"
+    session.visit(f"/executions/{pipeline.executions['data/test/red.png']}")
+    assert session.page.locator('g.state[data-state="filterInferences"] rect').get_attribute("stroke") == "#1b7f3b"
+
+
+def test_upload_form_returns_a_prediction(session: Session, pipeline: Pipeline) -> None:
+    session.visit(f"/endpoints/{pipeline.endpoint}")
+    upload = {"name": "blue.png", "mimeType": "image/png", "buffer": png_bytes(COLOURS["blue.png"])}
+    session.page.set_input_files("#image", files=[upload])
+    session.page.click("form[enctype] button[type=submit]")
+    session.page.wait_for_selector("#prediction")
+    text = session.page.locator("#prediction").inner_text()
+    assert "motorcycle" in text.split("with confidence")[0]
+    session.shot(f"endpoint-prediction-{session.name}")  # type: ignore[attr-defined]
+    assert session.errors == []
