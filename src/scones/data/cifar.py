@@ -58,6 +58,10 @@ class Cifar:
     splits: dict[str, Batch]
 
 
+class Refused(pickle.UnpicklingError):
+    """The pickle asked for something the restricted unpickler does not allow."""
+
+
 def _reconstruct() -> Any:
     # numpy 2 moved numpy.core to numpy._core; both names in a pickle mean this one function.
     from numpy._core.multiarray import _reconstruct as reconstruct
@@ -69,11 +73,21 @@ def _safe_dtype(*args: Any) -> np.dtype[Any]:
     """numpy.dtype, but never an object dtype (object arrays can smuggle arbitrary objects)."""
     dtype: np.dtype[Any] = np.dtype(*args)
     if dtype.hasobject:
-        raise pickle.UnpicklingError("object dtype refused")
+        raise Refused("object dtype refused")
     return dtype
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """codecs.encode as Python 3 protocol-2 pickles use it for bytes, limited to latin1."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise Refused("only latin1 text-to-bytes encoding is allowed")
+    return text.encode("latin1")
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
+    # Py2-written files (the real ones) need only the numpy globals; archives re-pickled by
+    # Python 3 with protocol 2 also store bytes as _codecs.encode(text, "latin1").
+    ("_codecs", "encode"): lambda: _latin1_encode,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): lambda: np.ndarray,
@@ -87,7 +101,7 @@ class SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         factory = _ALLOWED.get((module, name))
         if factory is None:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+            raise Refused(f"global {module}.{name} is not allowed")
         return factory()
 
 
@@ -153,9 +167,18 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -
 def _load(data: bytes, member: str, archive: Path) -> dict[bytes, Any]:
     try:
         value = safe_loads(data)
-    except pickle.UnpicklingError as exc:
+    except Refused as exc:
         raise DataError(f"{archive} member {member!r} refused: {exc}; this is not a genuine CIFAR-100 pickle") from exc
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+    ) as exc:
         raise DataError(f"{archive} member {member!r} is a malformed pickle ({exc}); download it again") from exc
     if not isinstance(value, dict):
         raise DataError(f"{archive} member {member!r} is not a dict; this is not a CIFAR-100 archive")

@@ -114,7 +114,7 @@ def _fetch(client: httpx.Client, url: str, part: Path, progress: Progress) -> No
             progress.start(f"Downloading {part.name.removesuffix('.part')}", expected)
             progress.advance(have)
             with part.open("ab" if resumed else "wb") as out:
-                for chunk in response.iter_raw(_CHUNK):
+                for chunk in response.iter_raw():  # no chunker: keep every byte that arrived before a drop
                     out.write(chunk)
                     have += len(chunk)
                     progress.advance(len(chunk))
