@@ -82,7 +82,9 @@ def deploy_command(
     )  # fmt: skip
     _common.err.print(f"Deploying {config.name} from {model} ...")
     record = deploy(settings, config, model, timeout=timeout)
-    _common.out.print(f"{record.name} InService at {record.url} (pid {record.pid}, log {record.config['log']})")
+    _common.out.print(
+        f"{record.name} InService at {record.url} (pid {record.pid}, log {record.config['log']})", soft_wrap=True
+    )
 
 
 def endpoints_command(as_json: _Json = False) -> None:
@@ -117,7 +119,7 @@ def delete_command(name: _Name) -> None:
     from scones.endpoint.registry import delete
 
     record = delete(_common.settings(), name)
-    _common.out.print(f"Deleted {record.name} (was {record.url})")
+    _common.out.print(f"Deleted {record.name} (was {record.url})", soft_wrap=True)
 
 
 def invoke_command(
@@ -137,7 +139,7 @@ def invoke_command(
     for p in predictions:
         names = p.classes if len(p.classes) == len(p.probabilities) else [str(i) for i in range(len(p.probabilities))]
         probabilities = ", ".join(f"{c}={v:.4f}" for c, v in zip(names, p.probabilities, strict=True))
-        _common.out.print(f"{p.source}: {p.label} ({probabilities})", markup=False, highlight=False)
+        _common.out.print(f"{p.source}: {p.label} ({probabilities})", markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

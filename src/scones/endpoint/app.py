@@ -17,7 +17,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scones.config import Settings
 from scones.endpoint.errors import (
@@ -34,6 +34,9 @@ from scones.endpoint.metrics import CONTENT_TYPE as METRICS_TYPE
 from scones.endpoint.service import EndpointConfig, InferenceService
 from scones.model.artifact import Artifact
 from scones.storage import Store
+
+if TYPE_CHECKING:
+    from scones.endpoint.update import ModelWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +62,22 @@ class App:
     def __init__(self, artifact: Artifact, config: EndpointConfig, settings: Settings) -> None:
         self.artifact, self.config, self.settings = artifact, config, settings
         self.service: InferenceService | None = None
+        self.watcher: ModelWatcher | None = None
         self._token = f"Bearer {config.auth_token}".encode() if config.auth_token else None
         self._variant = config.variant.encode()
 
     def start(self) -> None:
+        import asyncio
+
+        from scones.endpoint.update import ModelWatcher
+
         self.service = InferenceService(self.artifact, self.config, Store(self.settings))
+        # update-endpoint: follow the registry's model pointer and hot-swap (see endpoint/update.py)
+        self.watcher = ModelWatcher(self, asyncio.get_running_loop()).start()
 
     def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.service is not None:
             self.service.close()
 
@@ -134,15 +146,20 @@ class App:
         raise NotFound()
 
     async def _invoke(self, headers: dict[bytes, bytes], receive: Receive) -> Reply:
-        service = self._ready()
+        self._ready()
         body = await _read_body(receive, headers.get(b"content-length"), self.config.max_body_bytes)
         inference_id = headers.get(b"x-amzn-sagemaker-inference-id")
-        reply, reply_type = await service.invoke(
-            body,
-            headers.get(b"content-type", b"").decode("latin-1"),
-            headers.get(b"accept", b"").decode("latin-1"),
-            inference_id.decode("latin-1") if inference_id else None,
-        )
+        service = self._ready()  # taken after the body: a model swap may have happened meanwhile
+        service.in_flight += 1  # the swap closes the old service only once this is back to 0
+        try:
+            reply, reply_type = await service.invoke(
+                body,
+                headers.get(b"content-type", b"").decode("latin-1"),
+                headers.get(b"accept", b"").decode("latin-1"),
+                inference_id.decode("latin-1") if inference_id else None,
+            )
+        finally:
+            service.in_flight -= 1
         response_headers = [
             (b"content-type", reply_type.encode()),
             (b"content-length", str(len(reply)).encode()),

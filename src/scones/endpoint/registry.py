@@ -18,6 +18,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -62,10 +64,14 @@ class EndpointRecord:
         return asdict(self)
 
 
-def _conn(settings: Settings) -> sqlite3.Connection:
+@contextmanager
+def _conn(settings: Settings) -> Iterator[sqlite3.Connection]:
     conn = state.connect(settings)
-    state.ensure_table(conn, "endpoints", DDL)
-    return conn
+    try:
+        state.ensure_table(conn, "endpoints", DDL)
+        yield conn
+    finally:
+        conn.close()
 
 
 def log_path(settings: Settings, name: str) -> Path:
@@ -93,8 +99,8 @@ def deploy(settings: Settings, config: EndpointConfig, model: str, timeout: floa
     """
     location = resolve_model(settings, model)
     artifact = load(location, Store(settings))  # refuse a bad artifact before touching the old endpoint
-    conn = _conn(settings)
-    previous = _get(conn, config.name)
+    with _conn(settings) as conn:
+        previous = _get(conn, config.name)
     port = config.port or (int(previous.config.get("port", 0)) if previous else 0) or _free_port()
     config = replace(config, port=port)
     if previous is not None:
@@ -109,46 +115,48 @@ def deploy(settings: Settings, config: EndpointConfig, model: str, timeout: floa
     }  # fmt: skip
     now = state.now()
     url = f"http://127.0.0.1:{port}"
-    conn.execute(
-        "INSERT OR REPLACE INTO endpoints (name, url, status, pid, model, config, created, updated, failure_reason)"
-        " VALUES (?, ?, 'Creating', NULL, ?, ?, ?, ?, NULL)",
-        (config.name, url, location, state.dumps(details), previous.created if previous else now, now),
-    )
-    process = _spawn(settings, config, location, log)
-    conn.execute("UPDATE endpoints SET pid=?, updated=? WHERE name=?", (process.pid, state.now(), config.name))
+    with _conn(settings) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO endpoints (name, url, status, pid, model, config, created, updated, failure_reason)"
+            " VALUES (?, ?, 'Creating', NULL, ?, ?, ?, ?, NULL)",
+            (config.name, url, location, state.dumps(details), previous.created if previous else now, now),
+        )
+        process = _spawn(settings, config, location, log)
+        conn.execute("UPDATE endpoints SET pid=?, updated=? WHERE name=?", (process.pid, state.now(), config.name))
     problem = _wait_healthy(process, url, timeout)
-    if problem is not None:
-        _stop(process.pid)
-        _mark_failed(conn, config.name, problem)
-        raise EndpointError(f"Endpoint {config.name} failed: {problem}; see the log {log}")
-    conn.execute("UPDATE endpoints SET status='InService', updated=? WHERE name=?", (state.now(), config.name))
+    with _conn(settings) as conn:
+        if problem is not None:
+            _stop(process.pid)
+            _mark_failed(conn, config.name, problem)
+            raise EndpointError(f"Endpoint {config.name} failed: {problem}; see the log {log}")
+        conn.execute("UPDATE endpoints SET status='InService', updated=? WHERE name=?", (state.now(), config.name))
     return describe(settings, config.name)
 
 
 def describe(settings: Settings, name: str) -> EndpointRecord:
     """One endpoint's record, with its status checked against its process."""
-    conn = _conn(settings)
-    record = _get(conn, name)
-    if record is None:
-        raise EndpointError(f"No endpoint named {name!r}; run 'scones endpoints' to list them")
-    return _refresh(conn, record)
+    with _conn(settings) as conn:
+        record = _get(conn, name)
+        if record is None:
+            raise EndpointError(f"No endpoint named {name!r}; run 'scones endpoints' to list them")
+        return _refresh(conn, record)
 
 
 def list_endpoints(settings: Settings) -> list[EndpointRecord]:
-    conn = _conn(settings)
-    rows = conn.execute("SELECT * FROM endpoints ORDER BY name").fetchall()
-    return [_refresh(conn, _record(row)) for row in rows]
+    with _conn(settings) as conn:
+        rows = conn.execute("SELECT * FROM endpoints ORDER BY name").fetchall()
+        return [_refresh(conn, _record(row)) for row in rows]
 
 
 def delete(settings: Settings, name: str) -> EndpointRecord:
     """Stop the endpoint's process cleanly (capture is flushed) and forget it."""
-    conn = _conn(settings)
-    record = _get(conn, name)
-    if record is None:
-        raise EndpointError(f"No endpoint named {name!r}; run 'scones endpoints' to list them")
-    conn.execute("UPDATE endpoints SET status='Deleting', updated=? WHERE name=?", (state.now(), name))
-    _stop(record.pid)
-    conn.execute("DELETE FROM endpoints WHERE name=?", (name,))
+    with _conn(settings) as conn:
+        record = _get(conn, name)
+        if record is None:
+            raise EndpointError(f"No endpoint named {name!r}; run 'scones endpoints' to list them")
+        conn.execute("UPDATE endpoints SET status='Deleting', updated=? WHERE name=?", (state.now(), name))
+        _stop(record.pid)
+        conn.execute("DELETE FROM endpoints WHERE name=?", (name,))
     return replace(record, status="Deleted")
 
 

@@ -1,0 +1,57 @@
+"""The ONNX Runtime predictor and the dynamic batcher."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from scones.endpoint.errors import ModelError, ServiceUnavailable
+from scones.endpoint.predictor import BatchConfig, Batcher, Predictor, usable_cores
+from scones.errors import ArtifactError
+from scones.model.artifact import Artifact
+from scones.model.preprocess import decode
+from tests.helpers import png_bytes, tiny_artifact
+
+
+def images(*colors: tuple[int, int, int]) -> np.ndarray:
+    return np.stack([decode(png_bytes(c)) for c in colors])
+
+
+def test_predictor_uses_the_cpu_provider_and_the_cores() -> None:
+    predictor = Predictor(tiny_artifact())
+    assert predictor.session.get_providers() == ["CPUExecutionProvider"]
+    assert predictor.threads == usable_cores()
+    probabilities = predictor.predict_images(images((200, 30, 30), (30, 30, 200)))
+    assert probabilities.shape == (2, 2) and probabilities.dtype == np.float32
+    assert probabilities[0, 0] > 0.99 and probabilities[1, 1] > 0.99
+
+
+def test_model_failures_become_model_errors() -> None:
+    with pytest.raises(ModelError, match="failed on this input"):
+        Predictor(tiny_artifact()).predict(np.zeros((1, 3, 16, 16), dtype=np.float32))
+    with pytest.raises(ArtifactError, match="cannot load"):
+        Predictor(Artifact(tiny_artifact().manifest, b"not onnx"))
+
+
+def test_batcher_groups_concurrent_requests_and_keeps_their_order() -> None:
+    sizes: list[int] = []
+    batcher = Batcher(Predictor(tiny_artifact()), BatchConfig(max_batch_size=8, max_wait_ms=5), on_batch=sizes.append)
+    colors = [(200, 30, 30) if i % 3 else (30, 30, 200) for i in range(40)]
+
+    async def run() -> list[np.ndarray]:
+        return await asyncio.gather(*[batcher.predict(images(c)[0]) for c in colors])
+
+    results = asyncio.run(run())
+    batcher.close()
+    for color, result in zip(colors, results, strict=True):
+        assert int(np.argmax(result)) == (0 if color[0] == 200 else 1)
+    assert sum(sizes) == 40 and max(sizes) <= 8 and len(sizes) < 40
+
+
+def test_batcher_refuses_work_after_close() -> None:
+    batcher = Batcher(Predictor(tiny_artifact()), BatchConfig())
+    batcher.close()
+    with pytest.raises(ServiceUnavailable):
+        asyncio.run(batcher.predict(images((1, 2, 3))[0]))

@@ -1,0 +1,117 @@
+"""update-endpoint: the model changes under load, with no failed request (real processes, real HTTP)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scones.config import Settings
+from scones.endpoint import registry
+from scones.endpoint.server import endpoint_config
+from scones.endpoint.update import update_endpoint
+from scones.errors import ArtifactError, EndpointError
+from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
+from tests.helpers import png_bytes, tiny_artifact, tiny_onnx
+
+NAME = "update-test"
+
+
+def flipped_artifact() -> Artifact:
+    """Like tiny_artifact, but red images -> class 1: the answers show which model served."""
+    data = tiny_onnx(sharpness=-6.0)
+    manifest = Manifest(
+        classes=["bicycle", "motorcycle"],
+        preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        embedding_dim=3,
+        training_job="tiny-flipped",
+        model_sha256=sha256(data),
+    )
+    return Artifact(manifest=manifest, onnx=data)
+
+
+class Load:
+    """`clients` threads posting a red image as fast as they can, recording every outcome."""
+
+    def __init__(self, url: str, clients: int = 4) -> None:
+        self.url, self.stop = url, threading.Event()
+        self.answers: list[tuple[float, int]] = []  # (time sent, winning class)
+        self.failures: list[str] = []
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        body = png_bytes((200, 30, 30))
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set():
+                sent = time.monotonic()
+                try:
+                    reply = client.post(f"{self.url}/invocations", content=body, headers={"content-type": "image/png"})
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if reply.status_code != 200:
+                    self.failures.append(f"{reply.status_code} {reply.text}")
+                    continue
+                probabilities = reply.json()
+                self.answers.append((sent, int(probabilities[1] > probabilities[0])))
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_update_under_load_fails_no_request(settings: Settings, tmp_path: Path, workers: int) -> None:
+    first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    first.write_bytes(tiny_artifact().pack())
+    second.write_bytes(flipped_artifact().pack())
+    config = endpoint_config(settings, name=NAME, port=0, workers=workers, capture_percent=100)
+    record = registry.deploy(settings, config, str(first), timeout=60)
+    try:
+        with Load(record.url) as load:
+            time.sleep(0.5)
+            started = time.monotonic()
+            updated = update_endpoint(settings, NAME, str(second), timeout=60)
+            switched = time.monotonic()
+            time.sleep(0.5)
+        assert load.failures == []
+        assert updated.status == "InService" and updated.model == str(second)
+        assert updated.pid == record.pid and updated.url == record.url  # same process, same URL
+        before = [c for t, c in load.answers if t < started]
+        after = [c for t, c in load.answers if t > switched]
+        assert before and set(before) == {0}  # the old model answered until the update began
+        assert after and set(after) == {1}  # every worker serves the new one once update returns
+    finally:
+        registry.delete(settings, NAME)
+
+
+def test_bad_model_is_refused_and_the_endpoint_keeps_serving(settings: Settings, tmp_path: Path) -> None:
+    good, bad = tmp_path / "a.tar.gz", tmp_path / "bad.tar.gz"
+    good.write_bytes(tiny_artifact().pack())
+    bad.write_bytes(b"not a tarball")
+    record = registry.deploy(settings, endpoint_config(settings, name=NAME, port=0), str(good), timeout=60)
+    try:
+        with pytest.raises(ArtifactError):
+            update_endpoint(settings, NAME, str(bad))
+        described = registry.describe(settings, NAME)
+        assert described.status == "InService" and described.model == str(good)
+        reply = httpx.post(f"{record.url}/invocations", content=png_bytes(), headers={"content-type": "image/png"})
+        assert reply.status_code == 200
+    finally:
+        registry.delete(settings, NAME)
+
+
+def test_unknown_endpoint(settings: Settings, tmp_path: Path) -> None:
+    model = tmp_path / "a.tar.gz"
+    model.write_bytes(tiny_artifact().pack())
+    with pytest.raises(EndpointError, match="No endpoint named"):
+        update_endpoint(settings, "nope", str(model))
