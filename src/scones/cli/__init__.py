@@ -12,7 +12,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from scones.cli import _common, aws, console, data, demo, endpoint, model, monitor, workflow
+from scones.cli import _common, aws, console, data, demo, endpoint, model, monitor, scaling, workflow
 from scones.errors import SconesError
 
 
@@ -41,7 +41,7 @@ app = typer.Typer(
 )
 app.callback()(_common.global_options)
 
-for _module in (data, model, endpoint, workflow, monitor, console, demo, aws):
+for _module in (data, model, endpoint, workflow, monitor, console, demo, aws, scaling):
     _module.register(app)
 
 

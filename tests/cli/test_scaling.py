@@ -1,0 +1,36 @@
+"""`scones update-endpoint` through the CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from scones.cli import app
+from scones.config import Settings
+from scones.endpoint import registry
+from scones.endpoint.server import endpoint_config
+from tests.helpers import tiny_artifact
+
+runner = CliRunner()
+
+
+def test_update_endpoint_command(settings: Settings, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    first.write_bytes(tiny_artifact().pack())
+    second.write_bytes(tiny_artifact(("bicycle", "motorcycle", "scooter")).pack())
+    registry.deploy(settings, endpoint_config(settings, name="cli-update", port=0), str(first), timeout=60)
+    try:
+        result = runner.invoke(app, ["update-endpoint", "cli-update", "--model", str(second)])
+        assert result.exit_code == 0, result.output
+        assert f"cli-update now serves {second}" in result.output
+        assert registry.describe(settings, "cli-update").config["classes"] == ["bicycle", "motorcycle", "scooter"]
+    finally:
+        registry.delete(settings, "cli-update")
+
+
+def test_update_unknown_endpoint_is_one_line(tmp_path: Path) -> None:
+    model = tmp_path / "a.tar.gz"
+    model.write_bytes(tiny_artifact().pack())
+    result = runner.invoke(app, ["update-endpoint", "nope", "--model", str(model)])
+    assert result.exit_code == 1 and "No endpoint named 'nope'" in result.output and "Traceback" not in result.output
