@@ -12,6 +12,8 @@ import typer
 
 from scones.cli import _common
 from scones.cli._ui import progress_bar
+from scones.config import Settings
+from scones.storage import Store
 
 
 def demo(
@@ -30,6 +32,33 @@ def demo(
     with progress_bar() as bar:
         result = stage(store, source or DEFAULT_SOURCE, progress=bar)
     _common.out.print(result.summary())
+
+    # Stage 2b. It belongs right after the training step (2a); it sits here until that step lands.
+    _common.err.rule("2b deploy: the trained model as an endpoint, data capture at 100%, one invocation")
+    _deploy_and_invoke(settings, store)
+
+
+def _deploy_and_invoke(settings: Settings, store: Store) -> None:
+    """Deploy the newest trained model under the seed's endpoint name and classify one test image."""
+    from scones.data.dataset import parse_lst
+    from scones.endpoint.client import invoke
+    from scones.endpoint.registry import deploy
+    from scones.endpoint.server import endpoint_config
+    from scones.errors import EndpointError
+    from scones.model.jobs import latest_completed
+
+    job = latest_completed(settings)
+    if job is None:
+        raise EndpointError("No completed training job to deploy; run 'scones train' first")
+    config = endpoint_config(settings, name=settings.endpoint_name, port=0, capture_percent=100)
+    record = deploy(settings, config, job["name"])
+    _common.out.print(f"{record.name} InService at {record.url}, serving {job['name']}", soft_wrap=True)
+    entry = parse_lst(store.get(settings.bucket, "data/test.lst").decode(), "data/test.lst")[0]
+    key = f"data/test/{entry.path}"
+    prediction = invoke(settings, record.name, store.get(settings.bucket, key), f"s3://{settings.bucket}/{key}")
+    shown = ", ".join(f"{c}={p:.3f}" for c, p in zip(prediction.classes, prediction.probabilities, strict=False))
+    _common.out.print(f"{prediction.source}: {prediction.label} ({shown}); captured under "
+                      f"s3://{settings.bucket}/data_capture/{record.name}/AllTraffic/", soft_wrap=True)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
