@@ -2,8 +2,185 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+
+from scones.cli import _common
+from scones.cli._ui import progress_bar
+
+
+def train_command(
+    name: Annotated[
+        str | None, typer.Option(help="Training job name (default: image-classification-<UTC timestamp>).")
+    ] = None,
+    hyperparameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--hyperparameter",
+            "-p",
+            help="KEY=VALUE with SageMaker's names, e.g. -p epochs=30 -p num_layers=32 (repeatable).",
+        ),
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Staged dataset prefix (default: s3://<bucket>/data, what 'scones stage' wrote).")
+    ] = None,
+    train: Annotated[str | None, typer.Option("--train", help="Train channel: folder of images.")] = None,
+    validation: Annotated[str | None, typer.Option(help="Validation channel (default: the staged test split).")] = None,
+    train_lst: Annotated[str | None, typer.Option(help="train_lst channel: the .lst of the train images.")] = None,
+    validation_lst: Annotated[str | None, typer.Option(help="validation_lst channel.")] = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train even if a completed job used the same data and hyperparameters.")
+    ] = False,
+) -> None:
+    """Train the image classifier (a SageMaker-style training job) and store model.tar.gz."""
+    from scones.model.hyperparameters import parse, parse_pairs
+
+    hp = parse(parse_pairs(hyperparameter or []))  # bad values fail here, before reading any data
+    settings = _common.settings()
+    channels = _channels(settings, data, train, validation, train_lst, validation_lst)
+    if not retrain and name is None:
+        reused = _reusable(settings, channels, hp.as_dict())
+        if reused is not None:
+            _common.out.print(
+                f"Reusing training job {reused['name']} (same data and hyperparameters; --retrain to train again): "
+                f"{reused['artifact_uri']}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
+    record = _run_training(settings, hp, channels, name)
+    _print_result(record)
+    if record["status"] == "Stopped":
+        raise typer.Exit(130)
+
+
+def _channels(settings: Any, data: str | None, *overrides: str | None) -> Any:
+    from scones.keys import parse_s3_uri
+    from scones.model.train import Channels
+
+    prefix = "data"
+    bucket_settings = settings
+    if data:
+        if data.startswith("s3://"):
+            bucket, prefix = parse_s3_uri(data.rstrip("/"))
+            bucket_settings = _common.settings(bucket=bucket)
+        else:
+            base = data.rstrip("/")
+            return Channels(
+                train=overrides[0] or f"{base}/train",
+                validation=overrides[1] or f"{base}/test",
+                train_lst=overrides[2] or f"{base}/train.lst",
+                validation_lst=overrides[3] or f"{base}/test.lst",
+            )
+    keys = ("train", "validation", "train_lst", "validation_lst")
+    return Channels.staged(bucket_settings, prefix, **dict(zip(keys, overrides, strict=True)))
+
+
+def _reusable(settings: Any, channels: Any, hyperparameters: dict[str, Any]) -> dict[str, Any] | None:
+    """A completed job on the same data (checksum of both splits) with the same hyperparameters."""
+    from scones.model.jobs import latest_completed
+    from scones.model.train import data_checksum
+
+    try:
+        checksum = data_checksum(_common.store(settings), channels)
+    except Exception:  # unreadable data: let the training itself report it properly
+        return None
+    return latest_completed(settings, checksum, hyperparameters)
+
+
+def _run_training(settings: Any, hp: Any, channels: Any, name: str | None) -> dict[str, Any]:
+    from scones.model.train import train
+
+    with progress_bar() as bar:
+        return train(settings, hp, channels, name=name, progress=bar, store=_common.store(settings))
+
+
+def _print_result(record: dict[str, Any]) -> None:
+    metrics = record.get("metrics") or {}
+    line = f"Training job {record['name']}: {record['status']}"
+    if "best_epoch" in metrics:
+        line += (
+            f"; kept epoch {metrics['best_epoch']} (validation accuracy {metrics['validation_accuracy']:.4f}), "
+            f"{metrics['epochs_run']} epochs in {record['duration_seconds']:.0f} s "
+            f"({metrics['images_per_second']:.0f} images/s)"
+        )
+    _common.out.print(line, markup=False, highlight=False, soft_wrap=True)
+    if record.get("artifact_uri"):
+        _common.out.print(f"Model: {record['artifact_uri']}", markup=False, highlight=False, soft_wrap=True)
+    if record.get("failure_reason"):
+        _common.out.print(f"Note: {record['failure_reason']}", markup=False, highlight=False, soft_wrap=True)
+
+
+def training_jobs_command(
+    status: Annotated[str | None, typer.Option(help="Only jobs with this status (InProgress, Completed, ...).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """List training jobs, newest first."""
+    from rich.table import Table
+
+    from scones.model.jobs import list_jobs
+
+    records = list_jobs(_common.settings(), status=status)
+    if json_output:
+        _common.print_json([{k: v for k, v in r.items() if k != "metrics"} for r in records])
+        return
+    if not records:
+        _common.out.print("No training jobs yet; run 'scones train'.")
+        return
+    table = Table("name", "status", "validation accuracy", "epochs", "duration", "created")
+    for r in records:
+        m = r["metrics"] or {}
+        accuracy = f"{m['validation_accuracy']:.4f}" if "validation_accuracy" in m else "-"
+        epochs = str(m.get("epochs_run", len(m.get("epochs", []))))
+        duration = f"{r['duration_seconds']:.0f} s" if r["duration_seconds"] is not None else "-"
+        table.add_row(r["name"], r["status"], accuracy, epochs, duration, r["created"])
+    _common.out.print(table)
+
+
+def describe_training_job_command(name: Annotated[str, typer.Argument(help="The training job name.")]) -> None:
+    """Show one training job as JSON (like 'aws sagemaker describe-training-job')."""
+    from scones.model.jobs import describe
+
+    _common.print_json(describe(_common.settings(), name))
+
+
+def evaluate_command(
+    model: Annotated[str, typer.Option(help="Training job name, s3:// URI of model.tar.gz, or a local path.")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="A staged split: its image folder; the .lst is <data>.lst (default s3://<bucket>/data/test)."
+        ),
+    ] = None,
+    lst: Annotated[str | None, typer.Option(help="The split's .lst when it is not <data>.lst.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Accuracy, per-class precision/recall, confusion matrix, confident share and calibration."""
+    from scones.model.evaluate import evaluate
+
+    settings = _common.settings()
+    images = (data or f"s3://{settings.bucket}/data/test").rstrip("/")
+    with progress_bar() as bar:
+        result = evaluate(settings, model, images, lst or f"{images}.lst", store=_common.store(settings), progress=bar)
+    if json_output:
+        _common.print_json(result.as_dict())
+        return
+    out = _common.out
+    out.print(f"Model {result.model} on {result.data} ({result.images} images)", markup=False, highlight=False)
+    out.print(f"accuracy {result.accuracy:.4f}")
+    for c in result.classes:
+        out.print(f"  {c}: precision {result.precision[c]:.4f}  recall {result.recall[c]:.4f}", markup=False)
+    out.print("confusion (rows true, columns predicted): " + str(result.confusion))
+    confident = "" if result.confident_accuracy is None else f", accuracy among them {result.confident_accuracy:.4f}"
+    out.print(f"top probability >= {result.threshold}: {result.confident_share:.1%} of predictions{confident}")
+    out.print(f"expected calibration error {result.expected_calibration_error:.4f}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
+    app.command("train")(train_command)
+    app.command("training-jobs")(training_jobs_command)
+    app.command("describe-training-job")(describe_training_job_command)
+    app.command("evaluate")(evaluate_command)

@@ -1,0 +1,147 @@
+"""`scones evaluate`: how a model artifact does on a staged split, measured with ONNX Runtime.
+
+The artifact is run exactly as the endpoint runs it (ONNX Runtime, the manifest's
+preprocessing), never through PyTorch. Reports accuracy, per-class precision and recall,
+the confusion matrix, the share of predictions whose top probability passes the threshold
+(what the stage-3 filter lets through) and the expected calibration error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from scones.config import Settings
+from scones.errors import ArtifactError, TrainingError
+from scones.model import artifact as artifact_module
+from scones.model.artifact import Artifact
+from scones.model.preprocess import to_input
+from scones.progress import NullProgress, Progress
+from scones.storage import Store
+
+ECE_BINS = 15
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model: str
+    data: str
+    images: int
+    classes: list[str]
+    accuracy: float
+    precision: dict[str, float]
+    recall: dict[str, float]
+    confusion: list[list[int]]  # rows: true class, columns: predicted class
+    threshold: float
+    confident_share: float  # share of predictions with top probability >= threshold
+    confident_accuracy: float | None  # accuracy among those
+    expected_calibration_error: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_model(settings: Settings, model: str) -> str:
+    """A training job name, an s3:// URI, or a local path -> an artifact location."""
+    if model.startswith("s3://") or "/" in model or model.endswith((".tar.gz", ".tgz")):
+        return model
+    from scones.model.jobs import artifact_uri, get
+
+    if get(settings, model) is not None:
+        return artifact_uri(settings, model)
+    from pathlib import Path
+
+    if Path(model).exists():
+        return model
+    raise TrainingError(f"no training job {model}; run 'scones training-jobs', or give an s3:// URI or a path")
+
+
+def predict(art: Artifact, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """uint8 (N, H, W, 3) RGB -> probabilities (N, classes), with ONNX Runtime."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(art.onnx, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ArtifactError(
+            f"The model's ONNX graph cannot be loaded ({exc}); re-export it with 'scones train'"
+        ) from exc
+    name = art.manifest.input_name
+    outputs = [
+        session.run([art.manifest.output_name], {name: to_input(images[i : i + batch], art.manifest.preprocessing)})[0]
+        for i in range(0, len(images), batch)
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros((0, len(art.classes)), dtype=np.float32)
+
+
+def metrics(probabilities: np.ndarray, labels: np.ndarray, classes: list[str], threshold: float) -> dict[str, Any]:
+    """The evaluation figures for given probabilities and true labels."""
+    k = len(classes)
+    predicted = probabilities.argmax(1)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    precision = {c: _ratio(confusion[i, i], confusion[:, i].sum()) for i, c in enumerate(classes)}
+    recall = {c: _ratio(confusion[i, i], confusion[i, :].sum()) for i, c in enumerate(classes)}
+    top = probabilities.max(1)
+    correct = predicted == labels
+    confident = top >= threshold
+    return {
+        "accuracy": float(correct.mean()),
+        "precision": precision,
+        "recall": recall,
+        "confusion": confusion.tolist(),
+        "confident_share": float(confident.mean()),
+        "confident_accuracy": float(correct[confident].mean()) if confident.any() else None,
+        "expected_calibration_error": expected_calibration_error(top, correct),
+    }
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Sum over equal-width confidence bins of |accuracy - mean confidence|, weighted by bin share."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            total += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)
+
+
+def evaluate(
+    settings: Settings,
+    model: str,
+    images_uri: str,
+    lst_uri: str,
+    store: Store | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Evaluate `model` (job name, s3:// URI or path) on the split at images_uri + lst_uri."""
+    from scones.data.dataset import read_split
+
+    store = store or Store(settings)
+    progress = progress or NullProgress()
+    location = resolve_model(settings, model)
+    art = artifact_module.load(location, store)
+    split = read_split(store, images_uri, lst_uri, progress)
+    if int(split.labels.max()) >= len(art.classes):
+        raise TrainingError(
+            f"{lst_uri} has label {int(split.labels.max())} but the model knows {len(art.classes)} classes; "
+            "evaluate on data staged with the same classes"
+        )
+    _, height, width = art.manifest.preprocessing.image_shape
+    if split.images.shape[1:3] != (height, width):
+        raise TrainingError(f"The images are not {height}x{width} as the model expects; stage matching images")
+    progress.start("Predicting", len(split))
+    probabilities = predict(art, split.images)
+    progress.advance(len(split))
+    figures = metrics(probabilities, split.labels, art.classes, settings.threshold)
+    return Evaluation(
+        model=location, data=lst_uri, images=len(split), classes=art.classes, threshold=settings.threshold, **figures
+    )
+
+
+def _ratio(a: int, b: int) -> float:
+    return float(a / b) if b else 0.0

@@ -1,0 +1,192 @@
+"""Training hyperparameters: SageMaker image-classification's names and meanings, scones' defaults.
+
+A seed user's settings carry over unchanged (`num_layers=20`, `lr_scheduler_step="10,20"`,
+`early_stopping="True"` ...): values may be strings, as SageMaker passes them. The defaults
+are scones' own, chosen on a validation split carved from the training images for the best
+accuracy within ten minutes on two CPU cores (docs/training.md says where and why they differ
+from SageMaker's). The fields after `precision_dtype` are scones' additions. Anything unknown
+or out of range is a TrainingError before training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from scones.errors import TrainingError
+from scones.model.net import SMALL_IMAGE_DEPTHS, valid_depth
+
+Optimizer = Literal["sgd", "adam", "rmsprop", "nag"]
+Augmentation = Literal["none", "crop", "crop_color", "crop_color_transform"]
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    # --- SageMaker's (reference section 2) ---
+    image_shape: str = "3,32,32"  # "C,H,W"; SageMaker's default is 3,224,224, the seed used 3,32,32
+    num_classes: int = 2
+    num_training_samples: int | None = None  # None: count the training channel; else it must match
+    epochs: int = 40
+    learning_rate: float = 0.1
+    mini_batch_size: int = 64
+    optimizer: Optimizer = "nag"  # SGD with Nesterov momentum
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    num_layers: int = 20  # 6n+2: 20, 32, 44, 56, 110 for small images
+    augmentation_type: Augmentation = "crop_color_transform"
+    lr_scheduler_factor: float = 0.1  # used only with lr_scheduler_step
+    lr_scheduler_step: str | None = None  # "10,20": step decay at those epochs; None: warmup + cosine
+    use_pretrained_model: int = 0  # scones has no pretrained weights: only 0
+    checkpoint_frequency: int | None = None  # every N epochs also store a checkpoint; best epoch is exported
+    early_stopping: bool = False
+    early_stopping_min_epochs: int = 10
+    early_stopping_patience: int = 5
+    early_stopping_tolerance: float = 0.0
+    precision_dtype: Literal["float32"] = "float32"
+    # --- scones' own ---
+    seed: int = 0  # same seed, data and threads -> same weights
+    width: int = 16  # channels of the first ResNet stage (then 2x, 4x)
+    label_smoothing: float = 0.1
+    warmup_epochs: int = 2
+    ema_decay: float = 0.99  # exponential moving average of the weights; 0 turns it off
+    cutout: int = 12  # side of the erased square in crop_color_transform
+    test_time_flip: bool = True  # average each image with its mirror (inside the ONNX graph)
+    calibrate: bool = True  # fit a softmax temperature on the validation channel
+    threads: int = 2  # torch threads
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        c, h, w = (int(v) for v in self.image_shape.split(","))
+        return c, h, w
+
+    @property
+    def lr_steps(self) -> list[int]:
+        return [int(v) for v in self.lr_scheduler_step.split(",")] if self.lr_scheduler_step else []
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Hyperparameters:
+        return parse({**self.as_dict(), **changes})
+
+
+NAMES = tuple(f.name for f in dataclasses.fields(Hyperparameters))
+
+
+def parse(values: Mapping[str, Any] | None = None) -> Hyperparameters:
+    """Hyperparameters from `values` (strings as SageMaker passes them, or typed); defaults elsewhere."""
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(NAMES))
+    if unknown:
+        raise TrainingError(
+            f"Unknown hyperparameter {', '.join(unknown)}; known: {', '.join(NAMES)} (see docs/training.md)"
+        )
+    hints = typing.get_type_hints(Hyperparameters)
+    return Hyperparameters(**{k: _cast(k, v, hints[k]) for k, v in values.items()})
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, str]:
+    """["k=v", ...] (the CLI's --hyperparameter) -> {"k": "v"}."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise TrainingError(f"Hyperparameter {pair!r} is not KEY=VALUE; e.g. --hyperparameter epochs=30")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def _cast(name: str, raw: Any, hint: Any) -> Any:
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
+            return None
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    if typing.get_origin(hint) is Literal:
+        text = str(raw).strip().lower()
+        if text not in args:
+            raise _bad(name, raw, f"one of {', '.join(args)}")
+        return text
+    text = str(raw).strip()
+    try:
+        if hint is bool:
+            if isinstance(raw, bool):
+                return raw
+            if text.lower() in ("true", "1", "yes"):
+                return True
+            if text.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(text)
+        if hint is int:
+            if isinstance(raw, bool):
+                raise ValueError(text)
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError(text)
+            return int(number)
+        if hint is float:
+            return float(text)
+    except ValueError:
+        raise _bad(name, raw, {bool: "True or False", int: "an integer", float: "a number"}[hint]) from None
+    return text
+
+
+def _bad(name: str, value: Any, expected: str) -> TrainingError:
+    return TrainingError(f"Hyperparameter {name}={value!r} is invalid; expected {expected}")
+
+
+def _check(h: Hyperparameters) -> None:
+    """Ranges and combinations SageMaker would also refuse (or scones cannot honour)."""
+    try:
+        c, height, width = h.shape
+    except ValueError:
+        raise _bad("image_shape", h.image_shape, 'three integers "C,H,W" such as "3,32,32"') from None
+    if c != 3 or not 8 <= height <= 512 or not 8 <= width <= 512:
+        raise _bad("image_shape", h.image_shape, 'RGB ("3,H,W") with H and W from 8 to 512, e.g. "3,32,32"')
+    positive = {
+        "num_classes": h.num_classes >= 2,
+        "epochs": h.epochs >= 1,
+        "learning_rate": 0 < h.learning_rate <= 10,
+        "mini_batch_size": h.mini_batch_size >= 1,
+        "width": 1 <= h.width <= 256,
+        "threads": h.threads >= 1,
+    }
+    for name, ok in positive.items():
+        if not ok:
+            raise _bad(name, getattr(h, name), "a positive value (num_classes at least 2)")
+    ranges = {
+        "momentum": 0 <= h.momentum < 1,
+        "weight_decay": 0 <= h.weight_decay < 1,
+        "lr_scheduler_factor": 0 < h.lr_scheduler_factor <= 1,
+        "label_smoothing": 0 <= h.label_smoothing < 1,
+        "ema_decay": 0 <= h.ema_decay < 1,
+        "early_stopping_tolerance": 0 <= h.early_stopping_tolerance < 1,
+    }
+    for name, ok in ranges.items():
+        if not ok:
+            raise _bad(name, getattr(h, name), "a number in [0, 1) (lr_scheduler_factor in (0, 1])")
+    if h.num_training_samples is not None and h.num_training_samples < 1:
+        raise _bad("num_training_samples", h.num_training_samples, "a positive integer or None")
+    if not valid_depth(h.num_layers):
+        raise _bad("num_layers", h.num_layers, f"6n+2 for small images: {', '.join(map(str, SMALL_IMAGE_DEPTHS))}")
+    if h.use_pretrained_model != 0:
+        raise _bad("use_pretrained_model", h.use_pretrained_model, "0 (scones trains from scratch)")
+    for name in ("early_stopping_min_epochs", "early_stopping_patience", "warmup_epochs", "cutout", "seed"):
+        if getattr(h, name) < 0:
+            raise _bad(name, getattr(h, name), "an integer >= 0")
+    if h.checkpoint_frequency is not None and not 1 <= h.checkpoint_frequency <= h.epochs:
+        raise _bad("checkpoint_frequency", h.checkpoint_frequency, f"an integer from 1 to epochs ({h.epochs})")
+    if h.lr_scheduler_step is not None:
+        try:
+            steps = h.lr_steps
+        except ValueError:
+            raise _bad("lr_scheduler_step", h.lr_scheduler_step, 'comma-separated epochs such as "10,20"') from None
+        if any(s < 1 for s in steps) or steps != sorted(set(steps)):
+            raise _bad("lr_scheduler_step", h.lr_scheduler_step, 'increasing positive epochs such as "10,20"')
