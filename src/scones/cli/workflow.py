@@ -218,12 +218,12 @@ def print_summary(summary: Any) -> None:
 
 @workflow_app.command("worker")
 def worker(
-    timeout: Annotated[float | None, typer.Option(help="Give up waiting after this many seconds.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Executions at a time.")] = 4,
 ) -> None:
     """Resume STANDARD executions whose runner died (crash, kill -9) and wait for them to finish."""
     from scones.workflow import durable
 
-    resumed = durable.resume_orphans(_common.settings(), timeout)
+    resumed = durable.resume_orphans(_common.settings(), concurrency)
     _common.out.print(f"resumed {len(resumed)} execution(s)")
 
 

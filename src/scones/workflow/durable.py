@@ -7,32 +7,30 @@ instead of running again, so the execution continues where it stopped. The inter
 states in its own threads; the workflow's context is carried into them with a copy of its
 `contextvars` (one task at a time, which is why Map and Parallel are refused for STANDARD).
 
-Each process runs workflows under its own executor ID (`host:pid:token`), so two processes
-never resume each other's live executions; `resume_orphans` (what `scones workflow worker`
-runs) resumes the ones whose process on this host has died.
+Each process runs workflows under its own executor ID (its runner ID `host:pid:token`, also
+stored on the execution's row), so two processes never resume each other's live executions;
+`resume_orphans` (what `scones workflow worker` runs) finishes those whose process has died.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-import os
-import socket
+import sys
 import threading
-import time
-import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dbos import DBOS, SetWorkflowID
 
 from scones import __version__
-from scones.config import Settings, load_settings
+from scones.config import Settings, ensure_home, load_settings
 from scones.errors import WorkflowError
 from scones.workflow import definition as asl, engine, executions, machines, records
 
 logger = logging.getLogger(__name__)
 APP_VERSION = f"scones-{__version__}-workflow-1"  # fixed, so any scones process may resume any execution
-EXECUTOR_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+EXECUTOR_ID = records.RUNNER_ID
 _lock = threading.Lock()
 _launched_url: str | None = None
 
@@ -44,13 +42,14 @@ def database_url(settings: Settings) -> str:
 def ensure(settings: Settings) -> None:
     """Launch DBOS on this home's database (once; relaunched if the home changes)."""
     global _launched_url
+    ensure_home(settings)
     url = database_url(settings)
     with _lock:
         if _launched_url == url:
             return
         if _launched_url is not None:
             DBOS.destroy()
-        logging.getLogger("dbos").setLevel(logging.WARNING)
+        _quiet_dbos_logger()
         try:
             DBOS(
                 config={
@@ -68,6 +67,31 @@ def ensure(settings: Settings) -> None:
             DBOS.destroy()
             raise WorkflowError(f"Cannot open the executions database {url}: {exc}; check SCONES_DATABASE_URL") from exc
         _launched_url = url
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (DBOS's own handler keeps the first one it saw)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _quiet_dbos_logger() -> None:
+    dbos_logger = logging.getLogger("dbos")
+    dbos_logger.setLevel(logging.WARNING)
+    for old in list(dbos_logger.handlers):  # DBOS's handler holds the stderr of the moment it was imported
+        if isinstance(old, logging.StreamHandler) and not isinstance(old, _StderrHandler):
+            dbos_logger.removeHandler(old)
+    if not dbos_logger.handlers:
+        handler = _StderrHandler()
+        handler.name = "__dbos_console_log_handler__"  # the name DBOS looks for to set its level
+        dbos_logger.addHandler(handler)
+        dbos_logger.propagate = False
 
 
 def _engine(url: str) -> Any:
@@ -125,27 +149,24 @@ def run(settings: Settings, arn: str) -> None:
         _execution(str(settings.home), arn)
 
 
-def _alive(executor_id: str | None) -> bool:
-    """Whether the process behind a scones executor ID still runs (unknown hosts count as alive)."""
-    parts = (executor_id or "").split(":")
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return executor_id != "local"
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def resume_orphans(settings: Settings, concurrency: int = 4) -> list[str]:
+    """Finish the STANDARD executions whose runner died; return their ARNs.
 
-
-def resume_orphans(settings: Settings, timeout: float | None = None) -> list[str]:
-    """Resume the unfinished executions whose runner died, wait for them, and return their ARNs."""
+    One that had started as a workflow resumes from its last finished step (DBOS replays the
+    recorded steps); one whose runner died before starting it starts now.
+    """
     ensure(settings)
-    pending = DBOS.list_workflows(status=["PENDING", "ENQUEUED"], name="scones.execution")
-    orphans = [w.workflow_id for w in pending if not _alive(w.executor_id) or w.status == "ENQUEUED"]
-    handles = [DBOS.resume_workflow(workflow_id) for workflow_id in orphans]
-    deadline = None if timeout is None else time.monotonic() + timeout
-    for handle in handles:
-        handle.get_result(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
-    return orphans
+    orphans = records.orphans(settings)
+
+    def finish(execution: records.Execution) -> None:
+        records.claim(settings, execution.arn)
+        status = DBOS.get_workflow_status(execution.arn)
+        if status is None:
+            run(settings, execution.arn)
+            return
+        handle = DBOS.resume_workflow(execution.arn)
+        handle.get_result(polling_interval_sec=0.1)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        list(pool.map(finish, orphans))
+    return [e.arn for e in orphans]

@@ -63,35 +63,54 @@ def start(
     type_: str = "STANDARD",
 ) -> Execution:
     """Start an execution and run it to its end; return its record."""
+    return run(settings, prepare(settings, machine_name, execution_input, name=name, type_=type_))
+
+
+def prepare(
+    settings: Settings,
+    machine_name: str,
+    execution_input: Any,
+    *,
+    name: str | None = None,
+    type_: str = "STANDARD",
+) -> Execution:
+    """Record a new execution as RUNNING (owned by this process) without running it yet.
+
+    Batches record every execution first, so after a crash `scones workflow worker` also
+    starts the STANDARD ones the dead runner had not reached.
+    """
     if type_ not in TYPES:
         raise WorkflowError(f"Unknown execution type {type_!r}; choose EXPRESS or STANDARD")
     machine = machines.get(settings, machine_name)
     name = machines.validate_name(name or str(uuid.uuid4()), "execution")
-    arn = execution_arn(settings, machine.name, name, type_)
-    records.insert(
-        settings,
-        Execution(
-            arn=arn,
-            name=name,
-            state_machine=machine.name,
-            type=type_,
-            status="RUNNING",
-            input=json.dumps(execution_input, separators=(",", ":")),
-            output=None,
-            error=None,
-            cause=None,
-            started=state.now(),
-            stopped=None,
-            duration_ms=None,
-        ),
+    execution = Execution(
+        arn=execution_arn(settings, machine.name, name, type_),
+        name=name,
+        state_machine=machine.name,
+        type=type_,
+        status="RUNNING",
+        input=json.dumps(execution_input, separators=(",", ":")),
+        output=None,
+        error=None,
+        cause=None,
+        started=state.now(),
+        stopped=None,
+        duration_ms=None,
     )
-    if type_ == "EXPRESS":
-        run_express(settings, machine, arn, execution_input)
+    records.insert(settings, execution)
+    return execution
+
+
+def run(settings: Settings, execution: Execution) -> Execution:
+    """Run a prepared execution to its end; return its final record."""
+    if execution.type == "EXPRESS":
+        machine = machines.get(settings, execution.state_machine)
+        run_express(settings, machine, execution.arn, json.loads(execution.input or "null"))
     else:
         from scones.workflow import durable
 
-        durable.run(settings, arn)
-    return records.get(settings, arn)
+        durable.run(settings, execution.arn)
+    return records.get(settings, execution.arn)
 
 
 def run_express(settings: Settings, machine: machines.StateMachine, arn: str, execution_input: Any) -> None:

@@ -9,8 +9,11 @@ executions keep their history only in logs: `<home>/logs/workflow/<state machine
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,8 @@ CREATE TABLE IF NOT EXISTS executions (
     cause TEXT,
     started TEXT NOT NULL,
     stopped TEXT,
-    duration_ms REAL
+    duration_ms REAL,
+    runner TEXT                  -- host:pid:token of the process running it (a worker resumes it if that dies)
 );
 CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (state_machine, started);
 CREATE TABLE IF NOT EXISTS execution_history (
@@ -52,6 +56,7 @@ CREATE TABLE IF NOT EXISTS execution_steps (
     PRIMARY KEY (execution_arn, seq)
 );
 """
+RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this process, as a runner
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 _local = threading.local()
 
@@ -70,6 +75,7 @@ class Execution:
     started: str
     stopped: str | None
     duration_ms: float | None
+    runner: str | None = None
 
     def describe(self, state_machine_arn: str) -> dict[str, Any]:
         """DescribeExecution's fields."""
@@ -105,7 +111,7 @@ def connect(settings: Settings) -> sqlite3.Connection:
 def insert(settings: Settings, execution: Execution) -> None:
     try:
         connect(settings).execute(
-            "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 execution.arn,
                 execution.name,
@@ -119,6 +125,7 @@ def insert(settings: Settings, execution: Execution) -> None:
                 execution.started,
                 execution.stopped,
                 execution.duration_ms,
+                RUNNER_ID,
             ),
         )
     except sqlite3.IntegrityError as exc:
@@ -206,6 +213,33 @@ def history(settings: Settings, execution: Execution) -> list[dict[str, Any]]:
         "SELECT event FROM execution_history WHERE execution_arn=? ORDER BY id", (execution.arn,)
     )
     return [json.loads(r["event"]) for r in rows]
+
+
+def orphans(settings: Settings) -> list[Execution]:
+    """RUNNING STANDARD executions whose runner process (on this host) has died."""
+    rows = connect(settings).execute("SELECT * FROM executions WHERE status='RUNNING' AND type='STANDARD'")
+    return [e for e in (Execution(**dict(r)) for r in rows) if not runner_alive(e.runner)]
+
+
+def claim(settings: Settings, arn: str) -> None:
+    """Make this process the runner of execution `arn`."""
+    connect(settings).execute("UPDATE executions SET runner=? WHERE arn=?", (RUNNER_ID, arn))
+
+
+def runner_alive(runner: str | None) -> bool:
+    """Whether a runner ID's process still runs; runners on other hosts count as alive."""
+    parts = (runner or "").split(":")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    if parts[0] != socket.gethostname():
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def log_path(settings: Settings, state_machine: str) -> Path:

@@ -80,16 +80,18 @@ def run(
     progress = progress or NullProgress()
     progress.start(f"executions of {machine}", len(inputs))
 
-    def one(execution_input: Any) -> tuple[str, str | None, float]:
+    prepared = [executions.prepare(settings, machine, value, type_=type_) for value in inputs]
+
+    def one(execution: executions.Execution) -> tuple[str, str | None, float]:
         started = time.perf_counter()
-        execution = executions.start(settings, machine, execution_input, type_=type_)
+        execution = executions.run(settings, execution)
         progress.advance(1)
         failure = None if execution.status == "SUCCEEDED" else (execution.error or execution.status)
         return execution.arn, failure, time.perf_counter() - started
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        results = list(pool.map(one, inputs))
+        results = list(pool.map(one, prepared))
     wall = time.perf_counter() - started
     failures = Counter(error for _, error, _ in results if error is not None)
     examples: dict[str, str] = {}

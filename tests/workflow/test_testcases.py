@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scones.config import Settings
+from scones.errors import WorkflowError
+from scones.storage import Store
+from scones.workflow import testcases
+
+
+def test_generate_is_the_seeds_shape_and_seeded(store: Store, images: dict[str, str]) -> None:
+    cases = testcases.generate(store, 20, seed=7)
+    assert cases == testcases.generate(store, 20, seed=7)
+    assert {c["s3_key"] for c in cases} <= set(images.values())
+    assert all(c == {"image_data": "", "s3_bucket": "scones", "s3_key": c["s3_key"]} for c in cases)
+
+
+def test_generate_needs_images(store: Store) -> None:
+    with pytest.raises(WorkflowError, match="scones stage"):
+        testcases.generate(store, 1)
+    with pytest.raises(WorkflowError, match="--count"):
+        testcases.generate(store, 0)
+
+
+def test_run_summarises_successes_and_failures_by_error(
+    settings: Settings, store: Store, images: dict[str, str], endpoint: Any, pipeline: Any
+) -> None:
+    inputs = [{"s3_bucket": "scones", "s3_key": images[c]} for c in ("red", "grey", "blue", "grey")]
+    inputs.append({"s3_bucket": "scones", "s3_key": "data/test/missing.png"})
+    summary = testcases.run(settings, "pipeline", inputs, concurrency=3)
+    assert summary.executions == 5 and summary.succeeded == 2
+    assert summary.failed == {"ThresholdConfidenceNotMet": 2, "ImageNotFound": 1}
+    assert set(summary.latency_ms) == {"p50", "p90", "p99", "max"}
+    assert summary.to_dict()["examples"]["ImageNotFound"].startswith("arn:aws:states:")
+
+
+def test_percentiles() -> None:
+    assert testcases.percentiles([]) == {}
+    assert testcases.percentiles([float(i) for i in range(1, 101)])["p50"] == 51.0
