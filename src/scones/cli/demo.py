@@ -37,6 +37,9 @@ def demo(
     _common.err.rule("2b deploy: the trained model as an endpoint, data capture at 100%, one invocation")
     _deploy_and_invoke(settings, store)
 
+    _common.err.rule("3 compose: test cases through the state machine (low confidence fails loudly, as it should)")
+    _run_testcases(settings, store)
+
 
 def _deploy_and_invoke(settings: Settings, store: Store) -> None:
     """Deploy the newest trained model under the seed's endpoint name and classify one test image."""
@@ -59,6 +62,21 @@ def _deploy_and_invoke(settings: Settings, store: Store) -> None:
     shown = ", ".join(f"{c}={p:.3f}" for c, p in zip(prediction.classes, prediction.probabilities, strict=False))
     _common.out.print(f"{prediction.source}: {prediction.label} ({shown}); captured under "
                       f"s3://{settings.bucket}/data_capture/{record.name}/AllTraffic/", soft_wrap=True)  # fmt: skip
+
+
+def _run_testcases(settings: Settings, store: Store) -> None:
+    """Create the seed's state machine and run random test images through it (stage 3)."""
+    from scones.cli.workflow import print_summary
+    from scones.workflow import machines, testcases
+
+    machine = machines.create(settings, machines.PIPELINE, machines.pipeline_definition())
+    inputs = testcases.generate(store, 20)
+    with progress_bar() as bar:
+        summary = testcases.run(settings, machine.name, inputs, concurrency=4, type_="STANDARD", progress=bar)
+    print_summary(summary)
+    _common.out.print(
+        f"see 'scones workflow list-executions {machine.name}' and 'scones workflow graph {machine.name}'"
+    )
 
 
 def register(app: typer.Typer) -> None:
