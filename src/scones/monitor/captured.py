@@ -98,31 +98,45 @@ def capture_prefix(destination: str, endpoint: str | None, variant: str | None =
     return "/".join(parts)
 
 
+@dataclass(frozen=True)
+class CaptureFile:
+    """One file under a capture location: its name (relative to the location) and size."""
+
+    name: str
+    size: int
+
+
 def iter_records(
     store: Store,
     location: str,
     since: datetime | None = None,
     until: datetime | None = None,
     report: ReadReport | None = None,
+    files: list[CaptureFile] | None = None,
 ) -> Iterator[CapturedRecord]:
     """Every captured record under `location` (s3:// prefix or folder) with since <= time < until.
 
-    Files in hour folders wholly outside the window are not opened. Problems are counted in
-    `report`; only an unreadable or missing location raises MonitorError.
+    `files` restricts reading to some of the location's files (default: all). Files in hour
+    folders wholly outside the window are not opened. Problems are counted in `report`; only
+    an unreadable or missing location raises MonitorError.
     """
     report = report if report is not None else ReadReport()
     lo = since.timestamp() if since else -math.inf
     hi = until.timestamp() if until else math.inf
-    for name, opener in list_files(store, location):
-        if not name.endswith(SUFFIXES):
-            report.skipped_files += 1
-            continue
-        hour = hour_of(name)
-        if hour is not None and (hour + 3600 <= lo or hour >= hi):
+    for file in list_files(store, location) if files is None else files:
+        if not wanted(file.name, lo, hi):
             report.skipped_files += 1
             continue
         report.files += 1
-        yield from _read_file(name, opener, lo, hi, report)
+        yield from _read_file(store, location, file.name, (lo, hi), report)
+
+
+def wanted(name: str, lo: float = -math.inf, hi: float = math.inf) -> bool:
+    """A captured-data file that may hold records between lo and hi (epoch seconds)."""
+    if not name.endswith(SUFFIXES):
+        return False
+    hour = hour_of(name)
+    return hour is None or (hour + 3600 > lo and hour < hi)
 
 
 def hour_of(key: str) -> float | None:
@@ -136,37 +150,46 @@ def hour_of(key: str) -> float | None:
         return None
 
 
-def list_files(store: Store, location: str) -> Iterator[tuple[str, Any]]:
-    """(name, opener) for each file under location, sorted by name (time order in the layout)."""
+def list_files(store: Store, location: str) -> list[CaptureFile]:
+    """Every file under location, sorted by name (time order in SageMaker's layout)."""
     if location.startswith("s3://"):
         bucket, prefix = parse_s3_uri(location)
         try:
-            objects = list(store.list(bucket, prefix))  # keys only: small even for many files
+            objects = list(store.list(bucket, prefix))
         except StorageError as exc:
             raise MonitorError(f"Cannot list captured data at {location} ({exc}); check the location") from exc
-        for obj in objects:
-            yield obj.key, (lambda key=obj.key: store.open(bucket, key, "rb"))
-        return
+        strip = len(prefix) + 1 if prefix else 0
+        return [CaptureFile(o.key[strip:], o.size) for o in objects]
     root = Path(location).expanduser()
     if root.is_file():
-        yield root.name, (lambda: root.open("rb"))
-        return
+        return [CaptureFile("", root.stat().st_size)]
     if not root.is_dir():
         raise MonitorError(f"No captured data at {location}; give a folder or an s3:// prefix of .jsonl files")
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        yield path.relative_to(root).as_posix(), (lambda path=path: path.open("rb"))
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+    return [CaptureFile(p.relative_to(root).as_posix(), p.stat().st_size) for p in paths]
 
 
-def _read_file(name: str, opener: Any, lo: float, hi: float, report: ReadReport) -> Iterator[CapturedRecord]:
+def open_file(store: Store, location: str, name: str) -> IO[bytes]:
+    """Open one file of `list_files(store, location)` for reading."""
+    if location.startswith("s3://"):
+        bucket, prefix = parse_s3_uri(location)
+        return store.open(bucket, f"{prefix}/{name}" if prefix else name, "rb")
+    root = Path(location).expanduser()
+    return (root / name if name else root).open("rb")
+
+
+def _read_file(
+    store: Store, location: str, name: str, window: tuple[float, float], report: ReadReport
+) -> Iterator[CapturedRecord]:
+    lo, hi = window
     good = bad = 0
     try:
-        handle: IO[bytes] = opener()
-        with handle:
+        with open_file(store, location, name) as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 report.lines += 1
-                source = f"{name}:{number}"
+                source = f"{name or Path(location).name}:{number}"
                 try:
                     record = parse_record(line, source)
                 except ValueError as exc:

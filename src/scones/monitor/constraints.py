@@ -51,6 +51,8 @@ class MonitorConfig:
         max_rows: records kept in a window's uniform sample (bounds memory).
         grid_images: images in the report's grid.
         batch_size: records decoded and measured together.
+        workers: processes that read a large window (decoding images is the cost).
+        parallel_min_mb: windows smaller than this many MB of files are read in-process.
         seed: for sampling and permutations (a run is reproducible).
     """
 
@@ -69,6 +71,8 @@ class MonitorConfig:
     max_rows: int = 100_000
     grid_images: int = 16
     batch_size: int = 256
+    workers: int = 2
+    parallel_min_mb: int = 32
     seed: int = 0
 
     def __post_init__(self) -> None:

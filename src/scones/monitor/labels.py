@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scones.errors import MonitorError
-from scones.monitor.captured import list_files
+from scones.monitor.captured import list_files, open_file
 from scones.storage import Store
 
 
@@ -32,8 +32,8 @@ class Labels:
 def load_labels(store: Store, location: str, classes: Sequence[str]) -> Labels:
     labels = Labels()
     names = {c.lower(): i for i, c in enumerate(classes)}
-    for _name, opener in list_files(store, location):
-        with opener() as handle:
+    for file in list_files(store, location):
+        with open_file(store, location, file.name) as handle:
             for raw in handle:
                 line = raw.decode("utf-8", "replace").strip()
                 if not line:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from scones.monitor.window import Window
 
+MAX_POINTS = 20_000  # points in the confidence scatter
 FIGURES = ("confidence_over_time.png", "captured_images.png", "class_mix_over_time.png", "confidence_histogram.png")
 
 
@@ -38,8 +38,9 @@ def _png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _dates(seconds: np.ndarray) -> list[datetime]:
-    return [datetime.fromtimestamp(float(s), UTC) for s in seconds]
+def _dates(seconds: np.ndarray) -> np.ndarray:
+    """Epoch seconds -> datetime64 (UTC), which matplotlib plots natively and fast."""
+    return (np.asarray(seconds) * 1000).astype("datetime64[ms]")
 
 
 def confidence_over_time(window: Window) -> bytes:
@@ -48,8 +49,10 @@ def confidence_over_time(window: Window) -> bytes:
     axes = figure.add_subplot()
     rows = window.rows
     ok = ~np.isnan(rows[:, 0]) & ~np.isnan(rows[:, 1])
-    order = np.argsort(rows[ok, 0])
-    times, conf = rows[ok, 0][order], rows[ok, 1][order]
+    times, conf = rows[ok, 0], rows[ok, 1]
+    if len(times) > MAX_POINTS:  # the sample is uniform already; a subset of it still is
+        keep = np.random.default_rng(0).choice(len(times), MAX_POINTS, replace=False)
+        times, conf = times[keep], conf[keep]
     if len(times):
         low = conf < window.threshold
         axes.scatter(_dates(times[~low]), conf[~low], s=8, color="tab:blue", label="confident")
@@ -66,22 +69,34 @@ def confidence_over_time(window: Window) -> bytes:
 
 
 def image_grid(window: Window) -> bytes:
-    """Captured images titled with the predicted class and confidence (a uniform sample)."""
+    """Captured images titled with the predicted class and confidence (a uniform sample).
+
+    Drawn as one mosaic in one axes: a subplot per image costs ~0.1 s each in layout.
+    """
     grid = window.grid
     order = np.argsort(grid["time"]) if len(grid["time"]) else np.empty(0, dtype=np.int64)
     count = max(len(order), 1)
     cols = min(count, 8)
     rows = int(np.ceil(count / cols))
-    figure = _figure(1.6 * cols, 1.8 * rows, left=0.02, right=0.98, top=0.9, bottom=0.02, hspace=0.35, wspace=0.1)
+    figure = _figure(1.5 * cols, 1.7 * rows, left=0.01, right=0.99, top=0.99, bottom=0.01)
+    axes = figure.add_subplot()
+    axes.axis("off")
+    if not len(order):
+        axes.text(0.5, 0.5, "no decodable captured images", ha="center", transform=axes.transAxes)
+        return _png(figure)
+    height, width = grid["images"].shape[1:3]
+    pad, title = 2, 10  # pixels between tiles and above each for its title
+    cell_h, cell_w = height + pad + title, width + pad
+    mosaic = np.full((rows * cell_h, cols * cell_w, 3), 255, np.uint8)
     for slot, i in enumerate(order):
-        axes = figure.add_subplot(rows, cols, slot + 1)
-        axes.imshow(grid["images"][i], interpolation="nearest")
+        r, c = divmod(slot, cols)
+        y, x = r * cell_h + title, c * cell_w
+        mosaic[y : y + height, x : x + width] = grid["images"][i]
         name = window.classes[int(grid["predicted"][i])]
         conf = float(grid["max_probability"][i])
-        axes.set_title(f"{name} {conf:.2f}", fontsize=8, color="tab:red" if conf < window.threshold else "black")
-        axes.axis("off")
-    if not len(order):
-        figure.text(0.5, 0.5, "no decodable captured images", ha="center")
+        colour = "tab:red" if conf < window.threshold else "black"
+        axes.text(x + width / 2, y - 1, f"{name} {conf:.2f}", ha="center", va="bottom", fontsize=7, color=colour)
+    axes.imshow(mosaic, interpolation="nearest")
     return _png(figure)
 
 

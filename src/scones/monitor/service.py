@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,12 +25,12 @@ from scones.errors import ArtifactError, MonitorError, SconesError
 from scones.keys import join_key, parse_s3_uri
 from scones.model.artifact import load as load_artifact
 from scones.monitor import baseline as baselines, drift, report, runs, statistics
-from scones.monitor.captured import ReadReport, iter_records
 from scones.monitor.constraints import MonitorConfig, load_config
 from scones.monitor.features import FEATURES, OnnxModel
 from scones.monitor.labels import load_labels
+from scones.monitor.reading import WindowSpec, read_window
 from scones.monitor.sources import baseline_uri, endpoint_info, latest_model, model_location, monitoring_uri
-from scones.monitor.window import Window, WindowBuilder
+from scones.monitor.window import Window
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
 
@@ -155,30 +156,31 @@ def _execute(
     settings: Settings, store: Store, request: RunRequest, where: tuple[str, str, str, str, str], progress: Progress
 ) -> RunResult:
     run_id, name, capture, baseline_location, output = where
+    clock = _Stopwatch()
     base = baselines.load(store, baseline_location)
     labels = load_labels(store, request.labels, base.classes) if request.labels else None
     model = _model(store, base)
     size = model.image_size if model else (32, 32)
-    read = ReadReport()
-    builder = WindowBuilder(
-        base.classes, float(base.meta["threshold"]), base.config, labels.by_id if labels else None, size
-    )
-    progress.start(f"Reading {capture}", None)
-    builder.add_all(iter_records(store, capture, request.since, request.until, read), progress)
-    window = builder.finish(read)
-    if read.files == 0 and read.skipped_files == 0:
+    spec = WindowSpec(base.classes, float(base.meta["threshold"]), base.config, labels.by_id if labels else None, size)
+    clock.lap("prepare")
+    window = read_window(store, capture, spec, request.since, request.until, progress)
+    if window.read["files"] == 0 and window.read["skipped_files"] == 0:
         raise NoCapturedData(capture)
+    clock.lap("read")
     progress.start("Checking the window", None)
     embeddings = None
     if model is not None and len(window.embedding_images):
         embeddings = model.predict(window.embedding_images, base.config.batch_size)[1]
     results = drift.evaluate(base, window, embeddings, labelled=labels is not None)
     violations = drift.violations_document(results)["violations"]
+    clock.lap("check")
     status = "CompletedWithViolations" if violations else "Completed"
     summary = _summary(window, (run_id, name, capture, baseline_location, status), request, violations)
     if labels is not None:
         summary["labels"] = {"source": request.labels, "ids": len(labels.by_id), "bad_lines": labels.bad_lines}
     pictures = report.figures(window, base.max_probability)
+    clock.lap("figures")
+    summary["seconds"] = clock.laps
     page = report.html(summary, [r.as_dict() for r in results], pictures)
     files: dict[str, bytes] = {
         "constraint_violations.json": _json({"violations": violations}),
@@ -191,6 +193,19 @@ def _execute(
     for file_name, data in files.items():
         store.put(bucket, join_key(prefix, file_name), data)
     return RunResult(run_id, name, status, output, f"{output}/report.html", violations, results, window, summary)
+
+
+class _Stopwatch:
+    """Seconds spent in each phase of a run (reported in its statistics and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _model(store: Store, base: baselines.Baseline) -> OnnxModel | None:
@@ -269,12 +284,10 @@ def plot_capture(
     base = baselines.load(store, location) if request.baseline or baselines.exists(store, location) else None
     config = base.config if base else load_config()
     classes = base.classes if base else (info.classes or ["bicycle", "motorcycle"])  # the seed's classes
-    read = ReadReport()
-    builder = WindowBuilder(classes, settings.threshold, config)
-    progress.start(f"Reading {capture}", None)
-    builder.add_all(iter_records(store, capture, request.since, request.until, read), progress)
-    window = builder.finish(read)
-    if read.files == 0 and read.skipped_files == 0:
+    window = read_window(
+        store, capture, WindowSpec(classes, settings.threshold, config), request.since, request.until, progress
+    )
+    if window.read["files"] == 0 and window.read["skipped_files"] == 0:
         raise NoCapturedData(capture)
     out.mkdir(parents=True, exist_ok=True)
     written = []

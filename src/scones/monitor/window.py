@@ -94,6 +94,7 @@ class Window:
     grid: dict[str, np.ndarray]  # images, time, predicted, max_probability (a small reservoir)
     time_range: tuple[float | None, float | None]
     read: dict[str, Any] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)  # items each reservoir was drawn from
 
     def column(self, name: str) -> np.ndarray:
         """One column of the row sample without its missing values."""
@@ -119,13 +120,14 @@ class WindowBuilder:
         limits: Any,
         labels: Mapping[str, int] | None = None,
         image_size: tuple[int, int] = (32, 32),
+        seed: int | None = None,
     ) -> None:
         self.classes = list(classes)
         self.threshold = threshold
         self.limits = limits
         self.labels = labels or {}
         self.image_size = image_size
-        rng = np.random.default_rng(limits.seed)
+        rng = np.random.default_rng(limits.seed if seed is None else seed)
         self.counts = dict.fromkeys(COUNTS, 0)
         self.class_counts = np.zeros(len(self.classes), dtype=np.int64)
         self.rows = Reservoir(limits.max_rows, rng)
@@ -171,6 +173,7 @@ class WindowBuilder:
             },
             time_range=(self.time_min, self.time_max),
             read=read.as_dict() if read else {},
+            seen={"rows": self.rows.seen, "embedding": self.embedding.seen, "grid": self.grid.seen},
         )
 
     def _flush(self) -> None:
