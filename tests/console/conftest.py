@@ -37,17 +37,35 @@ class Pipeline:
     token: str
 
 
-def _stage_images(store: Store, bucket: str) -> list[str]:
-    keys = []
+def _stage_images(store: Store, work: Path) -> list[str]:
+    """Stage a small dataset with `scones stage` from a folder: dev images when the export is
+    here, plus red/blue/grey images; returns the test keys the executions will classify."""
+    from scones.data.stage import stage
+
+    folder = work / "source"
+    rows: dict[str, list[str]] = {"train": [], "test": []}
+    for split in rows:
+        (folder / split).mkdir(parents=True)
+    for i in range(8):  # shades of red (bicycle) and blue (motorcycle) for the tiny model
+        for label, colour in ((0, (150 + 10 * i, 20, 30)), (1, (20, 30, 150 + 10 * i))):
+            name = f"shade_{label}_{i}.png"
+            (folder / "train" / name).write_bytes(png_bytes(colour))
+            rows["train"].append(f"{len(rows['train'])}\t{label}\t{name}")
     for name, colour in COLOURS.items():
-        keys.append(f"data/test/{name}")
-        store.put(bucket, keys[-1], png_bytes(colour))
+        (folder / "test" / name).write_bytes(png_bytes(colour))
+        rows["test"].append(f"{len(rows['test'])}\t{0 if name != 'blue.png' else 1}\t{name}")
     if (BIKE_MOTO / "train.lst").is_file():  # a few real dev images too, when the export is here
-        for line in (BIKE_MOTO / "train.lst").read_text().splitlines()[:3]:
-            relative = line.split("\t")[2]
-            keys.append(f"data/test/{Path(relative).name}")
-            store.put(bucket, keys[-1], (BIKE_MOTO / "train" / relative).read_bytes())
-    return keys
+        lines = (BIKE_MOTO / "train.lst").read_text().splitlines()
+        for split, chosen in (("train", lines[:12] + lines[-12:]), ("test", lines[12:14] + lines[-14:-13])):
+            for line in chosen:
+                _, label, relative = line.split("\t")
+                name = Path(relative).name
+                (folder / split / name).write_bytes((BIKE_MOTO / "train" / relative).read_bytes())
+                rows[split].append(f"{len(rows[split])}\t{label}\t{name}")
+    for split, lines in rows.items():
+        (folder / f"{split}.lst").write_text("\n".join(lines) + "\n")
+    stage(store, folder)
+    return [f"data/test/{line.split(chr(9))[2]}" for line in rows["test"]]
 
 
 def _wait_for_capture(store: Store, bucket: str, records: int, timeout: float = 20.0) -> None:
@@ -58,6 +76,14 @@ def _wait_for_capture(store: Store, bucket: str, records: int, timeout: float = 
             return
         time.sleep(0.25)
     raise AssertionError(f"expected {records} captured records within {timeout}s")
+
+
+def _monitor(settings: Settings, store: Store) -> None:
+    """A baseline from the staged data, then one monitoring run over what was captured."""
+    from scones.monitor.service import BaselineRequest, RunRequest, make_baseline, run_monitor
+
+    make_baseline(settings, store, BaselineRequest(endpoint=settings.endpoint_name))
+    run_monitor(settings, store, RunRequest(endpoint=settings.endpoint_name))
 
 
 def _start_console(home: Path, port: int, token: str) -> subprocess.Popen[bytes]:
@@ -94,7 +120,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         mp.setenv("SCONES_AUTH_TOKEN", TOKEN)  # endpoint and console share one token, as documented
         settings = load_settings()
         store = Store(settings)
-        keys = _stage_images(store, settings.bucket)
+        keys = _stage_images(store, home.parent)
         store.put(settings.bucket, "models/tiny-test-model/output/model.tar.gz", tiny_artifact().pack())
         model = f"s3://{settings.bucket}/models/tiny-test-model/output/model.tar.gz"
         config = EndpointConfig(
@@ -113,6 +139,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             console = _start_console(home, port, TOKEN)  # starts while the endpoint rolls its capture file
             try:
                 _wait_for_capture(store, settings.bucket, len(keys) + 1)
+                _monitor(settings, store)
                 yield Pipeline(settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN)
             finally:
                 console.terminate()

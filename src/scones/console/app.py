@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from scones.config import Settings
 from scones.console.auth import TokenAuth
+from scones.console.background import Refresher
 from scones.console.db import Database
 from scones.console.pages import (
     captured,
@@ -36,6 +37,7 @@ from scones.console.pages import (
     training,
 )
 from scones.console.render import STATIC, render
+from scones.console.sources import express_log
 from scones.console.sources.capture_index import CaptureIndex
 from scones.console.sources.endpoint_metrics import Scraper
 from scones.errors import SconesError
@@ -54,14 +56,17 @@ def create_app(settings: Settings, auth_token: str | None = None, background_ind
     store = Store(settings)
     index = CaptureIndex(settings, store)
 
+    refresher = Refresher([lambda: index.refresh(budget_s=1.0, wait=True), lambda: express_log.refresh_all(db)])
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if background_index:
-            index.start_background()
+            refresher.start()
         try:
             yield
         finally:
-            index.stop_background()
+            refresher.stop()
+            app.state.scraper.close()
 
     routes = [
         Route("/healthz", _healthz),

@@ -52,11 +52,16 @@ def _percent(value: Any, digits: int = 1) -> str:
 
 
 def _number(value: Any, digits: int = 3) -> str:
+    """Integers with thousands separators; floats with `digits` decimals (tiny ones in g format)."""
     if value is None:
         return "-"
-    if isinstance(value, int | float):
-        return f"{value:,}" if isinstance(value, int) else f"{value:.{digits}f}"
-    return str(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value != 0 and abs(value) < 10**-digits:
+        return f"{value:.{digits}g}"
+    return f"{value:,.{digits}f}"
 
 
 def _when(value: Any) -> str:

@@ -27,7 +27,7 @@ def line_chart(
     y_range: tuple[float, float] = (0.0, 1.0),
 ) -> str:
     """A responsive line chart (viewBox scales to its container) with axes and a legend."""
-    width, height, left, right, top, bottom = 640, 300, 48, 16, 16, 40
+    width, height, left, right, top, bottom = 640, 320, 48, 16, 16, 64
     points = [p for values in series.values() for p in values]
     if not points:
         return ""
@@ -54,11 +54,17 @@ def line_chart(
     while x <= x_max:
         parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 16}" text-anchor="middle" class="axis">{x:g}</text>')
         x += step
-    parts.append(f'<text x="{(left + width) / 2:.0f}" y="{height - 4}" text-anchor="middle" class="axis">epoch</text>')
+    parts.append(
+        f'<text x="{(left + width) / 2:.0f}" y="{height - bottom + 34}" text-anchor="middle" class="axis">epoch</text>'
+    )
     if marker_x is not None:
         mx = sx(marker_x)
         parts.append(f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top}" y2="{height - bottom}" class="marker"/>')
-        parts.append(f'<text x="{mx + 4:.1f}" y="{top + 12}" class="axis">kept epoch {marker_x:g}</text>')
+        right_half = mx > (left + width) / 2  # keep the label inside the plot
+        parts.append(
+            f'<text x="{mx - 4 if right_half else mx + 4:.1f}" y="{top + 12}" class="axis" '
+            f'text-anchor="{"end" if right_half else "start"}">kept epoch {marker_x:g}</text>'
+        )
     for index, (label, values) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{sx(px):.1f},{sy(py):.1f}" for px, py in values)
@@ -68,9 +74,9 @@ def line_chart(
                 f'<circle cx="{sx(px):.1f}" cy="{sy(py):.1f}" r="3" fill="{colour}">'
                 f"<title>{escape(label)} epoch {px:g}: {py:.3f}</title></circle>"
             )
-        ly = top + 8 + 18 * index
-        parts.append(f'<rect x="{width - right - 170}" y="{ly - 9}" width="14" height="4" fill="{colour}"/>')
-        parts.append(f'<text x="{width - right - 150}" y="{ly - 3}" class="legend">{escape(label)}</text>')
+        lx = left + 190 * index  # the legend sits in a row under the axis
+        parts.append(f'<rect x="{lx}" y="{height - 10}" width="16" height="4" fill="{colour}"/>')
+        parts.append(f'<text x="{lx + 22}" y="{height - 4}" class="legend">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -104,7 +104,7 @@ def execution_list(request: Request) -> Response:
 
 def execution_detail(request: Request) -> Response:
     arn = request.path_params["arn"]
-    found = workflow.execution(settings(request), arn)
+    found = workflow.execution(db(request), arn)
     if found is None:
         raise HTTPException(404, f"No execution {arn}")
     record, events = found

@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,20 +13,17 @@ from scones.console.pages._common import db, settings
 from scones.console.render import render
 from scones.console.sources import captured, endpoints, monitoring, training, workflow
 from scones.console.sources.capture_index import CaptureIndex
+from scones.console.sources.endpoint_metrics import Scraper
 
 PING_TIMEOUT_S = 0.3
 
 
-def _ping(record: dict[str, Any], token: str | None) -> str:
+def _health(request: Request, record: dict[str, Any]) -> str:
     """healthy when /ping answers 200 now; the registry's status otherwise."""
     if record["status"] != "InService":
         return str(record["status"])
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        ok = httpx.get(record["url"].rstrip("/") + "/ping", headers=headers, timeout=PING_TIMEOUT_S).status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    return "healthy" if ok else "down"
+    scraper: Scraper = request.app.state.scraper
+    return "healthy" if scraper.ping(record["url"], PING_TIMEOUT_S) else "down"
 
 
 def overview(request: Request) -> Response:
@@ -36,8 +32,11 @@ def overview(request: Request) -> Response:
     index: CaptureIndex = request.app.state.capture_index
     index.refresh(budget_s=0.05)
     deployed = endpoints.endpoints(s)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        health = list(pool.map(lambda r: _ping(r, s.auth_token), deployed))
+    if len(deployed) > 1:  # ping them side by side, so one hung endpoint costs one timeout
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            health = list(pool.map(lambda r: _health(request, r), deployed))
+    else:
+        health = [_health(request, r) for r in deployed]
     runs = monitoring.runs(database, 1, 0)
     context: dict[str, Any] = {
         "jobs": training.status_counts(database),

@@ -43,7 +43,6 @@ CREATE INDEX IF NOT EXISTS console_captured_class_time ON console_captured (pred
 CREATE INDEX IF NOT EXISTS console_captured_confidence ON console_captured (confidence, time);
 """
 LIST_EVERY_S = 1.0  # listing the store is the expensive part on S3; do it at most this often
-BACKGROUND_EVERY_S = 2.0
 CHUNK_LINES = 500
 
 
@@ -104,15 +103,14 @@ def input_image(line: bytes) -> tuple[bytes, str]:
 class CaptureIndex:
     """Keeps `console_captured` up to date with the capture destinations in the store."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, list_every_s: float = LIST_EVERY_S) -> None:
         self.settings = settings
+        self.list_every_s = list_every_s
         self.store = store
         self.db = Database(settings)
         self._lock = threading.Lock()
         self._listed_at = 0.0
         self._pending: list[tuple[str, str, int]] = []  # (bucket, key, size) with unread bytes
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.bad_lines = 0
 
     def conn(self) -> Any:
@@ -139,7 +137,7 @@ class CaptureIndex:
             return 0
         try:
             deadline = None if budget_s is None else time.monotonic() + budget_s
-            if not self._pending or time.monotonic() - self._listed_at > LIST_EVERY_S:
+            if not self._pending or time.monotonic() - self._listed_at >= self.list_every_s:
                 self._pending = self._list_new()
                 self._listed_at = time.monotonic()
             added = 0
@@ -221,27 +219,6 @@ class CaptureIndex:
     def pending_files(self) -> int:
         """Files with records not indexed yet (as of the last listing)."""
         return len(self._pending)
-
-    # -- background ----------------------------------------------------------------------------
-    def start_background(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="console-capture-index", daemon=True)
-            self._thread.start()
-
-    def stop_background(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.refresh(budget_s=1.0, wait=True)
-            except SconesError as exc:  # the store may be away for a while; keep serving pages
-                logger.warning("console: indexing captured data failed: %s", exc)
-            self._stop.wait(BACKGROUND_EVERY_S)
 
 
 def _row(bucket: str, key: str, offset: int, length: int, endpoint: str, parsed: Parsed) -> tuple[Any, ...]:

@@ -13,6 +13,7 @@ from typing import Any
 from scones import state
 from scones.config import Settings
 from scones.console.db import Database
+from scones.console.sources import express_log
 from scones.errors import WorkflowError
 
 INDEXES = """
@@ -79,15 +80,21 @@ def executions(db: Database, limit: int, offset: int, status: str = "", machine_
     return db.rows(sql, (*params, limit, offset))
 
 
-def execution(settings: Settings, arn: str) -> tuple[Any, list[dict[str, Any]]] | None:
-    """An execution's record and its history events (AWS's shape)."""
+def execution(db: Database, arn: str) -> tuple[Any, list[dict[str, Any]]] | None:
+    """An execution's record and its history events (AWS's shape).
+
+    STANDARD history comes from stage 3's records; EXPRESS history from its log through the
+    console's index of that log (`express_log`), so a page reads one execution's lines only.
+    """
     from scones.workflow import records
 
     try:
-        record = records.get(settings, arn)
+        record = records.get(db.settings, arn)
     except WorkflowError:
         return None
-    return record, records.history(settings, record)
+    if record.type == "EXPRESS":
+        return record, express_log.history(db, records.log_path(db.settings, record.state_machine), record.arn)
+    return record, records.history(db.settings, record)
 
 
 def outcomes(events: list[dict[str, Any]], status: str) -> dict[str, str]:
