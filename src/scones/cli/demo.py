@@ -13,6 +13,7 @@ import typer
 from scones.cli import _common
 from scones.cli._ui import progress_bar
 from scones.config import Settings
+from scones.keys import parse_s3_uri
 from scones.storage import Store
 
 
@@ -39,6 +40,9 @@ def demo(
 
     _common.err.rule("3 compose: test cases through the state machine (low confidence fails loudly, as it should)")
     _run_testcases(settings, store)
+
+    _common.err.rule("4 evaluate: monitor what the endpoint captured (baseline, drift checks, report)")
+    _monitor(settings, store)
 
 
 def _deploy_and_invoke(settings: Settings, store: Store) -> None:
@@ -77,6 +81,32 @@ def _run_testcases(settings: Settings, store: Store) -> None:
     _common.out.print(
         f"see 'scones workflow list-executions {machine.name}' and 'scones workflow graph {machine.name}'"
     )
+
+
+def _monitor(settings: Settings, store: Store) -> None:
+    """Baseline the endpoint's model on the staged data, check what the demo captured (stage 4)."""
+    import time
+
+    from scones.monitor.captured import list_files
+    from scones.monitor.service import BaselineRequest, RunRequest, make_baseline, run_monitor
+    from scones.monitor.sources import endpoint_info
+
+    capture = endpoint_info(settings, settings.endpoint_name).capture
+    deadline = time.monotonic() + 15  # the capture writer flushes files every few seconds
+    while not list_files(store, capture) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with progress_bar() as bar:
+        baseline, _ = make_baseline(settings, store, BaselineRequest(endpoint=settings.endpoint_name), progress=bar)
+        result = run_monitor(settings, store, RunRequest(endpoint=settings.endpoint_name), progress=bar)
+    evaluated = sum(r.evaluated for r in result.results)
+    _common.out.print(f"baseline: {baseline}", soft_wrap=True)
+    _common.out.print(
+        f"{result.status}: {len(result.violations)} violation(s), {evaluated} of {len(result.results)} "
+        f"checks evaluated on {result.window.counts['records']} captured records (distribution checks need at least "
+        f"{result.summary['min_samples']})",
+        soft_wrap=True,
+    )
+    _common.out.print(f"report: {store.describe(*parse_s3_uri(result.report))}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -223,7 +223,8 @@ def parse_record(line: bytes | str, source: str = "record") -> CapturedRecord:
     if not isinstance(body, dict) or not isinstance(body.get("captureData"), dict):
         raise ValueError("no captureData object")
     capture = body["captureData"]
-    meta = body.get("eventMetadata") if isinstance(body.get("eventMetadata"), dict) else {}
+    raw_meta = body.get("eventMetadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     entry_in = capture.get("endpointInput")
     entry_out = capture.get("endpointOutput")
     if not isinstance(entry_in, dict) and not isinstance(entry_out, dict):

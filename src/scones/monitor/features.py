@@ -87,7 +87,8 @@ def image_features(images: np.ndarray) -> np.ndarray:
 
 def _mean(values: np.ndarray) -> np.ndarray:
     """Mean over all but the first axis (via reshape: faster than axis=(1, 2))."""
-    return np.ascontiguousarray(values).reshape(len(values), -1).mean(axis=1)
+    means: np.ndarray = np.ascontiguousarray(values).reshape(len(values), -1).mean(axis=1)
+    return means
 
 
 def output_summary(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from scones.errors import MonitorError
 from scones.monitor.captured import list_files, open_file
@@ -59,7 +60,8 @@ def _parse(line: str, names: dict[str, int], count: int) -> tuple[str, int] | No
         if not isinstance(body, dict):
             return None
         truth = body.get("groundTruthData")
-        meta = body.get("eventMetadata") if isinstance(body.get("eventMetadata"), dict) else {}
+        raw_meta = body.get("eventMetadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         key = meta.get("inferenceId") or meta.get("eventId") or body.get("inferenceId") or body.get("eventId")
         key = key or body.get("id")
         value = truth.get("data") if isinstance(truth, dict) else body.get("label")

@@ -176,6 +176,7 @@ def _execute(
     clock.lap("check")
     status = "CompletedWithViolations" if violations else "Completed"
     summary = _summary(window, (run_id, name, capture, baseline_location, status), request, violations)
+    summary["min_samples"] = base.config.min_samples
     if labels is not None:
         summary["labels"] = {"source": request.labels, "ids": len(labels.by_id), "bad_lines": labels.bad_lines}
     pictures = report.figures(window, base.max_probability)

@@ -98,13 +98,15 @@ class Window:
 
     def column(self, name: str) -> np.ndarray:
         """One column of the row sample without its missing values."""
-        values = self.rows[:, COLUMNS.index(name)]
-        return values[~np.isnan(values)]
+        values: np.ndarray = self.rows[:, COLUMNS.index(name)]
+        present: np.ndarray = values[~np.isnan(values)]
+        return present
 
     def features(self) -> np.ndarray:
         """(n, len(FEATURES)) image features of the sampled records that had a decodable image."""
-        block = self.rows[:, 4:]
-        return block[~np.isnan(block).any(axis=1)]
+        block: np.ndarray = self.rows[:, 4:]
+        complete: np.ndarray = block[~np.isnan(block).any(axis=1)]
+        return complete
 
     def rate(self, count: str, of: str) -> float:
         return self.counts[count] / self.counts[of] if self.counts[of] else 0.0
