@@ -77,3 +77,11 @@ def test_console_exports_run_without_edits(
 def test_direct_function_arns(settings: Settings, images: dict[str, str], endpoint: Any) -> None:
     machines.create(settings, "direct", (DEFINITIONS / "direct_arn.asl.json").read_text())
     assert start(settings, "direct", images["red"]).status == "SUCCEEDED"
+
+
+def test_functions_run_with_the_workflows_settings_not_the_environment(
+    settings: Settings, images: dict[str, str], pipeline: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("SCONES_HOME", str(tmp_path / "elsewhere"))  # as a Lambda's env would differ
+    execution = start(settings, "pipeline", images["red"])
+    assert execution.error == "EndpointNotFound"  # the image was read from settings.home; no endpoint there

@@ -51,8 +51,8 @@ def functions_invoke(
     """Invoke a function with an event; print its result, or Lambda's error document (exit 1)."""
     from scones.functions import runtime
 
-    _common.settings()  # resolves and creates the home, so a bad setting fails here with its name
-    response = runtime.invoke(name, _json_arg(payload, "payload"))
+    settings = _common.settings()  # the functions run with the CLI's home, store, endpoint and threshold
+    response = runtime.invoke(name, _json_arg(payload, "payload"), config=runtime.config_from(settings))
     _common.print_json(response["Payload"])
     if "FunctionError" in response:
         raise typer.Exit(1)

@@ -7,9 +7,10 @@ Unset `storage`/`endpoint_mode` mean "AWS inside Lambda, local elsewhere".
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from scones.config import DEFAULT_ENDPOINT_NAME, DEFAULT_THRESHOLD, env, resolve
 from scones.errors import ConfigError
@@ -71,6 +72,11 @@ class FunctionSettings:
         return self.region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+# Set by `scones.functions.runtime` when scones runs a function in-process: the function's
+# configuration then comes from the caller's settings, as a Lambda's comes from its environment.
+overrides: ContextVar[dict[str, Any] | None] = ContextVar("scones_function_config", default=None)
+
+
 def load() -> FunctionSettings:
-    """The functions' settings from the environment, read on every invocation (cheap)."""
-    return resolve(FunctionSettings)
+    """The functions' settings: in-process overrides, else the environment (read on every call; cheap)."""
+    return resolve(FunctionSettings, overrides.get() or {})

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scones.errors import WorkflowError
-from scones.functions import NAMES
+from scones.functions import NAMES, _settings
 
 Handler = Callable[[Any, Any], Any]
 _handlers: dict[str, Handler] = {}
@@ -76,10 +76,17 @@ def error_document(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def invoke(name: str, payload: Any, handler: Handler | None = None) -> dict[str, Any]:
-    """Call function `name` with the JSON-able `payload` as Lambda would; never raises for handler errors."""
+def invoke(
+    name: str, payload: Any, handler: Handler | None = None, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Call function `name` with the JSON-able `payload` as Lambda would; never raises for handler errors.
+
+    `config` is the function's configuration (FunctionSettings fields), as a Lambda's environment is;
+    None leaves it to the SCONES_* environment.
+    """
     function = handler or handler_for(name)
     response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+    token = _settings.overrides.set(config)
     try:
         event = json.loads(json.dumps(payload))  # the handler gets a fresh copy, as over the wire
         result = function(event, LambdaContext(function_name=name))
@@ -95,4 +102,19 @@ def invoke(name: str, payload: Any, handler: Handler | None = None) -> dict[str,
     except Exception as exc:  # noqa: BLE001 - the Lambda runtime boundary: every handler error becomes a document
         response["FunctionError"] = "Unhandled"
         response["Payload"] = error_document(exc)
+    finally:
+        _settings.overrides.reset(token)
     return response
+
+
+def config_from(settings: Any) -> dict[str, Any]:
+    """The functions' configuration that matches scones `Settings` (home, store, endpoint, threshold)."""
+    return {
+        "home": settings.home,
+        "storage": settings.storage,
+        "s3_endpoint_url": settings.s3_endpoint_url,
+        "region": settings.region,
+        "endpoint_name": settings.endpoint_name,
+        "threshold": settings.threshold,
+        "auth_token": settings.auth_token,
+    }

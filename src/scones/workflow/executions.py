@@ -30,11 +30,12 @@ def execution_arn(settings: Settings, machine: str, name: str, type_: str) -> st
     return f"arn:aws:states:{settings.region}:{engine.ACCOUNT}:{kind}:{machine}:{name}"
 
 
-def task_call(bindings: dict[str, str]) -> engine.TaskCall:
-    """A task call that runs the bound scones function the way Lambda would."""
+def task_call(settings: Settings, bindings: dict[str, str]) -> engine.TaskCall:
+    """A task call that runs the bound scones function the way Lambda would, configured from `settings`."""
+    config = runtime.config_from(settings)
 
     def call(function: str, payload: Any) -> dict[str, Any]:
-        return runtime.invoke(_bound(bindings, function), payload)
+        return runtime.invoke(_bound(bindings, function), payload, config=config)
 
     return call
 
@@ -117,7 +118,7 @@ def run_express(settings: Settings, machine: machines.StateMachine, arn: str, ex
     outcome = engine.run(
         machine.definition,
         execution_input,
-        task_call(machine.bindings),
+        task_call(settings, machine.bindings),
         execution_arn=arn,
         state_machine_arn=machine.arn,
         express=True,
@@ -146,7 +147,7 @@ def run_standard_body(
 def timed_invoke(settings: Settings, arn: str, function: str, payload: Any) -> dict[str, Any]:
     """Run one task of a STANDARD execution and record it as a step."""
     started = time.perf_counter()
-    response = runtime.invoke(function, payload)
+    response = runtime.invoke(function, payload, config=runtime.config_from(settings))
     failed = "FunctionError" in response
     error = response["Payload"].get("errorType") if failed and isinstance(response["Payload"], dict) else None
     records.add_step(
