@@ -30,11 +30,15 @@ def global_options(
     s3_endpoint_url: Annotated[
         str | None, typer.Option(help="S3-compatible endpoint URL for --storage s3 (env SCONES_S3_ENDPOINT_URL).")
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Postgres URL for STANDARD executions shared by workers (env SCONES_DATABASE_URL)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more (to stderr).")] = False,
 ) -> None:
     """Ship the bicycle/motorcycle classifier as a scalable, safe, event-driven service."""
     _flags.clear()
-    _flags.update(home=home, bucket=bucket, storage=storage, s3_endpoint_url=s3_endpoint_url)
+    _flags.update(home=home, bucket=bucket, storage=storage, s3_endpoint_url=s3_endpoint_url, database_url=database_url)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -108,9 +108,12 @@ def run(settings: Settings, execution: Execution) -> Execution:
         machine = machines.get(settings, execution.state_machine)
         run_express(settings, machine, execution.arn, json.loads(execution.input or "null"))
     else:
-        from scones.workflow import durable
+        from scones.workflow import durable, workers
 
-        durable.run(settings, execution.arn)
+        if workers.uses_queue(settings):  # Postgres: a 'scones workflow worker' runs it
+            workers.run(settings, execution)
+        else:
+            durable.run(settings, execution.arn)
     return records.get(settings, execution.arn)
 
 

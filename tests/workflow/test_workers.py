@@ -1,0 +1,61 @@
+"""Postgres workers: 3 worker processes share STANDARD executions; one is killed mid-run
+(bench/workers_crash.py does the work, on its own DBOS database, dropped afterwards)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from scones.config import load_settings
+from scones.errors import WorkflowError
+from scones.workflow import executions, machines, workers
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.postgres
+def test_three_workers_one_killed_all_succeed_within_the_endpoint_limit(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "workers_crash.py"), "--database", POSTGRES, "--count", "24",
+         "--endpoint-concurrency", "2"],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    result = json.loads(out.stdout)
+    assert result["statuses"] == {"SUCCEEDED": 24}
+    assert result["finished_steps_run_again"] == 0  # DBOS replayed them for the worker that took over
+    assert result["every_step_ran"] is True
+    assert 0 < result["steps_recorded_before_kill"] < 72  # the kill landed mid-run
+    assert result["killed_worker_steps"] >= 4
+    assert len(result["steps_by_worker"]) == 3  # all three shared the work
+    assert result["max_concurrent_classify"] <= 2  # the per-endpoint limit held across workers
+
+
+@pytest.mark.postgres
+def test_starting_without_a_worker_says_to_start_one(tmp_path: Path) -> None:
+    database = f"postgresql://postgres@127.0.0.1:5432/test_scones_none_{uuid.uuid4().hex[:8]}"  # never created
+    settings = load_settings(home=tmp_path / "home", database_url=database)
+    machines.create(settings, "pipeline", machines.pipeline_definition())
+    with pytest.raises(WorkflowError, match="scones workflow worker"):
+        executions.start(settings, "pipeline", {"image_data": "", "s3_bucket": "scones", "s3_key": "x.png"})
+
+
+def test_only_postgres_urls_use_the_queue(tmp_path: Path) -> None:
+    assert workers.uses_queue(load_settings(home=tmp_path, database_url=POSTGRES))
+    assert not workers.uses_queue(load_settings(home=tmp_path))
+    assert not workers.uses_queue(load_settings(home=tmp_path, database_url="sqlite:///x.sqlite"))
+    with pytest.raises(WorkflowError, match="--database-url postgresql"):
+        workers.serve(load_settings(home=tmp_path), workers.WorkerConfig())
+
+
+@pytest.mark.parametrize(
+    "flags", [{"concurrency": 0}, {"endpoint_concurrency": 0}, {"heartbeat_seconds": 5, "dead_after_seconds": 1}]
+)
+def test_bad_worker_config(flags: dict[str, float]) -> None:
+    with pytest.raises(WorkflowError):
+        workers.worker_config(**flags)
