@@ -154,3 +154,10 @@ def test_jsonpath_parse_is_cached_and_threads_are_pruned() -> None:
         run(definition, {"f": lambda e, c: e})
     assert json_path.parse.cache_info().hits > 0  # type: ignore[attr-defined]
     assert all(t.is_alive() for t in TMP_THREADS)
+
+
+def test_contract_event_manager_keeps_its_history_list() -> None:
+    engine.install()
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+    assert "_history_event_list" in inspect.getsource(EventManager.__init__)

@@ -207,7 +207,9 @@ def _data_limit_outcome(env: Any, size: int) -> Outcome:
 
 def _events(env: Any) -> list[dict[str, Any]]:
     events = []
-    for event in env.event_manager.get_event_history():
+    # The run has ended, so nothing writes the list any more: read it without the deep copy that
+    # get_event_history makes (a third of an execution's time).
+    for event in env.event_manager._history_event_list:
         event = dict(event)
         event["timestamp"] = _iso(event.get("timestamp"))
         event["type"] = str(getattr(event.get("type"), "value", event.get("type")))

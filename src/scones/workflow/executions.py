@@ -12,6 +12,8 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, Literal
 
 from scones import state
@@ -78,7 +80,8 @@ def prepare(
     """Record a new execution as RUNNING (owned by this process) without running it yet.
 
     Batches record every execution first, so after a crash `scones workflow worker` also
-    starts the STANDARD ones the dead runner had not reached.
+    starts the STANDARD ones the dead runner had not reached. EXPRESS executions are recorded
+    once, when they end (they are not durable; on AWS they live only in logs).
     """
     if type_ not in TYPES:
         raise WorkflowError(f"Unknown execution type {type_!r}; choose EXPRESS or STANDARD")
@@ -98,36 +101,47 @@ def prepare(
         stopped=None,
         duration_ms=None,
     )
-    records.insert(settings, execution)
+    if type_ == "STANDARD":
+        records.insert(settings, execution)
     return execution
 
 
 def run(settings: Settings, execution: Execution) -> Execution:
     """Run a prepared execution to its end; return its final record."""
     if execution.type == "EXPRESS":
-        machine = machines.get(settings, execution.state_machine)
-        run_express(settings, machine, execution.arn, json.loads(execution.input or "null"))
+        return run_express(settings, execution)
     else:
-        from scones.workflow import durable, workers
+        from scones.workflow import durable
 
-        if workers.uses_queue(settings):  # Postgres: a 'scones workflow worker' runs it
-            workers.run(settings, execution)
-        else:
-            durable.run(settings, execution.arn)
+        durable.run(settings, execution.arn)
     return records.get(settings, execution.arn)
 
 
-def run_express(settings: Settings, machine: machines.StateMachine, arn: str, execution_input: Any) -> None:
+def run_express(settings: Settings, execution: Execution) -> Execution:
+    """Run an EXPRESS execution in this thread, log its history and record how it ended."""
+    machine = machines.get(settings, execution.state_machine)
     outcome = engine.run(
         machine.definition,
-        execution_input,
+        json.loads(execution.input or "null"),
         task_call(settings, machine.bindings),
-        execution_arn=arn,
+        execution_arn=execution.arn,
         state_machine_arn=machine.arn,
         express=True,
     )
-    records.append_log(settings, machine.name, arn, outcome.events)
-    records.finish(settings, arn, outcome.status, outcome.output, outcome.error, outcome.cause, history=None)
+    stopped = state.now()
+    started = datetime.fromisoformat(execution.started.replace("Z", "+00:00"))
+    final = replace(
+        execution,
+        status=outcome.status,
+        output=None if outcome.output is None else json.dumps(outcome.output),
+        error=outcome.error,
+        cause=outcome.cause,
+        stopped=stopped,
+        duration_ms=(datetime.fromisoformat(stopped.replace("Z", "+00:00")) - started).total_seconds() * 1000,
+    )
+    records.append_log(settings, machine.name, execution.arn, outcome.events)
+    records.insert(settings, final)
+    return final
 
 
 def run_standard_body(

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS state_machines (
 );
 """
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-PIPELINE = "pipeline"  # the name `scones demo` gives the seed's state machine
+PIPELINE = "pipeline"
+_ready: set[int] = set()  # connections known to have the table  # the name `scones demo` gives the seed's state machine
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,12 @@ def validate_name(name: str, what: str = "state machine") -> str:
 
 
 def _connect(settings: Settings) -> Any:
-    conn = state.connect(settings)
-    state.ensure_table(conn, "state_machines", DDL)
+    from scones.workflow import records
+
+    conn = records.connect(settings)  # this thread's cached connection: executions look machines up often
+    if id(conn) not in _ready:
+        state.ensure_table(conn, "state_machines", DDL)
+        _ready.add(id(conn))
     return conn
 
 
@@ -80,37 +85,25 @@ def create(settings: Settings, name: str, definition: str, functions: Mapping[st
     """Create (or update) state machine `name` from `definition`, binding its functions."""
     validate_name(name)
     bindings = engine.validate(definition, functions)
-    conn = _connect(settings)
-    try:
-        now = state.now()
-        conn.execute(
-            "INSERT INTO state_machines (name, arn, definition, bindings, created, updated) VALUES (?,?,?,?,?,?) "
-            "ON CONFLICT(name) DO UPDATE SET definition=excluded.definition, bindings=excluded.bindings, "
-            "updated=excluded.updated",
-            (name, arn(settings, name), definition, state.dumps(bindings), now, now),
-        )
-    finally:
-        conn.close()
+    now = state.now()
+    _connect(settings).execute(
+        "INSERT INTO state_machines (name, arn, definition, bindings, created, updated) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(name) DO UPDATE SET definition=excluded.definition, bindings=excluded.bindings, "
+        "updated=excluded.updated",
+        (name, arn(settings, name), definition, state.dumps(bindings), now, now),
+    )
     return get(settings, name)
 
 
 def get(settings: Settings, name: str) -> StateMachine:
-    conn = _connect(settings)
-    try:
-        row = conn.execute("SELECT * FROM state_machines WHERE name=?", (name,)).fetchone()
-    finally:
-        conn.close()
+    row = _connect(settings).execute("SELECT * FROM state_machines WHERE name=?", (name,)).fetchone()
     if row is None:
         raise WorkflowError(f"No state machine {name!r}; run 'scones workflow create {name} --definition FILE'")
     return _from_row(row)
 
 
 def list_all(settings: Settings) -> list[StateMachine]:
-    conn = _connect(settings)
-    try:
-        return [_from_row(r) for r in conn.execute("SELECT * FROM state_machines ORDER BY name")]
-    finally:
-        conn.close()
+    return [_from_row(r) for r in _connect(settings).execute("SELECT * FROM state_machines ORDER BY name")]
 
 
 def _from_row(row: Any) -> StateMachine:

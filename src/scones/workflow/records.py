@@ -102,10 +102,11 @@ def connect(settings: Settings) -> sqlite3.Connection:
     """This thread's connection to the state database (opened once per thread and home)."""
     cache: dict[Path, sqlite3.Connection] = getattr(_local, "conns", None) or {}
     _local.conns = cache
-    if settings.state_db not in cache or not settings.state_db.exists():
+    conn = cache.get(settings.state_db)
+    if conn is None:
         cache[settings.state_db] = conn = state.connect(settings)
         state.ensure_table(conn, "executions", DDL)
-    return cache[settings.state_db]
+    return conn
 
 
 def insert(settings: Settings, execution: Execution) -> None:
