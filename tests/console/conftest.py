@@ -2,8 +2,10 @@
 
 Built once per session: a few dev images (and red/blue/grey ones the tiny model answers
 predictably) in the bucket, the tiny model deployed as a real endpoint with capture at 100%,
-the seed's state machine with real executions (one fails at the threshold), and the
-captured data those executions produced. A real `scones console` process serves it.
+the seed's state machine with real executions (one fails at the threshold), the captured
+data those executions produced, a baseline and a monitoring run over it, and the tiny
+model's training-job record (written through `scones.model.jobs`: real training is stage
+2a's to test and takes too long here). A real `scones console` process serves it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,11 +81,31 @@ def _wait_for_capture(store: Store, bucket: str, records: int, timeout: float = 
     raise AssertionError(f"expected {records} captured records within {timeout}s")
 
 
-def _monitor(settings: Settings, store: Store) -> None:
-    """A baseline from the staged data, then one monitoring run over what was captured."""
-    from scones.monitor.service import BaselineRequest, RunRequest, make_baseline, run_monitor
+def _record_training_job(settings: Settings, model: str) -> None:
+    """The tiny model's job record, as `scones train` leaves one: per-epoch metrics, kept epoch."""
+    from scones.model import jobs
+
+    epochs = [
+        {"epoch": e, "train_loss": 0.7 - 0.1 * e, "train_accuracy": 0.6 + 0.1 * e, "validation_loss": 0.6 - 0.05 * e,
+         "validation_accuracy": [0.55, 0.8, 0.9, 0.85][e], "seconds": 1.5, "learning_rate": 0.1}
+        for e in range(4)
+    ]  # fmt: skip
+    jobs.create(settings, "tiny-test-model", {"epochs": 4, "num_layers": 20}, {"train": "s3://scones/data/train"}, "x")
+    jobs.update_metrics(settings, "tiny-test-model", {"epochs": epochs})
+    metrics = {"epochs": epochs, "best_epoch": 2, "validation_accuracy": 0.9, "train_accuracy": 0.8}
+    jobs.finish(settings, "tiny-test-model", "Completed", duration_seconds=6.0, metrics=metrics, artifact_uri=model)
+
+
+def _baseline(settings: Settings, store: Store) -> None:
+    from scones.monitor.service import BaselineRequest, make_baseline
 
     make_baseline(settings, store, BaselineRequest(endpoint=settings.endpoint_name))
+
+
+def _monitor(settings: Settings, store: Store) -> None:
+    """One monitoring run over what was captured (after `_baseline`)."""
+    from scones.monitor.service import RunRequest, run_monitor
+
     run_monitor(settings, store, RunRequest(endpoint=settings.endpoint_name))
 
 
@@ -128,17 +151,22 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             capture_destination=f"s3://{settings.bucket}/data_capture",
         )  # fmt: skip
         registry.deploy(settings, config, model)
+        # First call now: the capture file rolls 5 s after its first record, while the rest runs.
+        invoke(settings, settings.endpoint_name, png_bytes(COLOURS["red.png"]))
+        _record_training_job(settings, model)
+        baseline = threading.Thread(target=_baseline, args=(settings, store))  # overlaps with the executions
+        baseline.start()
         try:
             machines.create(settings, "pipeline", machines.pipeline_definition())
             arns = {}
             for key in keys:
                 execution_input = {"image_data": "", "s3_bucket": settings.bucket, "s3_key": key}
                 arns[key] = executions.start(settings, "pipeline", execution_input, type_="EXPRESS").arn
-            invoke(settings, settings.endpoint_name, png_bytes(COLOURS["red.png"]))
             port = free_port()
             console = _start_console(home, port, TOKEN)  # starts while the endpoint rolls its capture file
             try:
                 _wait_for_capture(store, settings.bucket, len(keys) + 1)
+                baseline.join()
                 _monitor(settings, store)
                 yield Pipeline(settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN)
             finally:

@@ -125,3 +125,16 @@ def test_upload_form_returns_a_prediction(session: Session, pipeline: Pipeline) 
     assert "motorcycle" in text.split("with confidence")[0]
     session.shot(f"endpoint-prediction-{session.name}")  # type: ignore[attr-defined]
     assert session.errors == []
+
+
+def test_starting_an_execution_from_the_console_shows_how_it_went(session: Session, pipeline: Pipeline) -> None:
+    session.visit("/state-machines/pipeline")
+    grey = f'{{"image_data": "", "s3_bucket": "{pipeline.settings.bucket}", "s3_key": "data/test/grey.png"}}'
+    session.page.fill("#input", grey)
+    session.page.select_option("#type", "EXPRESS")
+    session.page.click("text=Start execution")
+    session.page.wait_for_url(f"{session.base}/executions/**")
+    assert session.page.locator('g.state[data-state="filterInferences"]').get_attribute("data-outcome") == "failed"
+    assert "FAILED" in session.page.locator("main").inner_text()
+    session.shot(f"execution-started-{session.name}")  # type: ignore[attr-defined]
+    assert session.errors == []

@@ -1,0 +1,148 @@
+"""Each page's content over the home a real pipeline run filled (conftest.py), in-process."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from scones.config import Settings
+from scones.console import create_app
+from tests.console._client import TestClient
+from tests.console.conftest import COLOURS, Pipeline
+from tests.helpers import png_bytes
+
+
+@pytest.fixture(scope="module")
+def client(pipeline: Pipeline) -> Iterator[TestClient]:
+    with TestClient(create_app(pipeline.settings, auth_token=pipeline.token, background_index=False)) as c:
+        c.headers["Authorization"] = f"Bearer {pipeline.token}"
+        yield c
+
+
+def _csrf(client: TestClient) -> str:
+    token: str = client.app.state.csrf  # type: ignore[attr-defined]
+    return token
+
+
+def test_overview_counts_everything(client: TestClient) -> None:
+    text = client.get("/").text
+    assert "healthy" in text  # the endpoint answered /ping
+    assert re.search(r"FAILED</span></a> \d", text) and "SUCCEEDED" in text
+    assert "below 93%" in text
+
+
+def test_executions_filter_by_status(client: TestClient, pipeline: Pipeline) -> None:
+    failed = client.get("/executions?status=FAILED").text
+    assert "ThresholdConfidenceNotMet" in failed and "SUCCEEDED</span>" not in failed
+    grey = pipeline.executions["data/test/grey.png"].rsplit(":", 1)[1]
+    red = pipeline.executions["data/test/red.png"].rsplit(":", 1)[1]
+    assert grey in failed and red not in failed
+    assert red in client.get("/executions?status=SUCCEEDED&machine=pipeline").text
+
+
+def test_execution_detail_shows_each_steps_input_and_output(client: TestClient, pipeline: Pipeline) -> None:
+    text = html.unescape(client.get(f"/executions/{pipeline.executions['data/test/grey.png']}").text)
+    assert 'data-state="filterInferences" data-outcome="failed"' in text
+    assert 'data-state="classify" data-outcome="succeeded"' in text
+    assert "ThresholdConfidenceNotMet" in text
+    assert '"s3_key": "data/test/grey.png"' in text  # the execution's input
+    assert re.search(r'"inferences": \[\s+0\.5\d*,\s+0\.5', text)  # classify's output, filter's input
+    assert "ExecutionFailed" in text and "TaskStateEntered" in text  # the raw event history
+
+
+def test_captured_data_filters_and_images(client: TestClient, pipeline: Pipeline) -> None:
+    everything = client.get("/captured").text
+    low = client.get("/captured?low=1").text
+    assert everything.count("<li") > low.count("<li") > 0
+    assert 'class="low"' in low and "50.0%" in low  # the grey image
+    bikes = client.get("/captured?class=bicycle").text
+    assert "<strong>motorcycle</strong>" not in bikes and "<strong>bicycle</strong>" in bikes
+    assert "No captured records match" in client.get("/captured?since=2999-01-01T00:00").text
+    first = re.search(r'src="/captured/(\d+)/image"', everything)
+    assert first is not None
+    image = client.get(f"/captured/{first.group(1)}/image")
+    assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
+    assert image.headers["x-content-type-options"] == "nosniff"
+
+
+def test_endpoint_detail_shows_config_and_live_traffic(client: TestClient, pipeline: Pipeline) -> None:
+    text = client.get(f"/endpoints/{pipeline.endpoint}").text
+    assert "InService" in text and "s3://scones/data_capture" in text and "bicycle, motorcycle" in text
+    live = client.get(f"/endpoints/{pipeline.endpoint}/live.json").json()
+    assert live["requests_total"] >= len(pipeline.executions) and live["errors_total"] == 0
+    assert live["capture_written"] >= len(pipeline.executions)
+
+
+def test_the_upload_form_classifies_an_image(client: TestClient, pipeline: Pipeline) -> None:
+    url = f"/endpoints/{pipeline.endpoint}/invoke"
+    files = {"image": ("blue.png", png_bytes(COLOURS["blue.png"]), "image/png")}
+    result = client.post(url, data={"csrf": _csrf(client)}, files=files)
+    assert result.status_code == 200
+    assert re.search(r'<span class="prediction">motorcycle</span> with confidence 100\.0%', result.text)
+    unsure = client.post(url, data={"csrf": _csrf(client)}, files={"image": ("g.png", png_bytes(COLOURS["grey.png"]))})
+    assert "below</span> the 93% threshold" in unsure.text
+    forged = client.post(url, data={"csrf": "forged"}, files=files)
+    assert forged.status_code == 400 and "expired" in forged.text
+    junk = client.post(url, data={"csrf": _csrf(client)}, files={"image": ("x.png", b"not an image", "image/png")})
+    assert junk.status_code == 400 and "400" in junk.text  # the endpoint's ValidationError, shown on the page
+
+
+def test_models_show_which_endpoint_serves_them(client: TestClient, pipeline: Pipeline) -> None:
+    text = client.get("/models").text
+    assert "tiny-test-model" in text and f'href="/endpoints/{pipeline.endpoint}"' in text
+
+
+def test_training_job_detail_has_hyperparameters_and_the_accuracy_chart(client: TestClient) -> None:
+    assert "tiny-test-model" in client.get("/training-jobs?status=Completed").text
+    text = client.get("/training-jobs/tiny-test-model").text
+    assert text.count("<polyline") == 2 and "kept epoch 2" in text
+    assert "<code>num_layers</code>" in text
+
+
+def test_monitoring_run_shows_violations_and_pictures(client: TestClient) -> None:
+    listing = client.get("/monitoring").text
+    run = re.search(r'href="/monitoring/([^"]+)"', listing)
+    assert run is not None
+    text = client.get(f"/monitoring/{run.group(1)}").text
+    assert "Violations" in text and ("No violations" in text or "constraint_check_type" not in text)
+    pictures = re.findall(r'<img class="report" src="(/store/[^"]+\.png)"', text)
+    assert pictures
+    picture = client.get(pictures[0])
+    assert picture.headers["content-type"] == "image/png"
+    assert "default-src 'none'" in picture.headers["content-security-policy"]
+    report = re.search(r'href="(/store/[^"]+\.html)"', text)
+    assert report is not None
+    assert client.get(report.group(1)).headers["content-disposition"].startswith("attachment")
+
+
+def test_starting_an_execution_with_bad_input_says_why(client: TestClient) -> None:
+    page = client.get("/state-machines/pipeline").text
+    assert "data/test/" in page  # the form is prefilled with a staged test image
+    response = client.post("/state-machines/pipeline/start", data={"csrf": _csrf(client), "input": "{oops"})
+    assert response.status_code == 400 and "not valid JSON" in response.text
+
+
+def test_deleting_an_endpoint_needs_its_name_typed(settings: Settings) -> None:
+    from scones.endpoint import registry
+    from scones.endpoint.service import EndpointConfig
+    from scones.storage import Store
+    from tests.helpers import tiny_artifact
+
+    Store(settings).put(settings.bucket, "models/t/output/model.tar.gz", tiny_artifact().pack())
+    registry.deploy(
+        settings, EndpointConfig(name="doomed", port=0), f"s3://{settings.bucket}/models/t/output/model.tar.gz"
+    )
+    try:
+        with TestClient(create_app(settings, background_index=False)) as c:
+            assert "Type <code>doomed</code> to confirm" in c.get("/endpoints/doomed/delete").text
+            wrong = c.post("/endpoints/doomed/delete", data={"csrf": _csrf(c), "confirm": "doome"})
+            assert wrong.status_code == 400 and registry.describe(settings, "doomed").status == "InService"
+            done = c.post("/endpoints/doomed/delete", data={"csrf": _csrf(c), "confirm": "doomed"})
+            assert done.status_code == 200 and "Deleted endpoint doomed" in done.text
+            assert registry.list_endpoints(settings) == []
+    finally:
+        if registry.list_endpoints(settings):
+            registry.delete(settings, "doomed")
