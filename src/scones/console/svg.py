@@ -17,6 +17,7 @@ STATE_STYLE = {  # fill, stroke, text colour, label; fills are light so dark tex
     "running": ("#dbeafe", "#1d4ed8", "#102a6b", "running"),
     "caught": ("#fef3c7", "#b45309", "#5c2a02", "caught error"),
     "not_reached": ("#eef0f2", "#8a939c", "#3d444b", "not reached"),
+    "definition": ("#f4f6f8", "#4b5563", "#1a1d21", ""),  # a state machine's graph, no execution
 }
 
 
@@ -122,9 +123,10 @@ def _layers(definition: dict[str, Any]) -> list[list[str]]:
     return [rows[k] for k in sorted(rows)]
 
 
-def state_graph(definition: dict[str, Any], outcomes: dict[str, str], title: str) -> str:
+def state_graph(definition: dict[str, Any], outcomes: dict[str, str] | None, title: str) -> str:
     """The state machine as boxes and arrows, each state coloured by `outcomes[name]`
-    (succeeded, failed, running, caught; anything else: not reached)."""
+    (succeeded, failed, running, caught; anything else: not reached). `outcomes=None` draws
+    the definition alone, with no execution's colours."""
     states: dict[str, Any] = definition.get("States") or {}
     if not states:
         return ""
@@ -167,19 +169,19 @@ def state_graph(definition: dict[str, Any], outcomes: dict[str, str], title: str
         f'<text x="{cx:.1f}" y="{end_y + 17:.1f}" text-anchor="middle" class="pill-text">End</text>'
     )
     for name, (x, y) in pos.items():
-        outcome = outcomes.get(name, "not_reached")
+        outcome = "definition" if outcomes is None else outcomes.get(name, "not_reached")
         fill, stroke, ink, label = STATE_STYLE.get(outcome, STATE_STYLE["not_reached"])
         kind = states[name].get("Type", "") if isinstance(states[name], dict) else ""
         shown = name if len(name) <= 26 else name[:25] + "…"
         parts.append(
             f'<g class="state state-{escape(outcome)}" data-state="{escape(name)}" data-outcome="{escape(outcome)}">'
-            f"<title>{escape(name)} ({escape(kind)}): {label}</title>"
+            f"<title>{escape(name)} ({escape(kind)}){': ' + label if label else ''}</title>"
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" height="{box_h}" rx="6" fill="{fill}" stroke="{stroke}"'
             f' stroke-width="{3 if outcome in ("failed", "succeeded") else 1.5}"/>'
             f'<text x="{x + box_w / 2:.1f}" y="{y + 22:.1f}" text-anchor="middle" class="state-name" fill="{ink}">'
             f"{escape(shown)}</text>"
             f'<text x="{x + box_w / 2:.1f}" y="{y + 41:.1f}" text-anchor="middle" class="state-outcome" fill="{ink}">'
-            f"{escape(kind)} · {label}</text></g>"
+            f"{escape(kind)}{' · ' + label if label else ''}</text></g>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -48,6 +48,7 @@ class Paging:
     per_page: int
     total: int
     params: tuple[tuple[str, str], ...] = ()
+    more: bool = False  # the total was capped: there are more than `total` items
 
     @property
     def offset(self) -> int:
@@ -63,7 +64,7 @@ class Paging:
 
     @property
     def last(self) -> int:
-        return min(self.total, self.offset + self.per_page)
+        return self.offset + self.per_page if self.more else min(self.total, self.offset + self.per_page)
 
     def url(self, page: int) -> str:
         return "?" + urlencode([*self.params, ("page", str(page))])
@@ -74,13 +75,18 @@ class Paging:
 
     @property
     def next_url(self) -> str | None:
-        return self.url(self.page + 1) if self.page < self.pages else None
+        return self.url(self.page + 1) if self.page < self.pages or self.more else None
 
 
-def paging(request: Request, total: int, per_page: int = PER_PAGE, keep: tuple[str, ...] = ()) -> Paging:
+def paging(
+    request: Request, total: int, per_page: int = PER_PAGE, keep: tuple[str, ...] = (), cap: int | None = None
+) -> Paging:
+    """Page `?page=` of `total` items; a `total` past `cap` means 'at least cap, maybe more'."""
     params = tuple((k, v) for k in keep if (v := request.query_params.get(k, "")))
+    more = cap is not None and total > cap
+    total = min(total, cap) if cap is not None else total
     pages = max(1, -(-total // per_page))
-    return Paging(int_param(request, "page", 1, 1, pages), per_page, total, params)
+    return Paging(int_param(request, "page", 1, 1, 1_000_000 if more else pages), per_page, total, params, more)
 
 
 def row_get(row: dict[str, Any], *names: str, default: Any = None) -> Any:

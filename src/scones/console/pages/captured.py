@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from scones.console.sources.capture_index import CaptureIndex
 from scones.errors import StorageError
 
 PER_PAGE = 48
+COUNT_CAP = 10_000  # count exactly up to here; beyond it pages say "10,000+" (counting 100k rows costs)
 PAGE_BUDGET_S = 0.05  # index at most this long per view; the background thread does the rest
 SEED_CLASSES = ["bicycle", "motorcycle"]  # the staged data's labels: 0 = bicycle, 1 = motorcycle
 _MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?$")
@@ -55,9 +57,11 @@ def captured_page(request: Request) -> Response:
         until=_time(q.get("until", "")),
     )
     threshold = settings(request).threshold
-    total = captured.count(index, filters, threshold)
-    p = paging(request, total, PER_PAGE, keep=("endpoint", "class", "low", "since", "until"))
+    total = captured.count(index, filters, threshold, cap=COUNT_CAP)
+    p = paging(request, total, PER_PAGE, keep=("endpoint", "class", "low", "since", "until"), cap=COUNT_CAP)
     rows = captured.page(index, filters, threshold, p.per_page, p.offset)
+    if p.more and len(rows) < p.per_page:  # walked past the last page of a capped count
+        p = replace(p, more=False, total=p.offset + len(rows))
     return render(
         request, "captured.html", title="Captured data", section="captured", rows=rows, paging=p,
         filters=filters, classes=classes, selected_class=predicted, threshold=threshold,

@@ -54,7 +54,7 @@ def _machine_page(request: Request, name: str, status_code: int = 200, **extra: 
     if machine is None:
         raise HTTPException(404, f"No state machine {name}; create one with 'scones workflow create'")
     definition = _definition(machine.definition)
-    graph = svg.state_graph(definition, {}, f"The states of {name}")
+    graph = svg.state_graph(definition, None, f"The states of {name}")
     extra.setdefault("input_text", _example_input(request))
     return render(
         request, "machine_detail.html", status_code=status_code, title=name, section="workflow", machine=machine,

@@ -39,9 +39,13 @@ def _where(filters: Filters, threshold: float) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def count(index: CaptureIndex, filters: Filters, threshold: float) -> int:
+def count(index: CaptureIndex, filters: Filters, threshold: float, cap: int | None = None) -> int:
+    """Matching records; with `cap`, stops counting past it (returns cap + 1) so that a broad
+    filter over a big index costs no more than a page of a narrow one."""
     where, params = _where(filters, threshold)
-    return int(index.conn().execute(f"SELECT count(*) FROM console_captured{where}", params).fetchone()[0])  # noqa: S608
+    inner = f"SELECT 1 FROM console_captured{where}" + (" LIMIT ?" if cap is not None else "")  # noqa: S608
+    args = [*params, cap + 1] if cap is not None else params
+    return int(index.conn().execute(f"SELECT count(*) FROM ({inner})", args).fetchone()[0])  # noqa: S608
 
 
 def page(index: CaptureIndex, filters: Filters, threshold: float, limit: int, offset: int) -> list[dict[str, Any]]:
