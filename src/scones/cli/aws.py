@@ -67,12 +67,15 @@ def deploy_command(
     verb = "Would create or update" if dry_run else "Deployed"
     _common.out.print(f"{verb} in account {result.plan.account}, {result.plan.region}:", highlight=False)
     for step in result.steps:
-        _common.out.print(f"  {step.kind:26} {step.name}\n  {'':26} {step.detail}", markup=False, highlight=False)
+        _common.out.print(
+            f"  {step.kind:26} {step.name}\n  {'':26} {step.detail}", markup=False, highlight=False, soft_wrap=True
+        )
     if not dry_run:
         _common.out.print(
             f"Endpoint {result.plan.endpoint_name} is starting (minutes on AWS; it bills while it runs). "
             f"Remove everything with: scones aws destroy --bucket {bucket} --region {region}",
             markup=False,
+            soft_wrap=True,
         )
 
 
@@ -121,6 +124,7 @@ def export_command(
     _common.out.print(
         f"Wrote the artefacts for account {plan.account}, {plan.region} to {directory}; see {directory / 'README.md'}",
         markup=False,
+        soft_wrap=True,
     )
 
 
