@@ -44,7 +44,7 @@ def serve_command(
     capture_percent: _Percent = None,
     capture_destination: _Destination = None,
     variant: Annotated[str | None, typer.Option(help="Production variant name (default AllTraffic).")] = None,
-    max_batch_size: Annotated[int | None, typer.Option(help="Most images per model run (default 32).")] = None,
+    max_batch_size: Annotated[int | None, typer.Option(help="Most images per model run (default 8).")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="Longest a batch waits for more (default 2 ms).")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads (default: one per core).")] = None,
     auth_token: _Token = None,

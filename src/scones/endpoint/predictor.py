@@ -78,12 +78,15 @@ class BatchConfig:
     """How requests are grouped.
 
     Attributes:
-        max_batch_size: most images per session run (bigger amortises more, adds latency).
+        max_batch_size: most images per session run. Small on purpose: for a ResNet on 32x32
+            inputs, batches of 4-8 ran fastest per image on the 2-core development machine, while
+            16 or 32 ran several times slower (activations outgrow the CPU caches); see
+            docs/benchmarks.md.
         max_wait_ms: longest a batch waits for requests already on their way in.
         threads: ORT intra-op threads; 0 means one per usable core.
     """
 
-    max_batch_size: int = 32
+    max_batch_size: int = 8
     max_wait_ms: float = 2.0
     threads: int = 0
 

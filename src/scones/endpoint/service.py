@@ -51,7 +51,7 @@ class EndpointConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    max_batch_size: int = 32
+    max_batch_size: int = 8
     max_wait_ms: float = 2.0
     threads: int = 0
     capture_percent: float = 0.0
