@@ -109,7 +109,7 @@ class CaptureIndex:
         self.store = store
         self.db = Database(settings)
         self._lock = threading.Lock()
-        self._listed_at = 0.0
+        self._listed_at = -float("inf")  # list on the first refresh
         self._pending: list[tuple[str, str, int]] = []  # (bucket, key, size) with unread bytes
         self.bad_lines = 0
 
@@ -137,7 +137,7 @@ class CaptureIndex:
             return 0
         try:
             deadline = None if budget_s is None else time.monotonic() + budget_s
-            if not self._pending or time.monotonic() - self._listed_at >= self.list_every_s:
+            if time.monotonic() - self._listed_at >= self.list_every_s:
                 self._pending = self._list_new()
                 self._listed_at = time.monotonic()
             added = 0
