@@ -10,10 +10,12 @@ Standard library and boto3 only: this module ships in the Lambda zips.
 
 from __future__ import annotations
 
+import http.client
 import json
 import sqlite3
-import urllib.error
-import urllib.request
+import threading
+import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +112,21 @@ def classify(settings: FunctionSettings, image: bytes) -> list[float]:
     return _probabilities(settings.endpoint_name, body)
 
 
+_URL_TTL = 2.0  # seconds an endpoint's URL is reused before the registry is read again
+_urls: dict[tuple[str, str], tuple[float, str]] = {}
+# Idle keep-alive connections per (scheme, host:port), shared by all threads (the interpreter runs
+# each task in a new thread, so per-thread connections would never be reused).
+_idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
+_idle_lock = threading.Lock()
+_MAX_IDLE = 32
+
+
 def local_endpoint_url(settings: FunctionSettings) -> str:
-    """The URL of the named local endpoint, read from the state database."""
+    """The URL of the named local endpoint, read from the state database (cached for a moment)."""
     name, db = settings.endpoint_name, settings.home / "state.db"
+    cached = _urls.get((str(db), name))
+    if cached is not None and time.monotonic() - cached[0] < _URL_TTL:
+        return cached[1]
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
@@ -126,27 +140,72 @@ def local_endpoint_url(settings: FunctionSettings) -> str:
     url, status = row
     if status != "InService" or not url:
         raise EndpointUnavailable(f"Endpoint {name!r} is {status}, not InService; wait for it or redeploy")
+    _urls[(str(db), name)] = (time.monotonic(), str(url))
     return str(url)
 
 
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    """POST over this thread's keep-alive connection to the host; one fresh retry if a reused one was stale."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EndpointUnavailable(f"Endpoint URL {url!r} is not http(s); redeploy the endpoint")
+    key = (parts.scheme, parts.netloc)
+    for attempt in range(2):
+        with _idle_lock:
+            conn = _idle.get(key, []).pop() if _idle.get(key) else None
+        reused = conn is not None
+        if conn is None:
+            kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            conn = kind(parts.hostname, parts.port, timeout=timeout)
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        try:
+            conn.request("POST", parts.path or "/", body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            conn.close()
+            if not reused or attempt:  # a fresh connection that fails is a real failure
+                raise
+            continue
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            raise
+        with _idle_lock:
+            idle = _idle.setdefault(key, [])
+            if len(idle) < _MAX_IDLE and not response.will_close:
+                idle.append(conn)
+            else:
+                conn.close()
+        return response.status, data
+    raise EndpointUnavailable(f"Endpoint at {url} kept closing the connection")  # not reached: the loop returns
+
+
 def _invoke_local(settings: FunctionSettings, image: bytes) -> bytes:
-    url = local_endpoint_url(settings).rstrip("/") + "/invocations"
     headers = {"Content-Type": content_type(image), "Accept": "application/json"}
     if settings.auth_token:
         headers["Authorization"] = f"Bearer {settings.auth_token}"
-    request = urllib.request.Request(url, data=image, headers=headers, method="POST")  # noqa: S310 (http/https only)
     name = settings.endpoint_name
+    url = local_endpoint_url(settings).rstrip("/") + "/invocations"
     try:
-        with urllib.request.urlopen(request, timeout=settings.endpoint_timeout) as response:  # noqa: S310
-            return bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read()[:300].decode("utf-8", "replace")
-        if exc.code in (400, 413, 415, 422, 424):
-            raise ModelError(f"Endpoint {name!r} refused the image ({exc.code}): {detail}") from exc
-        raise EndpointUnavailable(f"Endpoint {name!r} answered {exc.code}: {detail}; retry later") from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise EndpointUnavailable(f"Endpoint {name!r} at {url} is unreachable: {reason}; is it running?") from exc
+        status, body = _post(url, image, headers, settings.endpoint_timeout)
+    except (http.client.HTTPException, OSError) as exc:
+        _urls.clear()  # the endpoint may have moved (redeployed): read the registry again
+        moved = local_endpoint_url(settings).rstrip("/") + "/invocations"
+        if moved == url:
+            raise EndpointUnavailable(f"Endpoint {name!r} at {url} is unreachable: {exc}; is it running?") from exc
+        url = moved
+        try:
+            status, body = _post(url, image, headers, settings.endpoint_timeout)
+        except (http.client.HTTPException, OSError) as again:
+            raise EndpointUnavailable(f"Endpoint {name!r} at {url} is unreachable: {again}; is it running?") from again
+    if status == 200:
+        return body
+    detail = body[:300].decode("utf-8", "replace")
+    if status in (400, 413, 415, 422, 424):
+        raise ModelError(f"Endpoint {name!r} refused the image ({status}): {detail}")
+    raise EndpointUnavailable(f"Endpoint {name!r} answered {status}: {detail}; retry later")
 
 
 def _invoke_sagemaker(settings: FunctionSettings, image: bytes) -> bytes:

@@ -7,8 +7,9 @@ Unset `storage`/`endpoint_mode` mean "AWS inside Lambda, local elsewhere".
 
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +78,17 @@ class FunctionSettings:
 overrides: ContextVar[dict[str, Any] | None] = ContextVar("scones_function_config", default=None)
 
 
+_FIELDS = tuple(f.name for f in fields(FunctionSettings))
+
+
 def load() -> FunctionSettings:
-    """The functions' settings: in-process overrides, else the environment (read on every call; cheap)."""
-    return resolve(FunctionSettings, overrides.get() or {})
+    """The functions' settings: in-process overrides, else the environment (read on every call, so a
+    changed environment is seen; resolving is cached per distinct configuration)."""
+    given = overrides.get() or {}
+    environment = tuple(env(f"SCONES_{name.upper()}") for name in _FIELDS)
+    return _resolved(tuple(sorted((k, str(v)) for k, v in given.items() if v is not None)), environment)
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(given: tuple[tuple[str, str], ...], environment: tuple[str | None, ...]) -> FunctionSettings:
+    return resolve(FunctionSettings, dict(given))  # `environment` is only the cache key
