@@ -78,8 +78,8 @@ def baseline(
     if as_json:
         _common.print_json({"baseline": uri, **stats})
         return
-    _common.out.print(f"Baseline for {result.meta['name']} written to {uri}")
-    _common.out.print(
+    _say(f"Baseline for {result.meta['name']} written to {uri}")
+    _say(
         f"  {stats['training_images']} training images, {stats['held_out']} held-out; "
         f"accuracy {stats['accuracy'] if stats['accuracy'] is not None else '-'}, "
         f"low-confidence rate {stats['low_confidence_rate']:.1%} at {result.meta['threshold']}"
@@ -110,14 +110,10 @@ def run(
     if as_json:
         _common.print_json({**result.summary, "output": result.output, "report": result.report})
     else:
-        _common.out.print(
-            f"{result.status}: {len(result.violations)} violation(s) in {result.window.counts['records']} records"
-        )
+        _say(f"{result.status}: {len(result.violations)} violation(s) in {result.window.counts['records']} records")
         for violation in result.violations:
-            _common.out.print(
-                f"  {violation['constraint_check_type']} {violation['feature_name']}: {violation['description']}"
-            )
-        _common.out.print(f"Report: {_common.store(settings).describe(*_split(result.report))}")
+            _say(f"  {violation['constraint_check_type']} {violation['feature_name']}: {violation['description']}")
+        _say(f"Report: {_common.store(settings).describe(*_split(result.report))}")
     if result.violations:
         raise typer.Exit(VIOLATION_EXIT)
 
@@ -169,7 +165,7 @@ def schedule(
             endpoint=endpoint, capture=capture, baseline=baseline_uri, since=window[0], until=window[1]
         )
         result = run_monitor(settings, store, request)
-        _common.out.print(f"{result.run_id} {result.status}: {len(result.violations)} violation(s); {result.report}")
+        _say(f"{result.run_id} {result.status}: {len(result.violations)} violation(s); {result.report}")
 
     interval = parse_interval(every)
     _common.err.print(f"Monitoring every {every}; Ctrl-C to stop.")
@@ -193,7 +189,12 @@ def plot(
     with progress_bar() as bar:
         written = plot_capture(settings, _common.store(settings), request, out, progress=bar)
     for path in written:
-        _common.out.print(str(path))
+        _say(str(path))
+
+
+def _say(text: str) -> None:
+    """One result line on stdout, never wrapped (URIs stay whole) nor read as Rich markup."""
+    _common.out.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def _split(uri: str) -> tuple[str, str]:
