@@ -38,7 +38,8 @@ WORKERS_DDL = """
 CREATE TABLE IF NOT EXISTS endpoint_workers (
     name TEXT NOT NULL,
     pid INTEGER NOT NULL,
-    model_sha256 TEXT,
+    model_sha256 TEXT,           -- the model this worker serves
+    failed_sha256 TEXT,          -- the last model it could not load, and why
     error TEXT,
     updated TEXT,
     PRIMARY KEY (name, pid)
@@ -63,22 +64,32 @@ def update_endpoint(settings: Settings, name: str, model: str, timeout: float = 
     conn = state.connect(settings)
     try:
         state.ensure_table(conn, "endpoint_workers", WORKERS_DDL)
-        conn.execute(
-            "UPDATE endpoints SET model=?, config=?, updated=? WHERE name=?",
-            (location, state.dumps(config), state.now(), name),
-        )
-        _wait_for_workers(conn, name, sha, int(record.config.get("workers", 1)), timeout)
+        _point(conn, name, location, config)
+        try:
+            _wait_for_workers(conn, name, sha, int(record.config.get("workers", 1)), timeout)
+        except EndpointError:
+            _point(conn, name, record.model, record.config)  # back to what the workers still serve
+            raise
     finally:
         conn.close()
     return describe(settings, name)
 
 
+def _point(conn: sqlite3.Connection, name: str, location: str, config: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE endpoints SET model=?, config=?, updated=? WHERE name=?",
+        (location, state.dumps(config), state.now(), name),
+    )
+
+
 def _wait_for_workers(conn: sqlite3.Connection, name: str, sha: str, workers: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        rows = conn.execute("SELECT pid, model_sha256, error FROM endpoint_workers WHERE name=?", (name,)).fetchall()
+        rows = conn.execute(
+            "SELECT pid, model_sha256, failed_sha256, error FROM endpoint_workers WHERE name=?", (name,)
+        ).fetchall()
         live = [r for r in rows if _alive(r["pid"])]
-        errors = [r["error"] for r in live if r["error"]]
+        errors = [r["error"] for r in live if r["failed_sha256"] == sha and r["error"]]
         if errors:
             raise EndpointError(f"Endpoint {name} kept its old model: {errors[0]}; fix the model and update again")
         done = sum(1 for r in live if r["model_sha256"] == sha)
@@ -179,7 +190,10 @@ class ModelWatcher:
     def _acknowledge(self, error: str | None = None) -> None:
         if self._conn is None:
             return
+        if error is None:
+            self._failed = None
         self._conn.execute(
-            "INSERT OR REPLACE INTO endpoint_workers (name, pid, model_sha256, error, updated) VALUES (?, ?, ?, ?, ?)",
-            (self.app.config.name, os.getpid(), self.sha, error, state.now()),
+            "INSERT OR REPLACE INTO endpoint_workers (name, pid, model_sha256, failed_sha256, error, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.app.config.name, os.getpid(), self.sha, self._failed, error, state.now()),
         )
