@@ -74,3 +74,16 @@ def test_unreachable_s3_is_a_storage_error(clean_environ: Path) -> None:
     dead = Store(load_settings(storage="s3", s3_endpoint_url="http://127.0.0.1:9"))
     with pytest.raises(StorageError, match="reachable"):
         dead.get("scones", "a")
+
+
+def test_local_sync_can_move_files_into_place(store: Store, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "train").mkdir(parents=True)
+    (src / "train" / "a.png").write_bytes(b"a")
+    (src / "same.lst").write_bytes(b"same")
+    store.put("scones", "data/same.lst", b"same")
+    result = store.sync(src, "scones", "data", move=True)
+    assert (result.uploaded, result.unchanged) == (1, 1)
+    assert store.get("scones", "data/train/a.png") == b"a"
+    assert not (src / "train" / "a.png").exists()  # renamed into the bucket, not copied
+    assert (src / "same.lst").exists()  # unchanged files are left where they were

@@ -14,6 +14,7 @@ from scones.errors import InvalidKey
 # S3's rules for bucket names, simplified: 3-63 chars of lowercase letters, digits, dots, hyphens.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024  # S3's limit
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # one regex scan: keys are validated per object in bulk syncs
 
 
 def validate_bucket(bucket: str) -> str:
@@ -40,7 +41,7 @@ def validate_key(key: str) -> str:
 def _key_problem(key: str) -> str | None:
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         return f"longer than {MAX_KEY_BYTES} bytes"
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+    if _CONTROL.search(key):
         return "it contains a NUL or control character"
     if "\\" in key:
         return "it contains a backslash"

@@ -8,6 +8,7 @@ Every key is validated first (`scones.keys`), so nothing escapes its bucket.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -155,11 +156,15 @@ class Store:
             )
 
     # -- bulk -------------------------------------------------------------------------------
-    def sync(self, src: Path, bucket: str, prefix: str = "", progress: Progress | None = None) -> SyncResult:
+    def sync(
+        self, src: Path, bucket: str, prefix: str = "", progress: Progress | None = None, move: bool = False
+    ) -> SyncResult:
         """Upload the files under local folder `src` to bucket/prefix, like `aws s3 sync`.
 
         Only files whose content differs (by size and md5) are written, so re-running is cheap
-        and a sync interrupted half-way is finished by the next one.
+        and a sync interrupted half-way is finished by the next one. `move=True` (the caller
+        discards `src` afterwards) lets a local store rename each file into place: one atomic
+        rename instead of a read, a write and a later delete (staging 60,000 PNGs).
         """
         progress = progress or NullProgress()
         prefix = validate_prefix(prefix)
@@ -178,7 +183,9 @@ class Store:
         with _translate(bucket, prefix):
             if self.is_local:
                 for file, key in pending:
-                    _atomic_write(Path(self.path(bucket, key)), file.read_bytes())
+                    dest = Path(self.path(bucket, key))
+                    if not (move and _move(file, dest)):
+                        _atomic_write(dest, file.read_bytes())
                     progress.advance()
             else:
                 for start in range(0, len(pending), 256):  # batches keep the bar moving
@@ -227,6 +234,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _move(src: Path, dest: Path) -> bool:
+    """Rename src onto dest (atomic); False when they are on different filesystems."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False
+        raise
+    return True
 
 
 def _mtime(info: dict[str, Any]) -> float | None:

@@ -9,9 +9,11 @@ so a malicious archive cannot run code. Fetching the archive lives in `scones.da
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import pickle
+import re
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ class Cifar:
 
     fine_label_names: list[str]
     splits: dict[str, Batch]
+    md5: str  # of the whole archive file, computed while reading it (no second pass)
 
 
 class Refused(pickle.UnpicklingError):
@@ -125,6 +128,7 @@ def read_archive(path: Path, progress: Progress | None = None) -> Cifar:
                     short = member.name.removeprefix("./").removeprefix(ROOT + "/")
                     if short in ("meta", *SPLITS) and member.isfile():
                         members[short] = _read_member(tar, member, path)
+            counted.drain()
         except DataError:
             raise
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
@@ -139,7 +143,7 @@ def read_archive(path: Path, progress: Progress | None = None) -> Cifar:
         )
     names = _fine_label_names(_load(members["meta"], "meta", path), path)
     splits = {s: _batch(_load(members[s], s, path), s, path, len(names)) for s in SPLITS if s in members}
-    return Cifar(fine_label_names=names, splits=splits)
+    return Cifar(fine_label_names=names, splits=splits, md5=counted.md5.hexdigest())
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
@@ -209,36 +213,38 @@ def _batch(raw: dict[bytes, Any], split: str, archive: Path, num_classes: int) -
     if len(fine) and (fine.min() < 0 or fine.max() >= num_classes):
         raise bad(f"fine labels must lie in 0..{num_classes - 1}")
     names = [n.decode("latin1") if isinstance(n, bytes) else n for n in filenames]
-    if not all(isinstance(n, str) and _safe_filename(n) for n in names):
+    if not all(isinstance(n, str) and _SAFE_NAME.fullmatch(n) for n in names):
         raise bad("a file name is not a plain '<name>.png' (no folders, no '..')")
     return Batch(data=data, fine_labels=fine, filenames=names)
 
 
-def _safe_filename(name: str) -> bool:
-    return (
-        0 < len(name) <= 200
-        and name.endswith(".png")
-        and name not in (".png",)
-        and not name.startswith(".")
-        and all(c.isalnum() or c in "_-." for c in name)
-    )
+# A plain file name: letters, digits, "_", "-", "." (not leading), ending in .png; no folders.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,195}\.png")
 
 
 class _Counting(io.RawIOBase):
-    """A read-only file wrapper that reports bytes read to a Progress (drives the bar)."""
+    """A read-only file wrapper that hashes what is read and reports it to a Progress."""
 
     def __init__(self, raw: BinaryIO, progress: Progress) -> None:
         self._raw, self._progress = raw, progress
+        self.md5 = hashlib.md5(usedforsecurity=False)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        self._progress.advance(n or 0)
-        return int(n or 0)
+        n = int(self._raw.readinto(buffer) or 0)  # type: ignore[attr-defined]
+        self.md5.update(memoryview(buffer)[:n])
+        self._progress.advance(n)
+        return n
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
+        self.md5.update(data)
         self._progress.advance(len(data))
         return data
+
+    def drain(self) -> None:
+        """Read to the end (tar stops at its end marker) so md5 covers the whole file."""
+        while self.read(1 << 20):
+            pass

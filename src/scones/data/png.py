@@ -12,7 +12,6 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -30,19 +29,19 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_pngs(images: np.ndarray, paths: Sequence[Path], progress: Progress | None = None) -> None:
+def write_pngs(images: np.ndarray, paths: Sequence[str], progress: Progress | None = None) -> None:
     """Write images[i] to paths[i] (folders must exist); parallel for large batches."""
     progress = progress or NullProgress()
     workers = min(os.cpu_count() or 1, 8)
     if len(paths) < PARALLEL_MIN or workers < 2:
         for start in range(0, len(paths), _CHUNK):
-            _write_chunk(images[start : start + _CHUNK], [str(p) for p in paths[start : start + _CHUNK]])
+            _write_chunk(images[start : start + _CHUNK], list(paths[start : start + _CHUNK]))
             progress.advance(min(_CHUNK, len(paths) - start))
         return
     # spawn, not fork: the caller may have threads (servers, S3 clients) that fork would copy mid-lock.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         futures = [
-            pool.submit(_write_chunk, images[start : start + _CHUNK], [str(p) for p in paths[start : start + _CHUNK]])
+            pool.submit(_write_chunk, images[start : start + _CHUNK], list(paths[start : start + _CHUNK]))
             for start in range(0, len(paths), _CHUNK)
         ]
         for future in futures:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,7 +66,9 @@ class StageResult:
 
     def summary(self) -> str:
         splits = " + ".join(f"{n} {s}" for s, n in self.counts.items())
-        what = f"{splits} images of {', '.join(self.classes)}"
+        names = self.classes if len(self.classes) <= 6 else (*self.classes[:3], "...", self.classes[-1])
+        what = f"{splits} images of {', '.join(names)}"
+        what += f" ({len(self.classes)} classes)" if len(self.classes) > 6 else ""
         if not self.changed:
             return f"Nothing to do: {self.uri} already holds {what} ({self.unchanged} objects up to date)"
         removed = f", {self.removed} stale removed" if self.removed else ""
@@ -186,7 +188,7 @@ def _from_archive(path: Path, classes: tuple[str, ...], build: Path, progress: P
         "counts": counts,
         "class_counts": class_counts,
         "fine_labels": fine.tolist(),
-        "source_md5": file_md5(path),
+        "source_md5": data.md5,
     }
 
 
@@ -232,10 +234,10 @@ def _unique_names(names: list[str], rows: np.ndarray) -> list[str]:
 
 
 def _write_split(build: Path, split: str, images: np.ndarray, entries: list[LstEntry], progress: Progress) -> None:
-    folder = build / split
-    paths = [folder / e.path for e in entries]
-    for parent in {p.parent for p in paths} | {folder}:
-        parent.mkdir(parents=True, exist_ok=True)
+    folder = f"{build}/{split}"
+    paths = [f"{folder}/{e.path}" for e in entries]  # plain strings: 60,000 Path objects cost seconds
+    for parent in {os.path.dirname(p) for p in paths} | {folder}:
+        os.makedirs(parent, exist_ok=True)
     progress.start(f"Writing {split} PNGs", len(paths))
     write_pngs(images, paths, progress)
     (build / f"{split}.lst").write_text(format_lst(entries), encoding="utf-8")
@@ -250,36 +252,31 @@ def _publish(
     old = store.get(bucket, manifest_key) if store.exists(bucket, manifest_key) else None
     if old is not None and old != body:
         store.delete(bucket, manifest_key)  # the dataset is about to change: unmark it first
-    synced = store.sync(build, bucket, prefix, progress)
-    wanted = {join_key(prefix, p.relative_to(build).as_posix()) for p in build.rglob("*") if p.is_file()}
-    removed = _prune(store, bucket, prefix, wanted)
+    base = f"{prefix}/" if prefix else ""
+    ours = tuple(f"{base}{split}{end}" for split in SPLITS for end in ("/", ".lst"))
+    wanted = {f"{base}{name}" for name in _files(build)}
+    stale = [o.key for o in store.list(bucket, prefix) if o.key.startswith(ours) and o.key not in wanted]
+    synced = store.sync(build, bucket, prefix, progress, move=True)  # build is discarded: files may move
+    for key in stale:  # objects of an earlier staging: other classes, or a split this source lacks
+        store.delete(bucket, key)
     if old != body:
-        marker = build.parent / "manifest"
-        marker.mkdir()
-        (marker / "manifest.json").write_bytes(body)
-        store.sync(marker, bucket, prefix)
-        shutil.rmtree(marker)
+        store.put(bucket, manifest_key, body)
     return StageResult(
         uri=s3_uri(bucket, prefix),
         classes=tuple(manifest["classes"]),
         counts=dict(manifest["counts"]),
         uploaded=synced.uploaded + (old != body),
         unchanged=synced.unchanged + (old == body),
-        removed=removed,
+        removed=len(stale),
         source=manifest["source"],
         source_md5=manifest["source_md5"],
     )
 
 
-def _prune(store: Store, bucket: str, prefix: str, wanted: set[str]) -> int:
-    """Delete objects of an earlier staging (other classes, or a split this source lacks)."""
-    stale = [
-        o.key
-        for split in SPLITS
-        for o in store.list(bucket, join_key(prefix, split))
-        if o.key not in wanted and o.key.startswith(join_key(prefix, split) + "/")
-    ]
-    stale += [k for k in (join_key(prefix, f"{s}.lst") for s in SPLITS) if k not in wanted and store.exists(bucket, k)]
-    for key in stale:
-        store.delete(bucket, key)
-    return len(stale)
+def _files(root: Path) -> list[str]:
+    """Relative paths ("train/a.png") of the files under root."""
+    found = []
+    for folder, _, names in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        found += [name if relative == "." else f"{relative}/{name}" for name in names]
+    return found
