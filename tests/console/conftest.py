@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,26 @@ COLOURS = {"red.png": (210, 30, 30), "blue.png": (30, 30, 210), "grey.png": (128
 TOKEN = "console-test-token"
 
 
+class Background(threading.Thread):
+    """A setup step that runs beside the others; `wait()` joins it and re-raises its error."""
+
+    def __init__(self, target: Callable[[], object]) -> None:
+        super().__init__(daemon=True)
+        self.step = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.step()
+        except BaseException as exc:  # handed to whoever waits for the step
+            self.error = exc
+
+    def wait(self) -> None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
 @dataclass(frozen=True)
 class Pipeline:
     settings: Settings
@@ -38,6 +58,7 @@ class Pipeline:
     console_url: str
     executions: dict[str, str]  # image key -> execution ARN
     token: str
+    monitoring: Background  # the monitoring run finishes while the first tests run: wait() before reading it
 
 
 def _stage_images(store: Store, work: Path) -> list[str]:
@@ -154,7 +175,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         # First call now: the capture file rolls 5 s after its first record, while the rest runs.
         invoke(settings, settings.endpoint_name, png_bytes(COLOURS["red.png"]))
         _record_training_job(settings, model)
-        baseline = threading.Thread(target=_baseline, args=(settings, store))  # overlaps with the executions
+        baseline = Background(lambda: _baseline(settings, store))  # overlaps with the executions
         baseline.start()
         try:
             machines.create(settings, "pipeline", machines.pipeline_definition())
@@ -166,9 +187,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             console = _start_console(home, port, TOKEN)  # starts while the endpoint rolls its capture file
             try:
                 _wait_for_capture(store, settings.bucket, len(keys) + 1)
-                baseline.join()
-                _monitor(settings, store)
-                yield Pipeline(settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN)
+                baseline.wait()
+                monitoring = Background(lambda: _monitor(settings, store))
+                monitoring.start()
+                yield Pipeline(settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN, monitoring)
+                monitoring.join()
             finally:
                 console.terminate()
                 console.wait(timeout=10)

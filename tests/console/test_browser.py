@@ -94,11 +94,26 @@ def _pages(pipeline: Pipeline) -> dict[str, str]:
     }
 
 
+# Basic accessibility, checked on every page: pictures have text, form fields have labels,
+# nothing is wider than the window (no sideways scrolling at phone width).
+A11Y = """() => ({
+  imagesWithoutAlt: [...document.querySelectorAll("img:not([alt])")].length,
+  unlabelled: [...document.querySelectorAll("input:not([type=hidden]):not([hidden]), select, textarea")]
+    .filter(e => !(e.id && document.querySelector(`label[for="${e.id}"]`)) && !e.getAttribute("aria-label")).length,
+  svgsWithoutTitle: [...document.querySelectorAll("main svg")].filter(s => !s.querySelector("title")).length,
+  overflow: document.documentElement.scrollWidth - window.innerWidth,
+})"""
+
+
 def test_every_page_loads_with_no_console_errors(session: Session, pipeline: Pipeline) -> None:
     for name, path in _pages(pipeline).items():
+        if name == "monitoring":
+            pipeline.monitoring.wait()
         response = session.visit(path)
         assert response is not None and response.status == 200, f"{path}: {response and response.status}"
         assert session.page.locator("h1").count() == 1, path
+        checks = session.page.evaluate(A11Y)
+        assert checks == {"imagesWithoutAlt": 0, "unlabelled": 0, "svgsWithoutTitle": 0, "overflow": 0}, path
         session.shot(f"{name}-{session.name}")  # type: ignore[attr-defined]
     assert session.errors == []
 

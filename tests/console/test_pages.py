@@ -102,7 +102,8 @@ def test_training_job_detail_has_hyperparameters_and_the_accuracy_chart(client: 
     assert "<code>num_layers</code>" in text
 
 
-def test_monitoring_run_shows_violations_and_pictures(client: TestClient) -> None:
+def test_monitoring_run_shows_violations_and_pictures(client: TestClient, pipeline: Pipeline) -> None:
+    pipeline.monitoring.wait()
     listing = client.get("/monitoring").text
     run = re.search(r'href="/monitoring/([^"]+)"', listing)
     assert run is not None
