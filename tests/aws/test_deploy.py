@@ -206,3 +206,23 @@ def test_lambda_code_is_the_package_zip(
         in zipfile.ZipFile(io.BytesIO(build_zip("serialize_image_data"))).namelist()
     )
     destroy(options.bucket, options.region)
+
+
+def test_model_defaults_to_the_latest_training_job(
+    aws_env: str, settings: Settings, staged: Store, options: AwsOptions
+) -> None:
+    from scones.model import jobs
+    from scones.model.artifact import sha256
+    from tests.helpers import tiny_artifact
+
+    with pytest.raises(AwsError, match="No completed training job"):
+        deploy(options, settings, None, dry_run=True)
+    artifact = tiny_artifact()
+    staged.put(settings.bucket, jobs.model_key("job-1"), artifact.pack())
+    jobs.create(settings, "job-1", {}, {}, "checksum")
+    jobs.finish(
+        settings, "job-1", "Completed", duration_seconds=1.0, artifact_uri=jobs.default_artifact_uri(settings, "job-1")
+    )
+    latest = deploy(options, settings, None, dry_run=True).plan
+    by_name = deploy(options, settings, "job-1", dry_run=True).plan
+    assert latest.model_id == by_name.model_id == sha256(artifact.onnx)[:8]
