@@ -96,7 +96,9 @@ def two_processes(type_: str, count: int, concurrency: int) -> dict[str, Any]:
     }
 
 
-def end_to_end(home: Path, count: int, concurrency: int) -> dict[str, Any]:
+def end_to_end(
+    home: Path, count: int, concurrency: int, model: Path | None = None, images: Path | None = None
+) -> dict[str, Any]:
     from tests.helpers import png_bytes, tiny_artifact
 
     from scones.config import load_settings
@@ -110,14 +112,18 @@ def end_to_end(home: Path, count: int, concurrency: int) -> dict[str, Any]:
         runtime.use(name, None)
     settings = load_settings(home=home)
     store = Store(settings)
-    store.put(settings.bucket, "models/tiny/model.tar.gz", tiny_artifact().pack())
-    for i in range(20):  # confident (red/blue) and unsure (grey) images, like real test cases
-        colour = [(200, 30, 30), (30, 30, 200), (128, 128, 128)][i % 3]
-        store.put(settings.bucket, f"data/test/img_{i:02d}.png", png_bytes(colour))
+    store.put(settings.bucket, "models/tiny/model.tar.gz", model.read_bytes() if model else tiny_artifact().pack())
+    if images:  # real photos, e.g. ../shared/data/bike-moto/train
+        for path in sorted(images.glob("*.png"))[:200]:
+            store.put(settings.bucket, f"data/test/{path.name}", path.read_bytes())
+    else:  # confident (red/blue) and unsure (grey) images for the tiny model
+        for i in range(20):
+            colour = [(200, 30, 30), (30, 30, 200), (128, 128, 128)][i % 3]
+            store.put(settings.bucket, f"data/test/img_{i:02d}.png", png_bytes(colour))
+    image = store.get(settings.bucket, next(iter(store.list(settings.bucket, "data/test"))).key)
     config = endpoint_config(settings, name=settings.endpoint_name, port=0, capture_percent=0)
     record = registry.deploy(settings, config, f"s3://{settings.bucket}/models/tiny/model.tar.gz")
     try:
-        image = png_bytes((200, 30, 30))
 
         def post(_: int) -> None:
             request = urllib.request.Request(  # noqa: S310 - a loopback http URL
@@ -137,6 +143,8 @@ def end_to_end(home: Path, count: int, concurrency: int) -> dict[str, Any]:
     finally:
         registry.delete(settings, settings.endpoint_name)
     return {
+        "model": str(model or "tiny test model"),
+        "images": str(images or "synthetic red/blue/grey"),
         "concurrency": concurrency,
         "endpoint_per_second": round(endpoint_rate, 1),
         "workflow_per_second": summary.throughput_per_second,
@@ -154,12 +162,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--model", type=Path, default=None, help="model.tar.gz for the end-to-end endpoint")
+    parser.add_argument("--images", type=Path, default=None, help="folder of PNG test images (end to end)")
     args = parser.parse_args()
     if args.mode == "overhead":
         print(json.dumps(overhead(args.home, args.type, args.count, args.concurrency)))
         return
     if args.mode == "end-to-end":
-        print(json.dumps(end_to_end(Path(tempfile.mkdtemp(prefix="scones-bench-")), 400, 4), indent=2))
+        home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
+        print(json.dumps(end_to_end(home, 400, 4, args.model, args.images), indent=2))
         return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -169,7 +180,7 @@ def main() -> None:
         results[f"overhead_{type_.lower()}"] = overhead(home, type_, count, args.concurrency)
     results["overhead_express_2_processes"] = two_processes("EXPRESS", args.count, args.concurrency)
     results["overhead_standard_2_processes"] = two_processes("STANDARD", max(100, args.count // 3), args.concurrency)
-    results["end_to_end"] = end_to_end(Path(tempfile.mkdtemp(prefix="scones-bench-")), 400, 4)
+    results["end_to_end"] = end_to_end(Path(tempfile.mkdtemp(prefix="scones-bench-")), 400, 4, args.model, args.images)
     results["load_after"] = os.getloadavg()[0]
     for key in ("overhead_express", "overhead_standard"):
         results[key].pop("start"), results[key].pop("end")

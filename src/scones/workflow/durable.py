@@ -21,7 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, SetWorkflowID, StepOptions
 
 from scones import __version__
 from scones.config import Settings, ensure_home, load_settings
@@ -59,8 +59,7 @@ def ensure(settings: Settings) -> None:
                     "application_version": APP_VERSION,
                     "executor_id": EXECUTOR_ID,
                     "log_level": "WARNING",
-                    "run_admin_server": False,
-                }  # type: ignore[typeddict-unknown-key]
+                }
             )
             DBOS.launch()
         except Exception as exc:  # noqa: BLE001 - DBOS/SQLAlchemy raise many kinds; one boundary here
@@ -72,7 +71,7 @@ def ensure(settings: Settings) -> None:
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stderr is at the time (DBOS's own handler keeps the first one it saw)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -122,9 +121,12 @@ def _execution(home: str, arn: str) -> str:
     def call(bindings: dict[str, str]) -> engine.TaskCall:
         def step(function: str, payload: Any) -> dict[str, Any]:
             local = executions._bound(bindings, function)
-            return context.run(
-                DBOS.run_step, {"name": f"lambda:{local}"}, executions.timed_invoke, settings, arn, local, payload
-            )
+
+            def checkpointed() -> dict[str, Any]:
+                options: StepOptions = {"name": f"lambda:{local}"}
+                return DBOS.run_step(options, executions.timed_invoke, settings, arn, local, payload)
+
+            return context.run(checkpointed)
 
         return step
 

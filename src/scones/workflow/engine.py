@@ -80,10 +80,11 @@ def install() -> None:
             raise WorkflowError("moto's interpreter has no _invoke_lambda_function; install moto==5.2.5")
         # Failed executions are recorded as such; the interpreter's own error log would repeat them as noise.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function  # type: ignore[assignment]
+        lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
         # Parsed JSONPath expressions are immutable ASTs: safe to share and cache.
-        json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)
-        result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)
+        # (the modules import `parse` from jsonpath_ng; mypy sees it as not re-exported)
+        json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)  # type: ignore[attr-defined]
+        result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)  # type: ignore[attr-defined]
         _installed = True
 
 
@@ -112,7 +113,7 @@ def validate(definition_text: str, mapping: Mapping[str, str] | None = None) -> 
 def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return str(value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]) + "Z"
     return str(value)
 
 
@@ -145,7 +146,8 @@ def run(
     env = Environment(
         aws_execution_details=AWSExecutionDetails(account=ACCOUNT, region=region, role_arn=run_role),
         execution_type=StateMachineType.EXPRESS if express else StateMachineType.STANDARD,
-        context=ContextObjectData(
+        # moto's TypedDicts are total, yet it builds them partially itself (as here): ignore that check.
+        context=ContextObjectData(  # type: ignore[typeddict-item]
             Execution=ExecutionData(
                 Id=execution_arn,
                 Input=execution_input,
@@ -163,7 +165,7 @@ def run(
     env.event_manager.add_event(
         context=env.event_history_context,
         event_type=HistoryEventType.ExecutionStarted,
-        event_details=EventDetails(
+        event_details=EventDetails(  # type: ignore[typeddict-item]
             executionStartedEventDetails=ExecutionStartedEventDetails(
                 input=input_text, inputDetails={"truncated": False}, roleArn=ROLE_ARN
             )
@@ -200,7 +202,9 @@ def _data_limit_outcome(env: Any, size: int) -> Outcome:
     env.event_manager.add_event(
         context=env.event_history_context,
         event_type=HistoryEventType.ExecutionFailed,
-        event_details=EventDetails(executionFailedEventDetails=ExecutionFailedEventDetails(error=error, cause=cause)),
+        event_details=EventDetails(  # type: ignore[typeddict-item]
+            executionFailedEventDetails=ExecutionFailedEventDetails(error=error, cause=cause)
+        ),
     )
     return Outcome("FAILED", error=error, cause=cause, events=_events(env))
 

@@ -34,7 +34,8 @@ def layout(definition: dict[str, Any]) -> tuple[list[str], list[Edge]]:
     states: dict[str, Any] = definition["States"]
     order: list[str] = []
     edges: list[Edge] = []
-    queue, later = [definition["StartAt"]], []  # the main path first; Catch targets (Fail states) after it
+    queue: list[str] = [definition["StartAt"]]
+    later: list[str] = []  # Catch targets (Fail states) go after the main path
     while queue or later:
         name = queue.pop(0) if queue else later.pop(0)
         if name in order or name not in states:

@@ -109,26 +109,32 @@ def connect(settings: Settings) -> sqlite3.Connection:
     return conn
 
 
+# One writer at a time within this process: SQLite's own busy handler sleeps whole milliseconds
+# between retries, which made concurrent runners in one process wait far longer than the writes take.
+_write_lock = threading.Lock()
+
+
 def insert(settings: Settings, execution: Execution) -> None:
     try:
-        connect(settings).execute(
-            "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                execution.arn,
-                execution.name,
-                execution.state_machine,
-                execution.type,
-                execution.status,
-                execution.input,
-                execution.output,
-                execution.error,
-                execution.cause,
-                execution.started,
-                execution.stopped,
-                execution.duration_ms,
-                RUNNER_ID,
-            ),
-        )
+        with _write_lock:
+            connect(settings).execute(
+                "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    execution.arn,
+                    execution.name,
+                    execution.state_machine,
+                    execution.type,
+                    execution.status,
+                    execution.input,
+                    execution.output,
+                    execution.error,
+                    execution.cause,
+                    execution.started,
+                    execution.stopped,
+                    execution.duration_ms,
+                    RUNNER_ID,
+                ),
+            )
     except sqlite3.IntegrityError as exc:
         raise WorkflowError(
             f"An execution named {execution.name!r} already exists for {execution.state_machine!r} "
@@ -148,6 +154,20 @@ def finish(
     """Record how an execution ended (and, for STANDARD, its history) in one transaction."""
     conn = connect(settings)
     stopped = state.now()
+    with _write_lock:
+        _finish(conn, arn, status, output, error, cause, history, stopped)
+
+
+def _finish(
+    conn: sqlite3.Connection,
+    arn: str,
+    status: str,
+    output: Any,
+    error: str | None,
+    cause: str | None,
+    history: list[dict[str, Any]] | None,
+    stopped: str,
+) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
@@ -169,11 +189,12 @@ def finish(
 
 def add_step(settings: Settings, arn: str, function: str, status: str, error: str | None, duration_ms: float) -> None:
     conn = connect(settings)
-    conn.execute(
-        "INSERT INTO execution_steps VALUES "
-        "(?, (SELECT COUNT(*) FROM execution_steps WHERE execution_arn=?), ?, ?, ?, ?, ?)",
-        (arn, arn, function, status, error, state.now(), duration_ms),
-    )
+    with _write_lock:
+        conn.execute(
+            "INSERT INTO execution_steps VALUES "
+            "(?, (SELECT COUNT(*) FROM execution_steps WHERE execution_arn=?), ?, ?, ?, ?, ?)",
+            (arn, arn, function, status, error, state.now(), duration_ms),
+        )
 
 
 def steps(settings: Settings, arn: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from scones.errors import WorkflowError
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
 from scones.workflow import executions
+from scones.workflow.records import Execution
 
 TEST_PREFIX = "data/test"  # stage 1's layout: <prefix>/test/*.png
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -82,7 +83,7 @@ def run(
 
     prepared = [executions.prepare(settings, machine, value, type_=type_) for value in inputs]
 
-    def one(execution: executions.Execution) -> tuple[str, str | None, float]:
+    def one(execution: Execution) -> tuple[str, str | None, float]:
         started = time.perf_counter()
         execution = executions.run(settings, execution)
         progress.advance(1)
