@@ -22,6 +22,7 @@ def demo(
         str | None,
         typer.Option(help="CIFAR-100 python archive (URL or path) or an image folder with .lst files."),
     ] = None,
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train a new model even if one exists.")] = False,
 ) -> None:
     """Run the whole pipeline end to end and say where to look."""
     settings = _common.settings()
@@ -34,7 +35,11 @@ def demo(
         result = stage(store, source or DEFAULT_SOURCE, progress=bar)
     _common.out.print(result.summary())
 
-    # Stage 2b. It belongs right after the training step (2a); it sits here until that step lands.
+    from scones.cli.model import train_or_reuse
+
+    _common.err.rule("2a train: the image classifier (reused if one finished on the same data)")
+    train_or_reuse(settings, retrain=retrain)
+
     _common.err.rule("2b deploy: the trained model as an endpoint, data capture at 100%, one invocation")
     _deploy_and_invoke(settings, store)
 

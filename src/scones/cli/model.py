@@ -56,6 +56,21 @@ def train_command(
         raise typer.Exit(130)
 
 
+def train_or_reuse(settings: Any, retrain: bool = False) -> dict[str, Any]:
+    """The demo's step: default training on the staged data, unless a finished job already did it."""
+    from scones.model.hyperparameters import parse
+    from scones.model.train import Channels
+
+    hp, channels = parse(), Channels.staged(settings)
+    record = None if retrain else _reusable(settings, channels, hp.as_dict())
+    if record is not None:
+        _common.out.print(f"Reusing training job {record['name']} (--retrain to train again)", markup=False)
+    else:
+        record = _run_training(settings, hp, channels, None)
+    _print_result(record)
+    return record
+
+
 def _channels(settings: Any, data: str | None, *overrides: str | None) -> Any:
     from scones.keys import parse_s3_uri
     from scones.model.train import Channels

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from scones.errors import TrainingError
-from scones.model.net import SMALL_IMAGE_DEPTHS, valid_depth
 
+SMALL_IMAGE_DEPTHS = (20, 32, 44, 56, 110)  # the depths SageMaker's guide lists for small images
 Optimizer = Literal["sgd", "adam", "rmsprop", "nag"]
 Augmentation = Literal["none", "crop", "crop_color", "crop_color_transform"]
 
@@ -74,6 +74,11 @@ class Hyperparameters:
 
     def replace(self, **changes: Any) -> Hyperparameters:
         return parse({**self.as_dict(), **changes})
+
+
+def valid_depth(num_layers: int) -> bool:
+    """ResNet depths for small images are 6n + 2 (three stages of n two-layer blocks)."""
+    return num_layers >= 8 and (num_layers - 2) % 6 == 0
 
 
 NAMES = tuple(f.name for f in dataclasses.fields(Hyperparameters))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SMALL_IMAGE_DEPTHS = (20, 32, 44, 56, 110)  # the depths SageMaker's guide lists for small images
+from scones.model.hyperparameters import SMALL_IMAGE_DEPTHS, valid_depth
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,6 @@ class NetConfig:
     @property
     def embedding_dim(self) -> int:
         return 4 * self.width
-
-
-def valid_depth(num_layers: int) -> bool:
-    return num_layers >= 8 and (num_layers - 2) % 6 == 0
 
 
 class BasicBlock(nn.Module):

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scones.config import Settings
+from scones.errors import ArtifactError, TrainingError
+from scones.model import jobs
+from scones.model.evaluate import evaluate, expected_calibration_error, metrics, resolve_model
+from scones.storage import Store
+from tests.helpers import tiny_artifact
+
+
+def test_metrics_on_known_predictions() -> None:
+    probabilities = np.array([[0.99, 0.01], [0.6, 0.4], [0.2, 0.8], [0.95, 0.05]])
+    labels = np.array([0, 1, 1, 1])
+    m = metrics(probabilities, labels, ["bicycle", "motorcycle"], threshold=0.93)
+    assert m["accuracy"] == 0.5
+    assert m["confusion"] == [[1, 0], [2, 1]]
+    assert m["precision"] == {"bicycle": pytest.approx(1 / 3), "motorcycle": 1.0}
+    assert m["recall"] == {"bicycle": 1.0, "motorcycle": pytest.approx(1 / 3)}
+    assert m["confident_share"] == 0.5 and m["confident_accuracy"] == 0.5
+
+
+def test_calibration_error() -> None:
+    assert expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == 0.0
+    assert expected_calibration_error(np.array([0.9] * 10), np.array([True] * 9 + [False])) == pytest.approx(0.0)
+    assert expected_calibration_error(np.array([0.99] * 4), np.array([True, False] * 2)) == pytest.approx(0.49)
+
+
+def _stage_colours(store: Store) -> None:
+    """A split the tiny artifact gets right: red -> bicycle (0), blue -> motorcycle (1)."""
+    from tests.helpers import png_bytes
+
+    lines = []
+    for i, (colour, label) in enumerate([((230, 20, 20), 0), ((20, 20, 230), 1), ((30, 20, 220), 1)]):
+        store.put("scones", f"data/test/c{i}.png", png_bytes(colour))
+        lines.append(f"{i}\t{label}\tc{i}.png\n")
+    store.put("scones", "data/test.lst", "".join(lines).encode())
+
+
+def test_evaluate_by_uri_path_and_job_name(settings: Settings, store: Store, tmp_path: object) -> None:
+    _stage_colours(store)
+    store.put("scones", "models/tiny/output/model.tar.gz", tiny_artifact().pack())
+    result = evaluate(
+        settings,
+        "s3://scones/models/tiny/output/model.tar.gz",
+        "s3://scones/data/test",
+        "s3://scones/data/test.lst",
+        store=store,
+    )
+    assert result.accuracy == 1.0 and result.images == 3 and result.confusion == [[1, 0], [0, 2]]
+    assert result.confident_share == 1.0 and result.expected_calibration_error < 0.1
+    jobs.create(settings, "tiny", {}, {}, "x")
+    jobs.finish(
+        settings, "tiny", "Completed", duration_seconds=1, artifact_uri="s3://scones/models/tiny/output/model.tar.gz"
+    )
+    by_name = evaluate(settings, "tiny", "s3://scones/data/test", "s3://scones/data/test.lst", store=store)
+    assert by_name.as_dict() == result.as_dict()
+
+
+def test_unknown_model_and_bad_artifact(settings: Settings, store: Store) -> None:
+    _stage_colours(store)
+    with pytest.raises(TrainingError, match="no training job nope"):
+        resolve_model(settings, "nope")
+    store.put("scones", "junk.tar.gz", b"junk")
+    with pytest.raises(ArtifactError, match="not a readable"):
+        evaluate(settings, "s3://scones/junk.tar.gz", "s3://scones/data/test", "s3://scones/data/test.lst", store=store)

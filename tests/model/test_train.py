@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from scones.config import Settings
+from scones.errors import DataError, TrainingError
+from scones.model import artifact, jobs
+from scones.model.evaluate import predict
+from scones.model.hyperparameters import parse
+from scones.model.train import Channels, Epoch, augment, train
+from scones.storage import Store
+from tests.model.conftest import TINY, synthetic_split
+
+
+def test_tiny_training_completes_with_artifact_plot_and_record(settings: Settings, staged: Store) -> None:
+    lines: list[str] = []
+
+    class Lines:
+        def start(self, description: str, total: int | None = None) -> None: ...
+        def advance(self, n: int = 1) -> None: ...
+        def log(self, message: str) -> None:
+            lines.append(message)
+
+    record = train(settings, TINY, progress=Lines(), store=staged)
+    assert record["status"] == "Completed"
+    assert record["artifact_uri"] == f"s3://scones/models/{record['name']}/output/model.tar.gz"
+    metrics = record["metrics"]
+    assert [e["epoch"] for e in metrics["epochs"]] == [0, 1]
+    assert metrics["validation_accuracy"] == max(e["validation_accuracy"] for e in metrics["epochs"])
+    assert {"train_loss", "train_accuracy", "validation_accuracy", "seconds"} <= set(metrics["epochs"][0])
+    assert "Epoch[0] Train-accuracy=" in "\n".join(lines) and "Epoch[1] Validation-accuracy=" in "\n".join(lines)
+    assert (settings.logs_dir / "training" / f"{record['name']}.log").read_text().count("Validation-accuracy") == 2
+
+    art = artifact.load(record["artifact_uri"], staged)
+    assert art.classes == ["bicycle", "motorcycle"]
+    assert art.manifest.training_job == record["name"]
+    assert art.manifest.data_checksum == record["data_checksum"]
+    assert art.manifest.embedding_dim == 16 and art.manifest.hyperparameters["num_layers"] == 8
+    assert staged.get("scones", jobs.plot_key(record["name"])).startswith(b"\x89PNG")
+    images, _ = synthetic_split(5, seed=9)
+    probabilities = predict(art, images)
+    assert probabilities.shape == (5, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+
+
+def test_same_seed_same_model(settings: Settings, staged: Store) -> None:
+    hp = {**TINY, "epochs": 1, "checkpoint_frequency": 1}
+    first = train(settings, hp, store=staged)
+    second = train(settings, hp, store=staged)
+    images, _ = synthetic_split(8, seed=5)
+    a, b = (artifact.load(r["artifact_uri"], staged) for r in (first, second))
+    assert np.array_equal(predict(a, images), predict(b, images))
+    assert a.manifest.model_sha256 == b.manifest.model_sha256
+    # checkpoint_frequency=1 also stored the epoch's weights beside the model
+    keys = [o.key for o in staged.list("scones", f"models/{first['name']}/checkpoints/")]
+    assert keys == [f"models/{first['name']}/checkpoints/epoch-0000.pt"]
+
+
+def test_interrupt_mid_training_stops_and_keeps_best_so_far(settings: Settings, staged: Store) -> None:
+    def interrupt(epoch: Epoch) -> None:
+        if epoch.epoch == 1:
+            raise KeyboardInterrupt
+
+    record = train(settings, {**TINY, "epochs": 6}, store=staged, on_epoch=interrupt)
+    assert record["status"] == "Stopped"
+    assert record["metrics"]["epochs_run"] == 2
+    art = artifact.load(record["artifact_uri"], staged)
+    assert art.manifest.metrics["best_epoch"] in (0, 1)
+    assert jobs.describe(settings, record["name"])["status"] == "Stopped"
+
+
+def test_early_stopping_ends_when_validation_stalls(settings: Settings, staged: Store) -> None:
+    hp = {**TINY, "epochs": 12, "learning_rate": 1e-6, "early_stopping": "True"}
+    hp |= {"early_stopping_min_epochs": 3, "early_stopping_patience": 2, "warmup_epochs": 0}
+    record = train(settings, hp, store=staged)
+    assert record["status"] == "Completed"
+    assert 3 <= record["metrics"]["epochs_run"] < 12
+
+
+def test_step_schedule_with_adam_trains(settings: Settings, staged: Store) -> None:
+    hp = {**TINY, "epochs": 1, "optimizer": "adam", "lr_scheduler_step": "1", "learning_rate": 0.01}
+    assert train(settings, hp, store=staged)["status"] == "Completed"
+
+
+def test_nothing_staged_is_a_clear_error_and_no_job(settings: Settings, store: Store) -> None:
+    with pytest.raises(DataError, match="scones stage"):
+        train(settings, TINY, store=store)
+    assert jobs.list_jobs(settings) == []
+
+
+def test_data_that_contradicts_hyperparameters_fails_before_a_job(settings: Settings, staged: Store) -> None:
+    with pytest.raises(TrainingError, match="num_training_samples=1000 but the train channel holds 64"):
+        train(settings, {**TINY, "num_training_samples": 1000}, store=staged)
+    with pytest.raises(TrainingError, match="image_shape 3,64,64"):
+        train(settings, {**TINY, "image_shape": "3,64,64"}, store=staged)
+    assert jobs.list_jobs(settings) == []
+
+
+def test_name_given_and_taken(settings: Settings, staged: Store) -> None:
+    assert train(settings, TINY, name="my-job", store=staged)["name"] == "my-job"
+    with pytest.raises(TrainingError, match="already exists"):
+        train(settings, TINY, name="my-job", store=staged)
+
+
+def test_channels_default_to_staged_layout(settings: Settings) -> None:
+    channels = Channels.staged(settings, validation="s3://other/val")
+    assert channels.train == "s3://scones/data/train" and channels.train_lst == "s3://scones/data/train.lst"
+    assert channels.validation == "s3://other/val" and channels.validation_lst == "s3://scones/data/test.lst"
+
+
+@pytest.mark.parametrize("kind", ["none", "crop", "crop_color", "crop_color_transform"])
+def test_augmentation_keeps_shape_and_range(kind: str) -> None:
+    x = torch.rand(8, 3, 32, 32)
+    out = augment(x, parse({"augmentation_type": kind}), torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert torch.equal(out, x) == (kind == "none")
+
+
+def test_schedules_warmup_cosine_and_sagemaker_steps() -> None:
+    from scones.model.train import _schedule
+
+    cosine = _schedule(parse({"epochs": 10, "warmup_epochs": 2}), steps_per_epoch=10)
+    assert cosine(0) == pytest.approx(0.05) and cosine(19) == pytest.approx(1.0)
+    assert cosine(20) == pytest.approx(1.0) and cosine(99) < 0.001
+    step = _schedule(parse({"epochs": 30, "lr_scheduler_step": "10,20", "lr_scheduler_factor": 0.5}), 4)
+    assert [step(s) for s in (0, 39, 40, 79, 80)] == [1.0, 1.0, 0.5, 0.5, 0.25]
+
+
+@pytest.mark.parametrize(("name", "kind"), [("sgd", "SGD"), ("nag", "SGD"), ("adam", "AdamW"), ("rmsprop", "RMSprop")])
+def test_optimizers_by_sagemaker_name(name: str, kind: str) -> None:
+    from scones.model.net import NetConfig, build
+    from scones.model.train import _optimizer
+
+    optimizer = _optimizer(build(NetConfig(num_layers=8, width=4), 0), parse({"optimizer": name}))
+    assert type(optimizer).__name__ == kind
+    assert optimizer.param_groups[1]["weight_decay"] == 0.0  # no decay on BatchNorm and biases
+    if name in ("sgd", "nag"):
+        assert optimizer.param_groups[0]["nesterov"] == (name == "nag")
