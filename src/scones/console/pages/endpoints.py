@@ -26,7 +26,11 @@ def _scraper(request: Request) -> Scraper:
 
 
 def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 2) if isinstance(v, float) else v for k, v in figures.items()}
+    """Counters as whole numbers, rates and latencies to two decimals."""
+    return {
+        k: (int(v) if k.endswith("_total") or k.startswith("capture_") else round(v, 2)) if isinstance(v, float) else v
+        for k, v in figures.items()
+    }
 
 
 def endpoint_list(request: Request) -> Response:

@@ -4,6 +4,7 @@ per state and its history with each step's input and output; starting an executi
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -39,14 +40,20 @@ def _definition(text: str) -> dict[str, Any]:
 
 
 def _example_input(request: Request) -> str:
-    """A test case like the seed's generate_test_case: the first staged test image."""
+    """A test case like the seed's generate_test_case: the first staged test image (looked up
+    once a minute: listing a bucket on S3 costs more than rendering the page)."""
+    cached: tuple[float, str] | None = getattr(request.app.state, "example_input", None)
+    if cached is not None and time.monotonic() - cached[0] < 60:
+        return cached[1]
     bucket = settings(request).bucket
     try:
         first = next(iter(store(request).list(bucket, "data/test/")), None)
     except SconesError:
         first = None
     key = first.key if first else "data/test/bicycle_s_000030.png"
-    return json.dumps({"image_data": "", "s3_bucket": bucket, "s3_key": key}, indent=2)
+    text = json.dumps({"image_data": "", "s3_bucket": bucket, "s3_key": key}, indent=2)
+    request.app.state.example_input = (time.monotonic(), text)
+    return text
 
 
 def _machine_page(request: Request, name: str, status_code: int = 200, **extra: Any) -> Response:

@@ -79,7 +79,7 @@ def live(previous: Sample | None, current: Sample) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "requests_total": current.requests,
         "errors_total": current.errors,
-        "mean_latency_ms_total": (1000 * current.latency_sum / current.latency_count)
+        "mean_latency_ms_overall": (1000 * current.latency_sum / current.latency_count)
         if current.latency_count
         else None,
         **current.other,
