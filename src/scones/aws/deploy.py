@@ -11,27 +11,21 @@ boto3 reads credentials and `AWS_ENDPOINT_URL` from the environment; nothing her
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from scones.aws import package, record as records, statemachine
+from scones.aws import package, record as records, resources, statemachine
 from scones.aws.errors import AwsError, aws_call, error_code
-from scones.aws.plan import FUNCTIONS, REMOTE_HOME, VARIANT, AwsOptions, Plan, build_plan
-from scones.aws.policies import permissions_policy, trust_policy
+from scones.aws.plan import FUNCTIONS, AwsOptions, Plan, build_plan
+from scones.aws.policies import permissions_policy
 from scones.aws.session import Clients, account_id, clients
 from scones.aws.sources import StagedData, load_model, staged_data
 from scones.config import Settings
 from scones.progress import NullProgress, Progress
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-POLICY_NAME = "scones-least-privilege"
-_PROPAGATION_DELAYS = (2, 4, 8, 16, 30)  # new IAM roles take seconds to be assumable
 
 
 @dataclass(frozen=True)
@@ -87,14 +81,14 @@ def deploy(
     _upload(aws, plan, record, plan.model_key, model_bytes)
     progress.advance(2)
     for role in plan.roles:
-        _role(aws, plan, record, role)
+        resources.role(aws, plan, record, role)
         progress.advance()
-    _sagemaker(aws, plan, record)
+    resources.sagemaker(aws, plan, record)
     progress.advance(3)
     for module in FUNCTIONS:
-        _function(aws, plan, record, module, zips[module])
+        resources.function(aws, plan, record, module, zips[module])
         progress.advance()
-    _state_machine(aws, plan, record, definition)
+    resources.state_machine(aws, plan, record, definition)
     progress.advance()
     return deployment
 
@@ -203,179 +197,3 @@ def _upload(aws: Clients, plan: Plan, record: records.Record, key: str, body: by
         aws.s3.put_object(Bucket=plan.bucket, Key=key, Body=body)
     record.uploaded = sorted(set(record.uploaded) | {key})
     records.write(aws.s3, record)
-
-
-# -- IAM ----------------------------------------------------------------------------------------
-def _role(aws: Clients, plan: Plan, record: records.Record, role: str) -> None:
-    name = plan.role_name(role)
-    if not record.has("iam-role", name):
-        _create(
-            aws,
-            record,
-            "iam-role",
-            name,
-            lambda: aws.iam.create_role(
-                RoleName=name,
-                AssumeRolePolicyDocument=json.dumps(trust_policy(role)),
-                Description=f"scones {role} (least privilege)",
-                Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()],
-            ),
-        )
-    with aws_call(f"Setting the policy of role {name}"):
-        aws.iam.put_role_policy(
-            RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(permissions_policy(plan, role))
-        )
-
-
-# -- SageMaker ----------------------------------------------------------------------------------
-def _sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
-    tags = [{"Key": k, "Value": v} for k, v in plan.tags.items()]
-    if not record.has("sagemaker-model", plan.model_name):
-        container = {
-            "Image": plan.image_uri,
-            "ModelDataUrl": f"s3://{plan.bucket}/{plan.model_key}",
-            "Environment": {"SCONES_HOME": REMOTE_HOME},
-        }
-        _create(
-            aws,
-            record,
-            "sagemaker-model",
-            plan.model_name,
-            lambda: _after_role_propagates(
-                lambda: aws.sagemaker.create_model(
-                    ModelName=plan.model_name,
-                    PrimaryContainer=container,
-                    ExecutionRoleArn=plan.role_arn("sagemaker"),
-                    Tags=tags,
-                )
-            ),
-        )
-    if not record.has("sagemaker-endpoint-config", plan.endpoint_config_name):
-        _create(
-            aws,
-            record,
-            "sagemaker-endpoint-config",
-            plan.endpoint_config_name,
-            lambda: aws.sagemaker.create_endpoint_config(
-                EndpointConfigName=plan.endpoint_config_name,
-                ProductionVariants=[
-                    {
-                        "VariantName": VARIANT,
-                        "ModelName": plan.model_name,
-                        "InitialInstanceCount": plan.options.instance_count,
-                        "InstanceType": plan.options.instance_type,
-                        "InitialVariantWeight": 1.0,
-                    }
-                ],
-                DataCaptureConfig=plan.data_capture_config,
-                Tags=tags,
-            ),
-        )
-    if record.has("sagemaker-endpoint", plan.endpoint_name):
-        with aws_call(f"Updating endpoint {plan.endpoint_name}"):
-            current = aws.sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)["EndpointConfigName"]
-            if current != plan.endpoint_config_name:  # SageMaker swaps the model without downtime
-                aws.sagemaker.update_endpoint(
-                    EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name
-                )
-        return
-    _create(
-        aws,
-        record,
-        "sagemaker-endpoint",
-        plan.endpoint_name,
-        lambda: aws.sagemaker.create_endpoint(
-            EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name, Tags=tags
-        ),
-    )
-
-
-# -- Lambda and Step Functions ------------------------------------------------------------------
-def _function(aws: Clients, plan: Plan, record: records.Record, module: str, code: bytes) -> None:
-    name = plan.function_name(module)
-    settings: dict[str, Any] = {
-        "Role": plan.role_arn(module),
-        "Handler": package.handler_name(module),
-        "Runtime": plan.options.lambda_runtime,
-        "Environment": {"Variables": plan.function_environment(module)},
-        "Timeout": 30,
-        "MemorySize": 256,
-        "Description": f"scones {module}",
-    }
-    if record.has("lambda-function", name):
-        with aws_call(f"Updating function {name}"):
-            aws.awslambda.update_function_configuration(FunctionName=name, **settings)
-            aws.awslambda.get_waiter("function_updated").wait(FunctionName=name)
-            aws.awslambda.update_function_code(FunctionName=name, ZipFile=code)
-        return
-    _create(
-        aws,
-        record,
-        "lambda-function",
-        name,
-        lambda: _after_role_propagates(
-            lambda: aws.awslambda.create_function(FunctionName=name, Code={"ZipFile": code}, Tags=plan.tags, **settings)
-        ),
-    )
-
-
-def _state_machine(aws: Clients, plan: Plan, record: records.Record, definition: dict[str, Any]) -> None:
-    body = json.dumps(definition, indent=2)
-    if record.has("state-machine", plan.state_machine_arn):  # recorded by ARN: what deleting takes
-        with aws_call(f"Updating state machine {plan.state_machine_name}"):
-            aws.stepfunctions.update_state_machine(
-                stateMachineArn=plan.state_machine_arn, definition=body, roleArn=plan.role_arn("states")
-            )
-        return
-    _create(
-        aws,
-        record,
-        "state-machine",
-        plan.state_machine_arn,
-        lambda: _after_role_propagates(
-            lambda: aws.stepfunctions.create_state_machine(
-                name=plan.state_machine_name,
-                definition=body,
-                roleArn=plan.role_arn("states"),
-                type="STANDARD",
-                tags=[{"key": k, "value": v} for k, v in plan.tags.items()],
-            )
-        ),
-    )
-
-
-# -- helpers ------------------------------------------------------------------------------------
-_EXISTS = {"EntityAlreadyExists", "ResourceConflictException", "StateMachineAlreadyExists"}
-
-
-def _create(aws: Clients, record: records.Record, kind: str, name: str, call: Callable[[], Any]) -> None:
-    """Create one resource and record it at once; a same-named resource we did not make is a conflict."""
-    try:
-        with aws_call(f"Creating {kind} {name}"):
-            call()
-    except AwsError as exc:
-        if error_code(exc) in _EXISTS or "already exist" in str(exc).lower():
-            raise AwsError(
-                f"{kind} {name} already exists and this deployment did not make it; "
-                "pass another --name/--endpoint-name or remove it"
-            ) from exc
-        raise
-    record.add(kind, name)
-    records.write(aws.s3, record)
-    logger.info("created %s %s", kind, name)
-
-
-def _after_role_propagates(call: Callable[[], T]) -> T:
-    """Retry `call` while AWS still says a just-created role cannot be assumed."""
-    from botocore.exceptions import ClientError
-
-    for delay in _PROPAGATION_DELAYS:
-        try:
-            return call()
-        except ClientError as exc:
-            message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-            if "role" not in message or not ("assume" in message or "not authorized" in message):
-                raise
-            logger.info("waiting %ss for the new role to propagate: %s", delay, message)
-            time.sleep(delay)
-    return call()
