@@ -40,7 +40,7 @@ def functions_list() -> None:
     from scones.functions import NAMES
 
     for name in NAMES:
-        _common.out.print(f"{name}\tscones.functions.{name}.handler")
+        _common.out.print(f"{name}\tscones.functions.{name}.handler", soft_wrap=True)
 
 
 @functions_app.command("invoke")
@@ -95,7 +95,7 @@ def list_machines() -> None:
     from scones.workflow import machines
 
     for machine in machines.list_all(_common.settings()):
-        _common.out.print(f"{machine.name}\t{machine.arn}\t{machine.updated}")
+        _common.out.print(f"{machine.name}\t{machine.arn}\t{machine.updated}", soft_wrap=True)
 
 
 @workflow_app.command("start-execution")
@@ -135,7 +135,7 @@ def list_executions(
         _common.print_json([e.describe(machines.arn(settings, name)) for e in found])
         return
     for e in found:
-        _common.out.print(f"{e.name}\t{e.type}\t{e.status}\t{e.error or ''}\t{e.started}", markup=False)
+        _common.out.print(f"{e.name}\t{e.type}\t{e.status}\t{e.error or ''}\t{e.started}", markup=False, soft_wrap=True)
 
 
 @workflow_app.command("describe-execution")
@@ -176,7 +176,7 @@ def graph(
     events = records.history(settings, chosen) if chosen else []
     title = f"{name}: {chosen.name} {chosen.status}" if chosen else name
     for path in drawing.draw(machine.definition, out or settings.home / "graphs" / name, events, title):
-        _common.out.print(str(path))
+        _common.out.print(str(path), soft_wrap=True)
 
 
 @workflow_app.command("run-testcases")
@@ -209,7 +209,7 @@ def print_summary(summary: Any) -> None:
         f"{summary.succeeded} succeeded, {summary.executions - summary.succeeded} failed"
     )
     for error, n in summary.failed.items():
-        out.print(f"  failed {error}: {n}  (e.g. {summary.examples.get(error, '')})", markup=False)
+        out.print(f"  failed {error}: {n}  (e.g. {summary.examples.get(error, '')})", markup=False, soft_wrap=True)
     lat = summary.latency_ms
     if lat:
         out.print(f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
@@ -219,22 +219,11 @@ def print_summary(summary: Any) -> None:
 @workflow_app.command("worker")
 def worker(
     concurrency: Annotated[int, typer.Option(help="Executions at a time.")] = 4,
-    database_url: Annotated[
-        str | None, typer.Option(help="Postgres URL: serve the shared queue until stopped (env SCONES_DATABASE_URL).")
-    ] = None,
-    endpoint_concurrency: Annotated[
-        int | None, typer.Option(help="With Postgres: executions per endpoint at once, across all workers.")
-    ] = None,
 ) -> None:
-    """Resume STANDARD executions whose runner died; with Postgres, run queued executions until stopped."""
-    from scones.workflow import durable, workers
+    """Resume STANDARD executions whose runner died (crash, kill -9) and wait for them to finish."""
+    from scones.workflow import durable
 
-    settings = _common.settings(database_url=database_url)
-    if workers.uses_queue(settings):  # several workers share the work (scones/workflow/workers.py)
-        config = workers.worker_config(concurrency=concurrency, endpoint_concurrency=endpoint_concurrency)
-        workers.serve(settings, config)
-        return
-    resumed = durable.resume_orphans(settings, concurrency)
+    resumed = durable.resume_orphans(_common.settings(), concurrency)
     _common.out.print(f"resumed {len(resumed)} execution(s)")
 
 
