@@ -219,11 +219,22 @@ def print_summary(summary: Any) -> None:
 @workflow_app.command("worker")
 def worker(
     concurrency: Annotated[int, typer.Option(help="Executions at a time.")] = 4,
+    database_url: Annotated[
+        str | None, typer.Option(help="Postgres URL: serve the shared queue until stopped (env SCONES_DATABASE_URL).")
+    ] = None,
+    endpoint_concurrency: Annotated[
+        int | None, typer.Option(help="With Postgres: executions per endpoint at once, across all workers.")
+    ] = None,
 ) -> None:
-    """Resume STANDARD executions whose runner died (crash, kill -9) and wait for them to finish."""
-    from scones.workflow import durable
+    """Resume STANDARD executions whose runner died; with Postgres, run queued executions until stopped."""
+    from scones.workflow import durable, workers
 
-    resumed = durable.resume_orphans(_common.settings(), concurrency)
+    settings = _common.settings(database_url=database_url)
+    if workers.uses_queue(settings):  # several workers share the work (scones/workflow/workers.py)
+        config = workers.worker_config(concurrency=concurrency, endpoint_concurrency=endpoint_concurrency)
+        workers.serve(settings, config)
+        return
+    resumed = durable.resume_orphans(settings, concurrency)
     _common.out.print(f"resumed {len(resumed)} execution(s)")
 
 

@@ -111,9 +111,12 @@ def run(settings: Settings, execution: Execution) -> Execution:
     if execution.type == "EXPRESS":
         return run_express(settings, execution)
     else:
-        from scones.workflow import durable
+        from scones.workflow import durable, workers
 
-        durable.run(settings, execution.arn)
+        if workers.uses_queue(settings):  # Postgres: a 'scones workflow worker' runs it
+            workers.run(settings, execution)
+        else:
+            durable.run(settings, execution.arn)
     return records.get(settings, execution.arn)
 
 
