@@ -8,6 +8,7 @@ Choices, Catch); Catch edges are dashed. The SVG is written by hand; the PNG use
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
@@ -155,7 +156,7 @@ def png(definition: dict[str, Any], path: Path, events: list[dict[str, Any]] | N
         ax.text(0, y[name], name, ha="center", va="center", color="white", fontsize=10)
     ax.set_xlim(-2.6, 2.6)
     ax.set_ylim(-step * (len(order) - 1) - 0.8, 0.9)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 48), fontsize=9)
     ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
