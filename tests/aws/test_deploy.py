@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import base64
+import hashlib
 import json
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import pytest
 
 from scones.aws import AwsOptions, deploy, destroy
 from scones.aws.errors import AwsError
+from scones.aws.package import build_zip
 from scones.aws.plan import FUNCTIONS, TAG_KEY
 from scones.aws.record import RECORD_KEY
 from scones.config import Settings
@@ -88,6 +89,8 @@ def test_deploy_creates_configured_resources_and_destroy_removes_them(
         assert conf["Role"] == plan.role_arn(module)
         assert conf["Environment"]["Variables"] == plan.function_environment(module)
         assert fn["Tags"][TAG_KEY] == plan.tags[TAG_KEY]
+    code = lam.get_function(FunctionName=plan.function_name("serialize_image_data"))["Configuration"]["CodeSha256"]
+    assert code == base64.b64encode(hashlib.sha256(build_zip("serialize_image_data")).digest()).decode()
     classify_env = lam.get_function(FunctionName=plan.function_name("classify_image"))["Configuration"]["Environment"]
     assert classify_env["Variables"]["SCONES_ENDPOINT_NAME"] == plan.endpoint_name
     assert classify_env["Variables"]["SCONES_ENDPOINT_MODE"] == "sagemaker"
@@ -119,6 +122,7 @@ def test_deploy_creates_configured_resources_and_destroy_removes_them(
         destroy(plan.bucket, plan.region)
 
 
+@pytest.mark.slow
 def test_redeploy_updates_in_place(
     aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
 ) -> None:
@@ -133,6 +137,7 @@ def test_redeploy_updates_in_place(
     assert len(removed) == 13  # recorded once each, however often deploy ran
 
 
+@pytest.mark.slow
 def test_existing_bucket_keeps_what_deploy_did_not_write(
     aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
 ) -> None:
@@ -187,25 +192,6 @@ def test_no_staged_data_or_model_is_a_clear_error(
 ) -> None:
     with pytest.raises(AwsError, match="run 'scones stage' first"):
         deploy(options, settings, str(model_file), dry_run=True)
-
-
-def test_lambda_code_is_the_package_zip(
-    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
-) -> None:
-    from scones.aws.package import build_zip
-
-    plan = deploy(options, settings, str(model_file)).plan
-    location = _client("lambda").get_function(FunctionName=plan.function_name("serialize_image_data"))
-    import base64
-    import hashlib
-
-    expected = base64.b64encode(hashlib.sha256(build_zip("serialize_image_data")).digest()).decode()
-    assert location["Configuration"]["CodeSha256"] == expected
-    assert (
-        "scones/functions/serialize_image_data.py"
-        in zipfile.ZipFile(io.BytesIO(build_zip("serialize_image_data"))).namelist()
-    )
-    destroy(options.bucket, options.region)
 
 
 def test_model_defaults_to_the_latest_training_job(
