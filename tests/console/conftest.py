@@ -130,32 +130,47 @@ def _monitor(settings: Settings, store: Store) -> None:
     run_monitor(settings, store, RunRequest(endpoint=settings.endpoint_name))
 
 
-def _start_console(home: Path, port: int, token: str) -> subprocess.Popen[bytes]:
+def _launch_console(home: Path, port: int, token: str) -> subprocess.Popen[bytes]:
+    """`scones console` as its own process; it boots while the rest of the home is made."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SCONES_")}
     environ.update(SCONES_HOME=str(home), SCONES_AUTH_TOKEN=token)
     command = [sys.executable, "-m", "scones.cli", "console", "--port", str(port)]
-    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = (home.parent / "console.log").open("wb")
+    return subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], home: Path, port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"console exited: {process.stderr.read().decode() if process.stderr else ''}")
+            raise AssertionError(f"console exited: {(home.parent / 'console.log').read_text()}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
+                return
         except httpx.HTTPError:
             time.sleep(0.2)
-    process.kill()
     raise AssertionError("the console did not answer /healthz within 30 s")
 
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+
+    home = tmp_path_factory.mktemp("console") / "home"
+    port = free_port()
+    console = _launch_console(home, port, TOKEN)
+    try:
+        yield from _fill(home, port, console)
+    finally:
+        console.terminate()
+        console.wait(timeout=10)
+
+
+def _fill(home: Path, port: int, console: subprocess.Popen[bytes]) -> Iterator[Pipeline]:
     from scones.endpoint import registry
     from scones.endpoint.client import invoke
     from scones.endpoint.service import EndpointConfig
     from scones.workflow import executions, machines
 
-    home = tmp_path_factory.mktemp("console") / "home"
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("SCONES_"):
@@ -164,7 +179,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         mp.setenv("SCONES_AUTH_TOKEN", TOKEN)  # endpoint and console share one token, as documented
         settings = load_settings()
         store = Store(settings)
-        keys = _stage_images(store, home.parent)
+        staged: list[str] = []
+        staging = Background(lambda: staged.extend(_stage_images(store, home.parent)))  # beside the deploy
+        staging.start()
         store.put(settings.bucket, "models/tiny-test-model/output/model.tar.gz", tiny_artifact().pack())
         model = f"s3://{settings.bucket}/models/tiny-test-model/output/model.tar.gz"
         config = EndpointConfig(
@@ -172,28 +189,24 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             capture_destination=f"s3://{settings.bucket}/data_capture",
         )  # fmt: skip
         registry.deploy(settings, config, model)
-        # First call now: the capture file rolls 5 s after its first record, while the rest runs.
-        invoke(settings, settings.endpoint_name, png_bytes(COLOURS["red.png"]))
-        _record_training_job(settings, model)
-        baseline = Background(lambda: _baseline(settings, store))  # overlaps with the executions
-        baseline.start()
         try:
+            # First call now: the capture file rolls 5 s after its first record, while the rest runs.
+            invoke(settings, settings.endpoint_name, png_bytes(COLOURS["red.png"]))
+            _record_training_job(settings, model)
+            staging.wait()
+            baseline = Background(lambda: _baseline(settings, store))  # overlaps with the executions
+            baseline.start()
             machines.create(settings, "pipeline", machines.pipeline_definition())
             arns = {}
-            for key in keys:
+            for key in staged:
                 execution_input = {"image_data": "", "s3_bucket": settings.bucket, "s3_key": key}
                 arns[key] = executions.start(settings, "pipeline", execution_input, type_="EXPRESS").arn
-            port = free_port()
-            console = _start_console(home, port, TOKEN)  # starts while the endpoint rolls its capture file
-            try:
-                _wait_for_capture(store, settings.bucket, len(keys) + 1)
-                baseline.wait()
-                monitoring = Background(lambda: _monitor(settings, store))
-                monitoring.start()
-                yield Pipeline(settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN, monitoring)
-                monitoring.join()
-            finally:
-                console.terminate()
-                console.wait(timeout=10)
+            _wait_healthy(console, home, port)
+            _wait_for_capture(store, settings.bucket, len(staged) + 1)
+            baseline.wait()
+            monitoring = Background(lambda: _monitor(settings, store))
+            monitoring.start()
+            yield Pipeline(settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN, monitoring)
+            monitoring.join()
         finally:
             registry.delete(settings, settings.endpoint_name)
