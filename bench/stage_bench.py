@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -108,11 +109,21 @@ def _fresh_store(workdir: Path, name: str) -> Store:
     return Store(Settings(home=home))
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished children (the PNG workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+CPU: dict[str, float] = {}
+
+
 def _timed(label: str, fn: object) -> tuple[float, object]:
-    started = time.perf_counter()
+    cpu, started = _cpu(), time.perf_counter()
     value = fn()  # type: ignore[operator]
-    elapsed = time.perf_counter() - started
-    print(f"{label:<44} {elapsed:7.2f} s", flush=True)
+    elapsed, used = time.perf_counter() - started, _cpu() - cpu
+    CPU[label] = round(used, 2)
+    print(f"{label:<44} {elapsed:7.2f} s wall {used:7.2f} s CPU", flush=True)
     return elapsed, value
 
 
@@ -156,6 +167,7 @@ def main() -> None:
     shutil.rmtree(two.settings.home, ignore_errors=True)
     results["rows"] = rows
     results["load_after"] = round(os.getloadavg()[0], 1)
+    results["cpu_s"] = CPU
     print(json.dumps(results))
 
 
