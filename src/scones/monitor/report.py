@@ -78,7 +78,7 @@ def image_grid(window: Window) -> bytes:
     count = max(len(order), 1)
     cols = min(count, 8)
     rows = int(np.ceil(count / cols))
-    figure = _figure(1.5 * cols, 1.7 * rows, left=0.01, right=0.99, top=0.99, bottom=0.01)
+    figure = _figure(max(1.5 * cols, 4.0), 1.7 * rows, left=0.01, right=0.99, top=0.99, bottom=0.01)
     axes = figure.add_subplot()
     axes.axis("off")
     if not len(order):
