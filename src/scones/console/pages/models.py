@@ -19,8 +19,8 @@ def models(request: Request) -> Response:
     deployed = endpoints.endpoints(settings(request))
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for job in training.jobs(db(request), MAX_MODELS, 0, status="Completed"):
-        uri = training.artifact_uri(job)
+    for job in training.completed(db(request), MAX_MODELS):
+        uri = job.get("artifact_uri")
         serving = [e for e in deployed if e["model"] == uri or (e["config"] or {}).get("training_job") == job["name"]]
         rows.append({"job": job, "uri": uri, "serving": serving})
         seen.update(e["name"] for e in serving)

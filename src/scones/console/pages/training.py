@@ -8,9 +8,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from scones.console import svg
-from scones.console.pages._common import db, paging
+from scones.console.pages._common import db, paging, store
 from scones.console.render import render
 from scones.console.sources import training
+from scones.errors import SconesError
+from scones.keys import parse_s3_uri
 
 
 def job_list(request: Request) -> Response:
@@ -37,9 +39,17 @@ def job_detail(request: Request) -> Response:
     )
     return render(
         request, "training_detail.html", title=name, section="training", job=record, chart=chart,
-        epochs=training.epochs(record), best=best, plot=training.plot_key(record),
+        epochs=training.epochs(record), best=best, plot=_existing(request, training.plot_uri(db(request), record)),
         final={k: v for k, v in metrics.items() if isinstance(v, int | float | str)},
     )  # fmt: skip
+
+
+def _existing(request: Request, uri: str) -> str | None:
+    bucket, key = parse_s3_uri(uri)
+    try:
+        return uri if store(request).exists(bucket, key) else None
+    except SconesError:
+        return None
 
 
 def routes() -> list[Route]:
