@@ -97,6 +97,25 @@ def ceiling(model: Path, images: list[bytes], seconds: float) -> tuple[float, di
     return max(by_batch.values()), by_batch
 
 
+def capture_cost(images: list[bytes], workdir: Path, count: int = 5000) -> tuple[float, float]:
+    """Microseconds per record: on the request path (offer) and in the writer (encode + write)."""
+    from scones.config import load_settings
+    from scones.endpoint.capture import CaptureConfig, CaptureWriter
+    from scones.storage import Store
+
+    store = Store(load_settings(home=workdir / "capture-cost"))
+    writer = CaptureWriter(store, CaptureConfig(percent=100, max_queue_records=count + 1), "bench")
+    writer.flush()  # the writer thread is idle from here
+    started = time.perf_counter()
+    for i in range(count):
+        writer.offer(images[i % len(images)], "image/png", "[0.25, 0.75]", "application/json")
+    offered = time.perf_counter()
+    writer.flush()
+    drained = time.perf_counter()
+    writer.close()
+    return (offered - started) / count * 1e6, (drained - offered) / count * 1e6
+
+
 # -- the baseline server (Starlette + PyTorch eager, one request at a time) -------------------------
 def baseline_app(weights: str, threads: int) -> Any:
     import torch
@@ -239,6 +258,9 @@ def main_run(args: argparse.Namespace) -> None:
     model, weights = build_model(workdir)
     images = load_images()
     print(f"cores: {len(os.sched_getaffinity(0))}, images: {len(images)} real PNGs from {IMAGES}", flush=True)
+    offer_us, writer_us = capture_cost(images, workdir)
+    print(f"capture cost in process: {offer_us:.1f} us per record on the request path, "
+          f"{writer_us:.1f} us in the writer thread (base64 + JSON + write)", flush=True)  # fmt: skip
     scones = [sys.executable, "-c", "from scones.cli import main; main()", "serve", "--model", str(model)]
     baseline = [sys.executable, __file__, "baseline-server", "--weights", str(weights)]
     configs: dict[str, list[str]] = {
@@ -278,6 +300,7 @@ def main_run(args: argparse.Namespace) -> None:
         for _, process in servers.values():
             process.wait(60)
     report: dict[str, Any] = {"ceiling": float(np.median(ceilings)), "ceiling_rounds": ceilings}
+    report["capture_us_per_record"] = {"request_path": offer_us, "writer": writer_us}
     for label in configs:
         report[label] = [combine(runs[label][c]) for c in levels]
     summarise(report, levels)
