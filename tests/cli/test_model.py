@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from scones.cli import app
@@ -33,7 +34,10 @@ def test_bad_hyperparameter_is_one_line_exit_1() -> None:
 def test_train_with_nothing_staged_says_stage_first() -> None:
     result = runner.invoke(app, ["train"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: No label list at s3://scones/data/train.lst; run 'scones stage' first")
+    assert result.output.strip().startswith(
+        "Error: No label list at s3://scones/data/train.lst; run 'scones stage' first"
+    )
+    assert result.output.strip().count("\n") == 0
 
 
 def test_train_list_describe_evaluate_and_reuse(settings: Settings, store: Store) -> None:
@@ -64,6 +68,7 @@ def test_train_list_describe_evaluate_and_reuse(settings: Settings, store: Store
     assert len(jobs.list_jobs(settings)) == 1
 
 
+@pytest.mark.slow  # a fresh process importing torch: ~10 s idle, a minute on a loaded machine
 def test_sigterm_stops_the_job_and_keeps_the_best_model(settings: Settings, store: Store) -> None:
     stage_synthetic(store)
     hp = {**TINY, "epochs": 400}

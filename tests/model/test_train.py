@@ -70,17 +70,12 @@ def test_interrupt_mid_training_stops_and_keeps_best_so_far(settings: Settings, 
     assert jobs.describe(settings, record["name"])["status"] == "Stopped"
 
 
-def test_early_stopping_ends_when_validation_stalls(settings: Settings, staged: Store) -> None:
-    hp = {**TINY, "epochs": 12, "learning_rate": 1e-6, "early_stopping": "True"}
-    hp |= {"early_stopping_min_epochs": 3, "early_stopping_patience": 2, "warmup_epochs": 0}
+def test_early_stopping_with_adam_and_step_schedule(settings: Settings, staged: Store) -> None:
+    hp = {**TINY, "epochs": 12, "optimizer": "adam", "learning_rate": 1e-7, "lr_scheduler_step": "2,4"}
+    hp |= {"early_stopping": "True", "early_stopping_min_epochs": 3, "early_stopping_patience": 2}
     record = train(settings, hp, store=staged)
     assert record["status"] == "Completed"
-    assert 3 <= record["metrics"]["epochs_run"] < 12
-
-
-def test_step_schedule_with_adam_trains(settings: Settings, staged: Store) -> None:
-    hp = {**TINY, "epochs": 1, "optimizer": "adam", "lr_scheduler_step": "1", "learning_rate": 0.01}
-    assert train(settings, hp, store=staged)["status"] == "Completed"
+    assert 3 <= record["metrics"]["epochs_run"] < 12  # a learning rate this small never improves
 
 
 def test_nothing_staged_is_a_clear_error_and_no_job(settings: Settings, store: Store) -> None:

@@ -84,12 +84,12 @@ def to_onnx(module: torch.nn.Module, image_shape: tuple[int, int, int]) -> bytes
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # type: ignore[attr-defined]
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         torch.onnx.export(
             module,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]
             dynamo=False,
             input_names=["input"],
             output_names=["probabilities", "embedding"],

@@ -79,10 +79,12 @@ class ResNet(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate layer: globally pooled features of the last stage, (N, 4*width)."""
-        return self.stages(self.stem(x)).mean(dim=(2, 3))
+        features: torch.Tensor = self.stages(self.stem(x))
+        return features.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
+        logits: torch.Tensor = self.head(self.embed(x))
+        return logits
 
 
 class Exported(nn.Module):

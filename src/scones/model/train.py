@@ -206,8 +206,8 @@ class _Run:
         self.mean = torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1)
         self.std = torch.tensor(self.preprocessing.std).view(1, 3, 1, 1)
         self.config = NetConfig(num_layers=hp.num_layers, width=hp.width, num_classes=hp.num_classes)
-        self.net = build(self.config, hp.seed).to(memory_format=torch.channels_last)
-        self.ema = copy.deepcopy(self.net) if hp.ema_decay else None
+        self.net: ResNet = build(self.config, hp.seed).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.ema: ResNet | None = copy.deepcopy(self.net) if hp.ema_decay else None
         self.optimizer = _optimizer(self.net, hp)
         self.batch_size = min(hp.mini_batch_size, len(data.y_train))
         self.steps_per_epoch = len(data.y_train) // self.batch_size  # drop the ragged last batch
@@ -246,7 +246,7 @@ class _Run:
             logits = self.net(x)
             loss = F.cross_entropy(logits, y, label_smoothing=self.hp.label_smoothing)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             self.optimizer.step()
             self.step += 1
             self._update_ema()
@@ -299,8 +299,8 @@ class _Run:
         with torch.no_grad():
             for avg, live in zip(self.ema.parameters(), self.net.parameters(), strict=True):
                 avg.lerp_(live, 1 - decay)
-            for avg, live in zip(self.ema.buffers(), self.net.buffers(), strict=True):
-                avg.copy_(live)
+            for buffer, source in zip(self.ema.buffers(), self.net.buffers(), strict=True):
+                buffer.copy_(source)  # BatchNorm statistics: the live ones
 
     def should_stop_early(self) -> bool:
         """SageMaker's rule: after min_epochs, stop when `patience` epochs brought no relative gain > tolerance."""

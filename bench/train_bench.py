@@ -1,0 +1,109 @@
+"""Stage-2a benchmark: default `scones train` accuracy, calibration and wall time.
+
+Stages the development archive (900 train + 100 test images) into a fresh local store, carves
+a stratified validation split (20%) out of train, and trains with scones' default
+hyperparameters (plus any -p KEY=VALUE) on the rest: hyperparameters are chosen on that
+validation split only. The 100 test images are touched once, at the end, through ONNX Runtime
+(`scones.model.evaluate`): accuracy, share of top probability >= 0.93, expected calibration error.
+
+`--timing` instead trains the defaults on the 1000 images of ../shared/data/bike-moto (the
+seed's training set; validation = the staged test split) to check the wall-time target
+(<= 10 minutes on 2 cores for 1000 training images); its accuracy is not reported because
+those 1000 images include the test images.
+
+    .venv/bin/python bench/train_bench.py [-p epochs=60 ...] [--timing] [--workdir /tmp/scones-train-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scones.config import load_settings
+from scones.data.dataset import LstEntry, format_lst, parse_lst
+from scones.data.stage import stage
+from scones.model.evaluate import evaluate
+from scones.model.hyperparameters import parse, parse_pairs
+from scones.model.train import Channels, train
+from scones.storage import Store
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DEV_ARCHIVE = SHARED / "cifar-100-python-bike-moto-dev.tar.gz"
+BIKE_MOTO = SHARED / "bike-moto"
+
+
+def carve(store: Store, fraction: float = 0.2, seed: int = 12345) -> Channels:
+    """Split data/train.lst into carved-train.lst and carved-validation.lst (stratified, seeded)."""
+    entries = parse_lst(store.get("scones", "data/train.lst").decode())
+    rng = np.random.default_rng(seed)
+    held: set[int] = set()
+    for label in sorted({e.label for e in entries}):
+        rows = [i for i, e in enumerate(entries) if e.label == label]
+        held.update(rng.permutation(rows)[: round(len(rows) * fraction)].tolist())
+    parts: dict[str, list[LstEntry]] = {"train": [], "validation": []}
+    for i, e in enumerate(entries):
+        parts["validation" if i in held else "train"].append(e)
+    for name, part in parts.items():
+        store.put("scones", f"data/carved-{name}.lst", format_lst(part).encode())
+    return Channels(
+        train="s3://scones/data/train",
+        validation="s3://scones/data/train",
+        train_lst="s3://scones/data/carved-train.lst",
+        validation_lst="s3://scones/data/carved-validation.lst",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-p", "--hyperparameter", action="append", default=[])
+    parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--workdir", default="/tmp/scones-train-bench")
+    args = parser.parse_args()
+    overrides = parse_pairs(args.hyperparameter)
+    hp = parse(overrides)
+    home = Path(args.workdir) / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    settings = load_settings(home=home)
+    store = Store(settings)
+    stage(store, str(DEV_ARCHIVE))
+    if args.timing:
+        channels = Channels.staged(settings, train=str(BIKE_MOTO / "train"), train_lst=str(BIKE_MOTO / "train.lst"))
+    else:
+        channels = carve(store)
+    started = time.monotonic()
+    record = train(settings, hp, channels, store=store)
+    wall = time.monotonic() - started
+    metrics = record["metrics"]
+    epochs = metrics["epochs"]
+    result = {
+        "hyperparameters": overrides or "defaults",
+        "mode": "timing (1000 bike-moto images)" if args.timing else "carved validation (720/180) + test (100)",
+        "wall_seconds": round(wall, 1),
+        "epochs_run": metrics["epochs_run"],
+        "images_per_second": round(metrics["images_per_second"], 1),
+        "epoch_seconds_median": round(float(np.median([e["seconds"] for e in epochs])), 2),
+        "kept_epoch": metrics["best_epoch"],
+        "temperature": metrics["temperature"],
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    if not args.timing:
+        result["validation_accuracy"] = round(metrics["validation_accuracy"], 4)
+        test = evaluate(settings, record["name"], "s3://scones/data/test", "s3://scones/data/test.lst", store=store)
+        result |= {
+            "test_accuracy": round(test.accuracy, 4),
+            "test_share_top_ge_0.93": round(test.confident_share, 4),
+            "test_accuracy_among_confident": test.confident_accuracy and round(test.confident_accuracy, 4),
+            "test_ece": round(test.expected_calibration_error, 4),
+            "test_confusion": test.confusion,
+        }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
