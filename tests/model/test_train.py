@@ -132,3 +132,14 @@ def test_optimizers_by_sagemaker_name(name: str, kind: str) -> None:
     assert optimizer.param_groups[1]["weight_decay"] == 0.0  # no decay on BatchNorm and biases
     if name in ("sgd", "nag"):
         assert optimizer.param_groups[0]["nesterov"] == (name == "nag")
+
+
+def test_an_error_mid_training_marks_the_job_failed(settings: Settings, staged: Store) -> None:
+    def fail(epoch: Epoch) -> None:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(settings, {**TINY, "epochs": 1}, name="doomed", store=staged, on_epoch=fail)
+    record = jobs.describe(settings, "doomed")
+    assert record["status"] == "Failed" and record["failure_reason"] == "RuntimeError: disk full"
+    assert record["artifact_uri"] is None and record["ended"]
