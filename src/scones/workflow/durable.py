@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 APP_VERSION = f"scones-{__version__}-workflow-1"  # fixed, so any scones process may resume any execution
 EXECUTOR_ID = records.RUNNER_ID
 _lock = threading.Lock()
+LISTEN_QUEUES: list[str] = []  # queues this process dequeues from on Postgres (workers.serve sets it)
 _launched_url: str | None = None
 
 
@@ -61,6 +62,8 @@ def ensure(settings: Settings) -> None:
                     "log_level": "WARNING",
                 }
             )
+            if not url.startswith("sqlite"):  # on a shared Postgres only workers take queued executions
+                DBOS.listen_queues(LISTEN_QUEUES)
             DBOS.launch()
         except Exception as exc:  # noqa: BLE001 - DBOS/SQLAlchemy raise many kinds; one boundary here
             DBOS.destroy()

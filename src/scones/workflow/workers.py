@@ -235,6 +235,7 @@ def serve(settings: Settings, config: WorkerConfig, stop: threading.Event | None
     _serving = settings
     stop = stop or threading.Event()
     _warm_up()
+    durable.LISTEN_QUEUES[:] = [QUEUE]  # other processes on this database only enqueue
     durable.ensure(settings)  # launches DBOS on Postgres under this process's executor id
     DBOS.register_queue(
         QUEUE,
