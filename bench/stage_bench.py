@@ -18,7 +18,9 @@ import os
 import resource
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from scones.data.cifar import read_archive, safe_loads
 from scones.data.stage import stage
 from scones.storage import Store
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 REAL_META = REPO.parent / "shared" / "data" / "cifar-100-meta" / "meta"
 TRAIN_PER_CLASS, TEST_PER_CLASS = 500, 100
@@ -37,7 +40,8 @@ def _images(rng: np.random.Generator, n: int) -> np.ndarray:
     """n x 3072 rows that look like photos to zlib: smooth 8x8 colour fields plus noise."""
     base = rng.integers(0, 256, size=(n, 3, 8, 8), dtype=np.uint8).repeat(4, axis=2).repeat(4, axis=3)
     noise = rng.integers(-12, 13, size=base.shape, dtype=np.int16)
-    return np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8).reshape(n, 3072)
+    rows: np.ndarray = np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8).reshape(n, 3072)
+    return rows
 
 
 def _split(rng: np.random.Generator, names: list[str], per_class: int, label: str) -> dict[bytes, object]:
@@ -118,9 +122,9 @@ def _cpu() -> float:
 CPU: dict[str, float] = {}
 
 
-def _timed(label: str, fn: object) -> tuple[float, object]:
+def _timed(label: str, fn: Callable[[], T]) -> tuple[float, T]:
     cpu, started = _cpu(), time.perf_counter()
-    value = fn()  # type: ignore[operator]
+    value = fn()
     elapsed, used = time.perf_counter() - started, _cpu() - cpu
     CPU[label] = round(used, 2)
     print(f"{label:<44} {elapsed:7.2f} s wall {used:7.2f} s CPU", flush=True)
@@ -140,18 +144,18 @@ def main() -> None:
     results: dict[str, object] = {"archive_mb": round(size_mb, 1), "cores": os.cpu_count()}
 
     read_s, data = _timed("read + unpickle archive (floor)", lambda: read_archive(archive))
-    rows = sum(len(b) for b in data.splits.values())  # type: ignore[attr-defined]
-    names = data.fine_label_names  # type: ignore[attr-defined]
+    rows = sum(len(b) for b in data.splits.values())
+    names = data.fine_label_names
     del data
     results["read_s"] = round(read_s, 2)
 
     two = _fresh_store(args.workdir, "home-2")
     timer = PhaseTimer()
     two_s, result = _timed("stage 2 classes (bicycle, motorcycle)", lambda: stage(two, archive, progress=timer))
-    print(f"  -> {result.summary()}")  # type: ignore[attr-defined]
+    print(f"  -> {result.summary()}")
     results["phases_2"] = timer.report()
     again_s, result = _timed("re-stage 2 classes (nothing to do)", lambda: stage(two, archive))
-    print(f"  -> {result.summary()}")  # type: ignore[attr-defined]
+    print(f"  -> {result.summary()}")
     results.update(stage_2_s=round(two_s, 2), restage_2_s=round(again_s, 2))
 
     if not args.skip_all:
@@ -160,7 +164,7 @@ def main() -> None:
         all_s, result = _timed(
             "stage all 100 classes (60,000 PNGs)", lambda: stage(every, archive, classes=names, progress=timer)
         )
-        print(f"  -> {result.summary()}")  # type: ignore[attr-defined]
+        print(f"  -> {result.summary()}")
         results["phases_100"] = timer.report()
         results["stage_100_s"] = round(all_s, 2)
         shutil.rmtree(every.settings.home, ignore_errors=True)

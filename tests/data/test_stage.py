@@ -5,6 +5,7 @@ import io
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,13 +36,14 @@ def _objects(store: Store, bucket: str, prefix: str = "data") -> dict[str, str]:
     return {o.key: hashlib.sha256(store.get(bucket, o.key)).hexdigest() for o in store.list(bucket, prefix)}
 
 
-def _dev_rows(dev_archive: Path, split: str) -> dict[bytes, object]:
+def _dev_rows(dev_archive: Path, split: str) -> dict[bytes, Any]:
     import tarfile
 
     with tarfile.open(dev_archive) as tar:  # trusted test fixture: plain pickle to check against
         handle = tar.extractfile(f"cifar-100-python/{split}")
         assert handle is not None
-        return pickle.loads(handle.read(), encoding="bytes")  # type: ignore[no-any-return]
+        rows: dict[bytes, Any] = pickle.loads(handle.read(), encoding="bytes")
+        return rows
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_dev_archive_to_local_bucket(staged_dev: tuple[Store, StageResult], dev_
     assert "Staged 900 train + 100 test images of bicycle, motorcycle to s3://scones/data" in result.summary()
     for split in ("train", "test"):
         raw = _dev_rows(dev_archive, split)
-        fine, names = raw[b"fine_labels"], [n.decode() for n in raw[b"filenames"]]  # type: ignore[attr-defined]
+        fine, names = raw[b"fine_labels"], [n.decode() for n in raw[b"filenames"]]
         expected = "".join(f"{i}\t{[8, 48].index(f)}\t{n}\n" for i, (f, n) in enumerate(zip(fine, names, strict=True)))
         assert (bucket_dir / f"{split}.lst").read_text() == expected  # reference section 2, rows in archive order
     manifest = read_manifest(store, "s3://scones/data")
@@ -80,11 +82,11 @@ def test_pngs_are_pixel_exact(staged_dev: tuple[Store, StageResult], dev_archive
         raw = _dev_rows(dev_archive, split)
         data, names = raw[b"data"], raw[b"filenames"]
         for row in (0, 1, 42, 99):
-            png = store.get("scones", f"data/{split}/{names[row].decode()}")  # type: ignore[index]
+            png = store.get("scones", f"data/{split}/{names[row].decode()}")
             with Image.open(io.BytesIO(png)) as image:
                 assert image.mode == "RGB" and image.size == (32, 32)
                 pixels = np.asarray(image)
-            flat = data[row]  # type: ignore[index]
+            flat = data[row]
             for channel in range(3):  # the archive row: 1024 red, 1024 green, 1024 blue, row-major
                 plane = flat[channel * 1024 : (channel + 1) * 1024].reshape(32, 32)
                 assert np.array_equal(pixels[:, :, channel], plane)

@@ -56,7 +56,6 @@ def download(
     config = config or load_config()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    progress.start(f"Downloading {dest.name}", None)
     attempt = 0
     with httpx.Client(timeout=config.timeout, follow_redirects=True) as client:
         while True:
