@@ -90,6 +90,7 @@ def _pages(pipeline: Pipeline) -> dict[str, str]:
         "execution-low-confidence": f"/executions/{grey}",
         "captured": "/captured",
         "captured-low": "/captured?low=1",
+        "captured-record": "/captured/1",
         "monitoring": "/monitoring",
     }
 

@@ -66,6 +66,8 @@ def test_captured_data_filters_and_images(client: TestClient, pipeline: Pipeline
     image = client.get(f"/captured/{first.group(1)}/image")
     assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
     assert image.headers["x-content-type-options"] == "nosniff"
+    detail = client.get(f"/captured/{first.group(1)}").text
+    assert "data_capture/" in detail and "Probability" in detail and "Event id" in detail
 
 
 def test_endpoint_detail_shows_config_and_live_traffic(client: TestClient, pipeline: Pipeline) -> None:

@@ -70,6 +70,17 @@ def captured_page(request: Request) -> Response:
     )  # fmt: skip
 
 
+def captured_record(request: Request) -> Response:
+    found = captured.record(_index(request), int(request.path_params["id"]))
+    if found is None:
+        raise HTTPException(404, "No such captured record")
+    classes = class_names(request)
+    probabilities = found["probabilities"] or []
+    rows = [(classes[i] if i < len(classes) else f"class {i}", p) for i, p in enumerate(probabilities)]
+    return render(request, "captured_record.html", title=f"Captured record {found['id']}", section="captured",
+                  record=found, rows=rows, threshold=settings(request).threshold)  # fmt: skip
+
+
 def captured_image(request: Request) -> Response:
     try:
         found = captured.image(_index(request), int(request.path_params["id"]))
@@ -85,4 +96,8 @@ def captured_image(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/captured", captured_page), Route("/captured/{id:int}/image", captured_image)]
+    return [
+        Route("/captured", captured_page),
+        Route("/captured/{id:int}", captured_record),
+        Route("/captured/{id:int}/image", captured_image),
+    ]

@@ -70,6 +70,15 @@ def summary(index: CaptureIndex, threshold: float) -> dict[str, Any]:
     return {"total": int(total), "low_confidence": int(low), "latest": latest}
 
 
+def record(index: CaptureIndex, record_id: int) -> dict[str, Any] | None:
+    row = index.conn().execute("SELECT * FROM console_captured WHERE id = ?", (record_id,)).fetchone()
+    if row is None:
+        return None
+    found = dict(row)
+    found["probabilities"] = state.loads(found["probabilities"])
+    return found
+
+
 def image(index: CaptureIndex, record_id: int) -> tuple[bytes, str] | None:
     """The captured request body of record `record_id`, read back from its file by offset."""
     row = (
