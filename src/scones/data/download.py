@@ -54,7 +54,6 @@ def download(
     """Fetch `url` to `dest` (resuming `<dest>.part` if present); verify `md5` when given."""
     progress = progress or NullProgress()
     config = config or load_config()
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     attempt = 0
     with httpx.Client(timeout=config.timeout, follow_redirects=True) as client:
@@ -112,6 +111,7 @@ def _fetch(client: httpx.Client, url: str, part: Path, progress: Progress) -> No
             expected = have + int(length) if length and length.isdigit() else None
             progress.start(f"Downloading {part.name.removesuffix('.part')}", expected)
             progress.advance(have)
+            part.parent.mkdir(parents=True, exist_ok=True)
             with part.open("ab" if resumed else "wb") as out:
                 for chunk in response.iter_raw():  # no chunker: keep every byte that arrived before a drop
                     out.write(chunk)
