@@ -278,3 +278,15 @@ def test_url_with_the_official_name_must_match_the_official_md5(store: Store, de
             stage(store, f"{site.url}/{OFFICIAL_NAME}")
     assert list(store.list("scones")) == []
     assert json.dumps([p.name for p in (store.settings.home / "downloads").rglob("*") if p.is_file()]) == "[]"
+
+
+def test_a_bad_download_is_dropped_and_fetched_afresh(store: Store, tmp_path: Path) -> None:
+    with serve(Site(files={"/a.tar.gz": b"this is not a tar archive" * 100})) as site:
+        with pytest.raises(DataError, match="not a readable tar archive"):
+            stage(store, f"{site.url}/a.tar.gz")
+        assert [p for p in (store.settings.home / "downloads").rglob("*") if p.is_file()] == []
+        site.files["/a.tar.gz"] = _archive(tmp_path / "a.tar.gz").read_bytes()
+        assert stage(store, f"{site.url}/a.tar.gz").counts == {"train": 8, "test": 2}
+        with pytest.raises(DataError, match="Unknown class"):  # a good download is kept on other errors
+            stage(store, f"{site.url}/a.tar.gz", classes=["nope"])
+        assert len([p for p in (store.settings.home / "downloads").rglob("*") if p.is_file()]) == 1

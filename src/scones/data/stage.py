@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,11 +106,11 @@ def stage(
     with tempfile.TemporaryDirectory(prefix="stage-", dir=work) as tmp:
         build = Path(tmp) / "dataset"
         build.mkdir()
-        label, path = _locate(source, store, progress)
+        label, path, downloaded = _locate(source, store, progress)
         if path.is_dir():
             manifest = _from_folder(store, path, names, build, progress)
         else:
-            manifest = _from_archive(path, names, build, progress)
+            manifest = _from_archive(_read(path, downloaded, progress), path.name, names, build, progress)
         manifest = {"classes": list(names), **manifest, "source": label}
         return _publish(store, build, manifest, bucket, prefix, progress)
 
@@ -124,12 +125,12 @@ def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def _locate(source: str | Path, store: Store, progress: Progress) -> tuple[str, Path]:
-    """(the source as recorded in the manifest, a local archive file or folder)."""
+def _locate(source: str | Path, store: Store, progress: Progress) -> tuple[str, Path, bool]:
+    """(the source as recorded in the manifest, a local archive file or folder, whether downloaded)."""
     text = str(source)
     scheme = urlparse(text).scheme.lower()
     if scheme in ("http", "https"):
-        name = Path(urlparse(text).path).name or "download"
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(urlparse(text).path).name).lstrip(".") or "download"
         # One cache folder per URL, so two URLs with the same file name never collide.
         cache = store.settings.home / "downloads" / hashlib.sha256(text.encode()).hexdigest()[:16] / name
         md5 = cifar.OFFICIAL_MD5 if name == cifar.OFFICIAL_NAME else None
@@ -137,7 +138,7 @@ def _locate(source: str | Path, store: Store, progress: Progress) -> tuple[str, 
             logger.info("using cached download %s", cache)
         else:
             download(text, cache, md5=md5, progress=progress)
-        return text, cache
+        return text, cache, True
     if len(scheme) > 1:  # one letter is a Windows drive
         raise DataError(f"Unsupported source {text!r}; give an http(s) URL, a local archive or an image folder")
     path = Path(text).expanduser()
@@ -151,11 +152,21 @@ def _locate(source: str | Path, store: Store, progress: Progress) -> tuple[str, 
             f"{text} is named {cifar.OFFICIAL_NAME} but its md5 is not the official {cifar.OFFICIAL_MD5}; "
             "it is corrupt or altered: download it again"
         )
-    return str(path.resolve()), path
+    return str(path.resolve()), path, False
 
 
-def _from_archive(path: Path, classes: tuple[str, ...], build: Path, progress: Progress) -> dict[str, Any]:
-    data = cifar.read_archive(path, progress)
+def _read(path: Path, downloaded: bool, progress: Progress) -> cifar.Cifar:
+    try:
+        return cifar.read_archive(path, progress)
+    except DataError:
+        if downloaded:  # a bad download is dropped, so the next run fetches it afresh
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _from_archive(
+    data: cifar.Cifar, name: str, classes: tuple[str, ...], build: Path, progress: Progress
+) -> dict[str, Any]:
     unknown = [c for c in classes if c not in data.fine_label_names]
     if unknown:
         raise DataError(
@@ -170,7 +181,7 @@ def _from_archive(path: Path, classes: tuple[str, ...], build: Path, progress: P
     if not any(len(rows) for rows in selected.values()):
         held = np.unique(np.concatenate([b.fine_labels for b in data.splits.values()]))
         raise DataError(
-            f"{path.name} has no images of {', '.join(classes)} (it holds "
+            f"{name} has no images of {', '.join(classes)} (it holds "
             f"{', '.join(data.fine_label_names[i] for i in held) or 'none'}); choose other --classes "
             "or stage the full CIFAR-100 archive"
         )
