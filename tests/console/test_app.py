@@ -44,7 +44,10 @@ def test_without_the_token_browsers_are_sent_to_sign_in_and_clients_get_401(clie
 
 def test_the_bearer_token_opens_every_page(client: TestClient) -> None:
     for path in PAGES:
-        assert client.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200, path
+        response = client.get(path, headers={"Authorization": "Bearer s3cret"})
+        assert response.status_code == 200, path
+        assert response.headers["x-frame-options"] == "DENY"  # the delete form cannot be framed
+        assert "script-src 'self'" in response.headers["content-security-policy"]
 
 
 def test_signing_in_sets_a_cookie_derived_from_the_token(client: TestClient) -> None:

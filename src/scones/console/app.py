@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from scones.config import Settings
-from scones.console.auth import TokenAuth
+from scones.console.auth import SecurityHeaders, TokenAuth
 from scones.console.background import Refresher
 from scones.console.db import Database
 from scones.console.pages import (
@@ -83,7 +83,7 @@ def create_app(settings: Settings, auth_token: str | None = None, background_ind
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(TokenAuth, token=auth_token)],
+        middleware=[Middleware(SecurityHeaders), Middleware(TokenAuth, token=auth_token)],
         exception_handlers={HTTPException: _http_error, SconesError: _scones_error},
         lifespan=lifespan,
     )
