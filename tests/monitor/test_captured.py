@@ -101,3 +101,11 @@ def test_s3_prefix_on_moto(tmp_path: Path, s3_store: Store) -> None:
     records = list(iter_records(s3_store, f"s3://{bucket}/data_capture/ep/AllTraffic", report=report))
     assert len(records) == 12 and report.corrupt_lines == 1 and report.corrupt_files == 1
     assert records[0].input == png_bytes()
+
+
+def test_a_single_file_local_or_s3(tmp_path: Path, store: Store, s3_store: Store) -> None:
+    (path,) = write_capture(tmp_path, _records(5, timedelta(seconds=10)), layout="flat", per_file=10)
+    assert len(list(iter_records(store, str(path)))) == 5
+    bucket = s3_store.settings.bucket
+    s3_store.put(bucket, "one/file.jsonl", path.read_bytes())
+    assert len(list(iter_records(s3_store, f"s3://{bucket}/one/file.jsonl"))) == 5

@@ -124,7 +124,7 @@ def iter_records(
     lo = since.timestamp() if since else -math.inf
     hi = until.timestamp() if until else math.inf
     for file in list_files(store, location) if files is None else files:
-        if not wanted(file.name, lo, hi):
+        if not wanted(file.name or location.rstrip("/"), lo, hi):  # "": the location is the file
             report.skipped_files += 1
             continue
         report.files += 1
@@ -159,7 +159,7 @@ def list_files(store: Store, location: str) -> list[CaptureFile]:
         except StorageError as exc:
             raise MonitorError(f"Cannot list captured data at {location} ({exc}); check the location") from exc
         strip = len(prefix) + 1 if prefix else 0
-        return [CaptureFile(o.key[strip:], o.size) for o in objects]
+        return [CaptureFile("" if o.key == prefix else o.key[strip:], o.size) for o in objects]
     root = Path(location).expanduser()
     if root.is_file():
         return [CaptureFile("", root.stat().st_size)]
@@ -173,7 +173,8 @@ def open_file(store: Store, location: str, name: str) -> IO[bytes]:
     """Open one file of `list_files(store, location)` for reading."""
     if location.startswith("s3://"):
         bucket, prefix = parse_s3_uri(location)
-        return store.open(bucket, f"{prefix}/{name}" if prefix else name, "rb")
+        key = "/".join(p for p in (prefix, name) if p)  # name "": the location is one object
+        return store.open(bucket, key, "rb")
     root = Path(location).expanduser()
     return (root / name if name else root).open("rb")
 

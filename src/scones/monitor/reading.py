@@ -57,7 +57,7 @@ def read_window(
     lo = since.timestamp() if since else -math.inf
     hi = until.timestamp() if until else math.inf
     files = list_files(store, location)
-    chosen = [f for f in files if wanted(f.name, lo, hi)]
+    chosen = [f for f in files if wanted(f.name or location.rstrip("/"), lo, hi)]
     workers = spec.config.workers
     total = sum(f.size for f in chosen)
     if workers <= 1 or total < spec.config.parallel_min_mb * 1024 * 1024 or len(chosen) < 2:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from scones import state
 from scones.config import Settings
-from scones.errors import MonitorError, SconesError
+from scones.errors import MonitorError
 from scones.keys import join_key, s3_uri
 from scones.monitor.captured import DEFAULT_VARIANT, capture_prefix, default_destination
 
@@ -62,16 +62,12 @@ def latest_model(settings: Settings) -> str:
     info = endpoint_info(settings, settings.endpoint_name)
     if info.model:
         return info.model
-    try:
-        from scones.model.jobs import artifact_uri, latest_completed
+    from scones.model.jobs import latest_completed  # stage 2a, imported only when needed
 
-        job = latest_completed(settings)
-    except (ImportError, SconesError) as exc:
-        raise MonitorError(f"No model to baseline ({exc}); pass --model or --endpoint") from exc
+    job = latest_completed(settings)
     if job is None:
         raise MonitorError("No deployed endpoint and no completed training job; pass --model, or run 'scones train'")
-    name = job["name"] if isinstance(job, dict) or hasattr(job, "keys") else job.name
-    return str(artifact_uri(settings, name))
+    return str(job["artifact_uri"])
 
 
 def monitoring_uri(settings: Settings, name: str, *parts: str) -> str:
