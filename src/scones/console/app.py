@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,7 +41,7 @@ from scones.console.render import STATIC, render
 from scones.console.sources import express_log
 from scones.console.sources.capture_index import CaptureIndex
 from scones.console.sources.endpoint_metrics import Scraper
-from scones.errors import SconesError
+from scones.errors import ConfigError, SconesError
 from scones.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -116,5 +117,15 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     """Serve the console in the foreground until Ctrl-C (token auth when settings.auth_token is set)."""
     import uvicorn
 
+    _check_port(host, port)
     app = create_app(settings, auth_token=settings.auth_token)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one clear line when the address is taken, before anything starts."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host") from exc

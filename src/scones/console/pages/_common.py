@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -87,12 +86,3 @@ def paging(
     total = min(total, cap) if cap is not None else total
     pages = max(1, -(-total // per_page))
     return Paging(int_param(request, "page", 1, 1, 1_000_000 if more else pages), per_page, total, params, more)
-
-
-def row_get(row: dict[str, Any], *names: str, default: Any = None) -> Any:
-    """The first present, non-empty column of `names` (stages name things slightly differently)."""
-    for name in names:
-        value = row.get(name)
-        if value not in (None, ""):
-            return value
-    return default

@@ -27,13 +27,6 @@ def endpoint(settings: Settings, name: str) -> dict[str, Any] | None:
         return None
 
 
-def status_counts(settings: Settings) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in endpoints(settings):
-        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-    return counts
-
-
 def invoke(settings: Settings, name: str, data: bytes, source: str) -> dict[str, Any]:
     """One prediction from endpoint `name`: classes, probabilities, the winner and its confidence."""
     from scones.endpoint.client import invoke as call
