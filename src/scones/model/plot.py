@@ -12,6 +12,7 @@ def accuracy_plot(epochs: list[dict[str, Any]], best_epoch: int, title: str) -> 
 
     matplotlib.use("Agg")  # no display: files only
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(7, 4), dpi=100)
     axes = figure.subplots()
@@ -29,6 +30,7 @@ def accuracy_plot(epochs: list[dict[str, Any]], best_epoch: int, title: str) -> 
             zorder=3,
             label=f"kept: epoch {best_epoch} ({best['validation_accuracy']:.3f})",
         )
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("accuracy")
     axes.set_ylim(0, 1.02)
