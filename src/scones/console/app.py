@@ -126,6 +126,7 @@ def _check_port(host: str, port: int) -> None:
     """Fail with one clear line when the address is taken, before anything starts."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
             probe.bind((host, port))
     except OSError as exc:
         raise ConfigError(f"Cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host") from exc
