@@ -133,8 +133,8 @@ def read_archive(path: Path, progress: Progress | None = None) -> Cifar:
             raise
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             raise DataError(
-                f"{path} is not a readable tar archive ({exc or type(exc).__name__}); "
-                "it may be truncated: download it again"
+                f"{path} is not a readable tar archive ({exc or type(exc).__name__}): it is truncated or not a "
+                "CIFAR-100 python archive; download it again"
             ) from exc
     if "meta" not in members or not any(s in members for s in SPLITS):
         found = ", ".join(sorted(members)) or "none of them"

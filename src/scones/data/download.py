@@ -69,7 +69,7 @@ def download(
                         "check the network and run again (it resumes), or pass --source PATH to a local copy"
                     ) from exc
                 delay = config.backoff * 2 ** (attempt - 1)
-                logger.warning("download of %s interrupted (%s); retry %d in %.1fs", url, exc, attempt, delay)
+                logger.info("download of %s interrupted (%s); retry %d in %.1fs", url, exc, attempt, delay)
                 progress.log(f"Download interrupted ({exc}); retrying in {delay:.1f}s")
                 time.sleep(delay)
     if md5 is not None:
