@@ -48,11 +48,15 @@ class Session:
             "console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None
         )
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url}"))
+        self.page.on("requestfailed", self._request_failed)
         self.page.goto(f"{self.base}/login")
         self.page.fill("#token", pipeline.token)
         self.page.click("#sign-in")
         self.page.wait_for_url(f"{self.base}/")
+
+    def _request_failed(self, request: Any) -> None:
+        if request.failure != "net::ERR_ABORTED":  # cancelled by a navigation (e.g. the favicon), not an error
+            self.errors.append(f"request failed: {request.url} ({request.failure})")
 
     def visit(self, path: str) -> Any:
         return self.page.goto(self.base + path, wait_until="load")
