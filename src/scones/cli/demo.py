@@ -92,13 +92,22 @@ def _monitor(settings: Settings, store: Store) -> None:
     """Baseline the endpoint's model on the staged data, check what the demo captured (stage 4)."""
     import time
 
+    from scones.endpoint.capture import CaptureConfig
     from scones.monitor.captured import list_files
     from scones.monitor.service import BaselineRequest, RunRequest, make_baseline, run_monitor
     from scones.monitor.sources import endpoint_info
 
+    # The endpoint's capture writer holds records for up to max_file_seconds before writing a file:
+    # wait until the captured bytes stop growing for that long (at most 30 s).
     capture = endpoint_info(settings, settings.endpoint_name).capture
-    deadline = time.monotonic() + 15  # the capture writer flushes files every few seconds
-    while not list_files(store, capture) and time.monotonic() < deadline:
+    settle = CaptureConfig().max_file_seconds + 1
+    deadline, last, since = time.monotonic() + 30, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        size = sum(f.size for f in list_files(store, capture))
+        if size != last:
+            last, since = size, time.monotonic()
+        elif time.monotonic() - since >= settle:
+            break
         time.sleep(0.5)
     with progress_bar() as bar:
         baseline, _ = make_baseline(settings, store, BaselineRequest(endpoint=settings.endpoint_name), progress=bar)
