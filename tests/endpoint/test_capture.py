@@ -60,7 +60,7 @@ def check_record(record: dict[str, Any], body: bytes, inference_id: str | None =
 
 
 def offer(writer: CaptureWriter, body: bytes, inference_id: str | None = None) -> bool:
-    return writer.offer(body, "image/png", "[0.9, 0.1]", "application/json", inference_id)
+    return bool(writer.offer(body, "image/png", "[0.9, 0.1]", "application/json", inference_id))
 
 
 def test_records_and_keys_follow_sagemaker(store: Store) -> None:
@@ -183,3 +183,20 @@ def test_server_sampling_and_s3_destination(start_server: Callable[..., Any], s3
         accepted = srv.capture.accepted
     assert 60 < accepted < 140
     assert len(records(s3_store)) == accepted
+
+
+def test_server_keeps_serving_while_the_destination_fails(start_server: Callable[..., Any], store: Store) -> None:
+    blocker = store.settings.buckets_dir / "broken-bucket"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    with start_server(capture_percent=100, capture_destination="s3://broken-bucket/capture") as srv:
+        with httpx.Client(base_url=srv.url) as client:
+            for _ in range(5):
+                assert (
+                    client.post("/invocations", content=png_bytes(), headers={"content-type": "image/png"}).status_code
+                    == 200
+                )
+            srv.capture.flush()
+            metrics = client.get("/metrics").text
+    assert 'scones_capture_records_dropped_total{reason="destination_error"} 5.0' in metrics
+    assert "scones_capture_records_written_total 0.0" in metrics

@@ -41,7 +41,7 @@ def test_batcher_groups_concurrent_requests_and_keeps_their_order() -> None:
     colors = [(200, 30, 30) if i % 3 else (30, 30, 200) for i in range(40)]
 
     async def run() -> list[np.ndarray]:
-        return await asyncio.gather(*[batcher.predict(images(c)[0]) for c in colors])
+        return list(await asyncio.gather(*[batcher.predict(images(c)[0]) for c in colors]))
 
     results = asyncio.run(run())
     batcher.close()
