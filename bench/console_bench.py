@@ -36,7 +36,7 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def build(home: Path, executions: int, records: int) -> dict[str, object]:
+def build(home: Path, executions: int, records: int) -> dict[str, Any]:
     os.environ["SCONES_HOME"] = str(home)
     os.environ["SCONES_AUTH_TOKEN"] = TOKEN
     from tests.console.conftest import COLOURS
@@ -64,7 +64,7 @@ def build(home: Path, executions: int, records: int) -> dict[str, object]:
         raise
 
 
-def _fill(settings: Any, store: Any, executions: int, records: int) -> dict[str, object]:
+def _fill(settings: Any, store: Any, executions: int, records: int) -> dict[str, Any]:
     from tests.console.conftest import COLOURS
     from tests.helpers import png_bytes
 
@@ -158,18 +158,18 @@ def main() -> None:
         finally:
             from scones.endpoint import registry
 
-            registry.delete(built["settings"], built["settings"].endpoint_name)  # type: ignore[attr-defined]
+            registry.delete(built["settings"], built["settings"].endpoint_name)
 
 
-def measure(built: dict[str, object], repeat: int, profile: str | None = None) -> None:
+def measure(built: dict[str, Any], repeat: int, profile: str | None = None) -> None:
     from tests.console._client import TestClient
 
     from scones.console import create_app
     from scones.console.sources import express_log
     from scones.workflow import records as rec
 
-    settings = built["settings"]
-    app = create_app(settings, auth_token=TOKEN, background_index=False)  # type: ignore[arg-type]
+    settings: Any = built["settings"]
+    app = create_app(settings, auth_token=TOKEN, background_index=False)
     index = app.state.capture_index
     t0 = time.perf_counter()
     while index.refresh(wait=True) or index.pending_files():
@@ -178,7 +178,7 @@ def measure(built: dict[str, object], repeat: int, profile: str | None = None) -
     indexed = index.conn().execute("SELECT count(*) FROM console_captured").fetchone()[0]
     print(f"first index of captured data: {took:.2f} s for {indexed:,} records")
     t0 = time.perf_counter()
-    lines = express_log.refresh(app.state.db, rec.log_path(settings, "pipeline"))  # type: ignore[arg-type]
+    lines = express_log.refresh(app.state.db, rec.log_path(settings, "pipeline"))
     print(f"first index of the EXPRESS log: {time.perf_counter() - t0:.2f} s for {lines:,} events")
     run = index.conn().execute("SELECT max(id) FROM console_captured").fetchone()[0]
     pages = {
@@ -186,7 +186,7 @@ def measure(built: dict[str, object], repeat: int, profile: str | None = None) -
         "training jobs": "/training-jobs",
         "models": "/models",
         "endpoints": "/endpoints",
-        "endpoint (live /metrics)": f"/endpoints/{settings.endpoint_name}",  # type: ignore[attr-defined]
+        "endpoint (live /metrics)": f"/endpoints/{settings.endpoint_name}",
         "state machines": "/state-machines",
         "state machine": "/state-machines/pipeline",
         "executions": "/executions",

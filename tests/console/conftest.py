@@ -82,10 +82,10 @@ def _stage_images(store: Store, work: Path) -> list[str]:
         lines = (BIKE_MOTO / "train.lst").read_text().splitlines()
         for split, chosen in (("train", lines[:12] + lines[-12:]), ("test", lines[12:14] + lines[-14:-13])):
             for line in chosen:
-                _, label, relative = line.split("\t")
+                _, dev_label, relative = line.split("\t")
                 name = Path(relative).name
                 (folder / split / name).write_bytes((BIKE_MOTO / "train" / relative).read_bytes())
-                rows[split].append(f"{len(rows[split])}\t{label}\t{name}")
+                rows[split].append(f"{len(rows[split])}\t{dev_label}\t{name}")
     for split, lines in rows.items():
         (folder / f"{split}.lst").write_text("\n".join(lines) + "\n")
     stage(store, folder)
