@@ -40,6 +40,7 @@ def test_executions_filter_by_status(client: TestClient, pipeline: Pipeline) -> 
     grey = pipeline.executions["data/test/grey.png"].rsplit(":", 1)[1]
     red = pipeline.executions["data/test/red.png"].rsplit(":", 1)[1]
     assert grey in failed and red not in failed
+    assert "<code>data/test/grey.png</code>" in failed
     assert red in client.get("/executions?status=SUCCEEDED&machine=pipeline").text
 
 

@@ -75,7 +75,10 @@ def executions(db: Database, limit: int, offset: int, status: str = "", machine_
     if not _ready(db):
         return []
     where, params = _where(status, machine_name)
-    columns = "arn, name, state_machine, type, status, error, started, stopped, duration_ms"
+    columns = (
+        "arn, name, state_machine, type, status, error, started, stopped, duration_ms,"
+        " CASE WHEN json_valid(input) THEN json_extract(input, '$.s3_key') END AS s3_key"  # which image, at a glance
+    )
     sql = f"SELECT {columns} FROM executions{where} ORDER BY started DESC LIMIT ? OFFSET ?"  # noqa: S608
     return db.rows(sql, (*params, limit, offset))
 
