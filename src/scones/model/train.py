@@ -101,11 +101,17 @@ def train(
     if jobs.get(settings, name) is not None:
         raise TrainingError(f"A training job named {name} already exists; pick another --name or leave it out")
     data = read_channels(store, channels, hp, progress)
-    record = jobs.create(settings, name, hp.as_dict(), asdict(channels), data.checksum)
     log = _JobLog(settings, name, progress)
+    run = _Run(hp, data, log, progress)  # the net, optimiser and schedule: ready before the job exists
+    jobs.create(settings, name, hp.as_dict(), asdict(channels), data.checksum)
     log(f"Training job {name}: {len(data.y_train)} training, {len(data.y_val)} validation images")
     started = time.monotonic()
-    run = _Run(hp, data, log, progress)
+
+    def close(status: str, reason: str | None, **fields: Any) -> dict[str, Any]:
+        return jobs.finish(
+            settings, name, status, duration_seconds=time.monotonic() - started, failure_reason=reason, **fields
+        )
+
     status, reason = "Completed", None
     with _sigterm_interrupts() as finishing:
         try:
@@ -114,31 +120,19 @@ def train(
             status, reason = "Stopped", "Stopped by Ctrl-C or SIGTERM; the best epoch so far is kept"
             log(f"Training job {name} stopped after {len(run.history)} epoch(s)")
         except Exception as exc:
-            reason = str(exc) if isinstance(exc, SconesError) else f"{type(exc).__name__}: {exc}"
-            jobs.finish(settings, name, "Failed", duration_seconds=time.monotonic() - started, failure_reason=reason)
+            close("Failed", str(exc) if isinstance(exc, SconesError) else f"{type(exc).__name__}: {exc}")
             raise
         finishing()  # a SIGTERM from here on is noted, not raised: the export takes seconds
         if run.best is None:
-            return jobs.finish(
-                settings, name, status, duration_seconds=time.monotonic() - started, failure_reason=reason
-            )
+            return close(status, reason)
         from scones.model.export import publish
 
         try:
-            metrics = run.summary(time.monotonic() - started)
-            uri = publish(settings, store, name, run, metrics, log)
-        except Exception as exc:
-            jobs.finish(settings, name, "Failed", duration_seconds=time.monotonic() - started, failure_reason=str(exc))
+            uri = publish(settings, store, name, run, run.summary(time.monotonic() - started), log)
+        except BaseException as exc:  # a second Ctrl-C included: the record must not stay InProgress
+            close("Stopped" if isinstance(exc, KeyboardInterrupt) else "Failed", f"Export failed: {exc!r}")
             raise
-        record = jobs.finish(
-            settings,
-            name,
-            status,
-            duration_seconds=time.monotonic() - started,
-            metrics=run.summary(time.monotonic() - started),
-            artifact_uri=uri,
-            failure_reason=reason,
-        )
+        record = close(status, reason, metrics=run.summary(time.monotonic() - started), artifact_uri=uri)
     log(f"Training job {name} {status}: model at {uri}")
     return record
 
