@@ -127,12 +127,18 @@ def orchestrate(base: str, count: int, endpoint_concurrency: int, workdir: Path)
             target=lambda: summary.update(testcases.run(settings, "crash", inputs, count, "STANDARD").to_dict())
         )
         runner.start()
-        victim = procs[0]
-        # Kill once the victim has done some steps and about a third of all steps have run.
-        while sum(1 for i in _invocations(log) if i[0] == victim.pid) < 4 or len(_invocations(log)) < count:
-            if time.monotonic() > deadline + 60:
-                raise SystemExit("the victim never ran a step")
-            time.sleep(0.005)
+        # Kill a worker that has done some steps, once about a third of all steps have run.
+        by_pid = {p.pid: p for p in procs}
+        victim: subprocess.Popen[bytes] | None = None
+        while victim is None:
+            calls_so_far = _invocations(log)
+            busy = Counter(c[0] for c in calls_so_far if c[0] in by_pid)
+            if len(calls_so_far) >= count and busy and busy.most_common(1)[0][1] >= 4:
+                victim = by_pid[busy.most_common(1)[0][0]]
+            elif time.monotonic() > deadline + 60:
+                raise SystemExit("no worker ran enough steps to be killed mid-run")
+            else:
+                time.sleep(0.005)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait()
         killed_at = time.time()
@@ -166,6 +172,12 @@ def orchestrate(base: str, count: int, endpoint_concurrency: int, workdir: Path)
             "executions_per_second": round(count / wall, 1),
         }
     finally:
+        from dbos import DBOS
+
+        from scones.workflow import workers
+
+        workers.close()
+        DBOS.destroy()  # the starter launched DBOS too (run-testcases warms it up); let go before the drop
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

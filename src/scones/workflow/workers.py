@@ -21,6 +21,7 @@ import contextvars
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -37,6 +38,7 @@ from scones.workflow import definition as asl, durable, engine, executions, mach
 logger = logging.getLogger(__name__)
 
 QUEUE = "scones-standard-executions"
+STOP_SECONDS = 25  # on SIGTERM, how long running executions get to finish (the rest go to other workers)
 WORKFLOW = "scones.queued_execution"
 HEARTBEAT_DDL = """
 CREATE TABLE IF NOT EXISTS scones_workers (
@@ -155,6 +157,14 @@ def _client(settings: Settings) -> Any:
         return _clients[url]
 
 
+def close() -> None:
+    """Close this process's connections to the executions databases (before dropping one, say)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.destroy()
+        _clients.clear()
+
+
 def run(settings: Settings, execution: records.Execution, endpoint: str | None = None) -> None:
     """Enqueue a prepared STANDARD execution for the workers, wait for it and record how it ended."""
     machine = machines.get(settings, execution.state_machine)
@@ -233,7 +243,10 @@ def serve(settings: Settings, config: WorkerConfig, stop: threading.Event | None
         raise WorkflowError("Workers share executions through Postgres: pass --database-url postgresql://...")
     global _serving
     _serving = settings
-    stop = stop or threading.Event()
+    if stop is None:
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():  # SIGTERM: finish what is running, then exit
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
     _warm_up()
     durable.LISTEN_QUEUES[:] = [QUEUE]  # other processes on this database only enqueue
     durable.ensure(settings)  # launches DBOS on Postgres under this process's executor id
@@ -259,6 +272,8 @@ def serve(settings: Settings, config: WorkerConfig, stop: threading.Event | None
                 threading.Thread(target=collect, args=(settings,), name="scones-collect", daemon=True).start()
                 first = False
             stop.wait(config.heartbeat_seconds)
+    logger.info("worker %s stopping; finishing its running executions", durable.EXECUTOR_ID)
+    DBOS.destroy(workflow_completion_timeout_sec=STOP_SECONDS)  # stops dequeuing, waits for running ones
 
 
 def _warm_up() -> None:
