@@ -135,7 +135,7 @@ def test_missing_baseline_and_capture_fail_and_are_recorded(
 
 
 def test_schedule_runs_consecutive_windows() -> None:
-    clock = [1000.0]
+    clock = [1000.4]
     windows: list[tuple[float, float]] = []
 
     def once(since: float, until: float) -> None:
@@ -144,9 +144,11 @@ def test_schedule_runs_consecutive_windows() -> None:
             raise MonitorError("a failing run does not stop the schedule")
 
     made = runs.schedule(
-        60, once, max_runs=3, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)
+        60, once, max_runs=3, lag=10, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)
     )
-    assert made == 3 and windows == [(940.0, 1000.0), (1000.0, 1060.0), (1060.0, 1120.0)]
+    # windows end on whole seconds, 10 s (the lag) before they are analysed, and follow each other
+    assert made == 3 and windows == [(930.0, 990.0), (990.0, 1050.0), (1050.0, 1110.0)]
+    assert clock[0] == pytest.approx(1120.0)
     assert runs.parse_interval("1h") == 3600 and runs.parse_interval("15m") == 900
     with pytest.raises(MonitorError, match="duration"):
         runs.parse_interval("soon")

@@ -149,8 +149,11 @@ def schedule(
     max_runs: Annotated[
         int | None, typer.Option(min=1, help="Stop after this many runs (default: run forever).")
     ] = None,
+    lag: Annotated[
+        str, typer.Option(help="Analyse each window this long after it ends (capture writers buffer records).")
+    ] = "1m",
 ) -> None:
-    """Run the monitor every interval in the foreground, each run on the interval just ended."""
+    """Run the monitor every interval in the foreground, each run on the interval just ended (after --lag)."""
     from datetime import UTC, datetime
 
     from scones.monitor.runs import parse_interval, schedule as run_schedule
@@ -169,7 +172,7 @@ def schedule(
 
     interval = parse_interval(every)
     _common.err.print(f"Monitoring every {every}; Ctrl-C to stop.")
-    run_schedule(interval, once, max_runs=max_runs)
+    run_schedule(interval, once, max_runs=max_runs, lag=parse_interval(lag))
 
 
 @monitor_app.command("plot")

@@ -10,6 +10,7 @@ docs/monitoring.md).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from scones.errors import MonitorError, SconesError
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_LAG = 60.0  # seconds between a window's end and its analysis (capture writers buffer)
 STATUSES = ("InProgress", "Completed", "CompletedWithViolations", "Failed")
 DDL = """
 CREATE TABLE IF NOT EXISTS monitoring_executions (
@@ -130,17 +132,20 @@ def schedule(
     every: float,
     run_once: Callable[[float, float], Any],
     max_runs: int | None = None,
+    lag: float = DEFAULT_LAG,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Call `run_once(since, until)` for each interval of `every` seconds, in the foreground.
 
-    The first run covers the interval just ended; each run's window ends where the next
-    starts, so no record is missed or counted twice. A failing run is logged (and recorded
-    by the run itself) and the schedule goes on. Returns the number of runs made.
+    Windows are contiguous, so no record is missed or counted twice, and start on a whole
+    second (inferenceTime has whole seconds). Each window is analysed `lag` seconds after it
+    ends, because an endpoint's capture writer holds records for a few seconds before writing
+    them. A failing run is logged (and recorded by the run itself) and the schedule goes on.
+    Returns the number of runs made.
     """
     runs = 0
-    until = clock()
+    until = float(math.floor(clock() - lag))
     since = until - every
     while max_runs is None or runs < max_runs:
         try:
@@ -151,7 +156,7 @@ def schedule(
         if max_runs is not None and runs >= max_runs:
             break
         since, until = until, until + every
-        delay = until - clock()
+        delay = until + lag - clock()
         if delay > 0:
             sleep(delay)
     return runs
@@ -161,7 +166,8 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
     """An ISO-8601 time (UTC when no zone is given) or a duration ago ('2h' = two hours ago)."""
     now = now or datetime.now(UTC)
     if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[smhd]\s*", text):
-        return now - timedelta(seconds=parse_interval(text))
+        # whole seconds, as inferenceTime: a record's second is in exactly one of two adjacent windows
+        return (now - timedelta(seconds=parse_interval(text))).replace(microsecond=0)
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
