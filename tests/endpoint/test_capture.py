@@ -200,3 +200,17 @@ def test_server_keeps_serving_while_the_destination_fails(start_server: Callable
             metrics = client.get("/metrics").text
     assert 'scones_capture_records_dropped_total{reason="destination_error"} 5.0' in metrics
     assert "scones_capture_records_written_total 0.0" in metrics
+
+
+def test_observed_content_type_is_verbatim(start_server: Callable[..., Any], store: Store) -> None:
+    with start_server(capture_percent=100) as srv, httpx.Client(base_url=srv.url) as client:
+        headers = {"content-type": "Image/PNG; source=camera-7", "accept": "application/jsonlines"}
+        assert client.post("/invocations", content=png_bytes(), headers=headers).status_code == 200
+    (_, record), = records(store)  # fmt: skip
+    captured = record["captureData"]
+    assert captured["endpointInput"]["observedContentType"] == "Image/PNG; source=camera-7"
+    assert captured["endpointInput"]["encoding"] == "BASE64"
+    # JSON lines is not one of the JSON content types, so SageMaker would store it base64-encoded.
+    assert captured["endpointOutput"]["observedContentType"] == "application/jsonlines"
+    assert captured["endpointOutput"]["encoding"] == "BASE64"
+    assert "prediction" in json.loads(base64.b64decode(captured["endpointOutput"]["data"]))
