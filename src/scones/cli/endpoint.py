@@ -11,7 +11,9 @@ from scones.cli import _common
 
 _Name = Annotated[str, typer.Argument(help="Endpoint name.")]
 _NameOption = Annotated[str | None, typer.Option("--name", help="Endpoint name (default: the configured one).")]
-_Port = Annotated[int | None, typer.Option(help="Port to listen on.")]
+_Port = Annotated[
+    int | None, typer.Option(help="Port to listen on (default: the port of an earlier deployment, else a free one).")
+]
 _Workers = Annotated[int | None, typer.Option(help="Server processes sharing the port (default 1).")]
 _Percent = Annotated[
     float | None, typer.Option("--capture-percent", help="Data capture sampling percentage, 0-100 (0 = off).")
