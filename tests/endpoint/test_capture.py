@@ -214,3 +214,32 @@ def test_observed_content_type_is_verbatim(start_server: Callable[..., Any], sto
     assert captured["endpointOutput"]["observedContentType"] == "application/jsonlines"
     assert captured["endpointOutput"]["encoding"] == "BASE64"
     assert "prediction" in json.loads(base64.b64decode(captured["endpointOutput"]["data"]))
+
+
+def test_records_go_to_the_file_of_their_hour(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import calendar
+
+    import scones.endpoint.capture as capture
+
+    class Clock:
+        """time as the capture module sees it, with a settable now (the rest is the real module)."""
+
+        now = calendar.timegm((2026, 3, 12, 10, 59, 59)) + 0.9
+
+        def time(self) -> float:
+            return self.now
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+    clock = Clock()
+    monkeypatch.setattr(capture, "time", clock)
+    writer = CaptureWriter(store, CaptureConfig(percent=100, max_file_seconds=3600), NAME)
+    offer(writer, png_bytes())
+    clock.now += 0.2  # 11:00:00.100, the next hour
+    offer(writer, png_bytes())
+    writer.close()
+    keys = [key for key, _ in records(store)]
+    assert len(keys) == 2
+    assert keys[0].startswith(f"data_capture/{NAME}/AllTraffic/2026/03/12/10/59-59-900-")
+    assert keys[1].startswith(f"data_capture/{NAME}/AllTraffic/2026/03/12/11/00-00-100-")
