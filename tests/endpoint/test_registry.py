@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,16 @@ def scones(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     """The same command in this process (faster; the servers it starts are still real processes)."""
     result = CliRunner().invoke(app, list(args), env=env)
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture(autouse=True)
+def no_endpoint_outlives_its_test(settings: Settings) -> Iterator[None]:
+    """Stop whatever a test deployed, even when it failed half-way."""
+    yield
+    from scones.endpoint.registry import delete, list_endpoints
+
+    for record in list_endpoints(settings):
+        delete(settings, record.name)
 
 
 @pytest.fixture
