@@ -21,6 +21,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -250,10 +251,17 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main_run(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="scones-bench-"))
+    try:
+        run_all(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # the model, weights and captured records
+
+
+def run_all(args: argparse.Namespace, workdir: Path) -> None:
     from scones.config import environ_with
 
     levels = [int(c) for c in args.concurrency.split(",")]
-    workdir = Path(tempfile.mkdtemp(prefix="scones-bench-"))
     env = environ_with(SCONES_HOME=str(workdir / "home"), PYTHONPATH=str(REPO / "src"))
     model, weights = build_model(workdir)
     images = load_images()
