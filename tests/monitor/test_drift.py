@@ -146,3 +146,19 @@ def test_violations_document_shape(
     for entry in document["violations"]:
         assert set(entry) == {"feature_name", "constraint_check_type", "description"}
         assert all(isinstance(v, str) and v for v in entry.values())
+
+
+@pytest.mark.slow
+def test_false_alarm_rate_over_many_splits(images: tuple[np.ndarray, np.ndarray], model: OnnxModel) -> None:
+    """40 random same-distribution splits: the run-level bound is alpha = 1%, so expect none."""
+    pixels, labels = images
+    alarms = []
+    for seed in range(100, 140):
+        order = np.random.default_rng(seed).permutation(len(pixels))
+        meta = {"name": "t", "threshold": 0.93, "model": None}
+        held_out = order[400:600]
+        reference = baselines.compute(model, pixels[order[:400]], pixels[held_out], labels[held_out], meta, CONFIG)
+        fired = violated(check(reference, window_of(pixels[order[600:]], model), model))
+        if fired:
+            alarms.append((seed, fired))
+    assert len(alarms) <= 1, alarms  # P(2 or more of 40 at 1%) < 6%; in practice the effect gate makes it 0
