@@ -185,3 +185,29 @@ def test_cli_baseline_from_a_dataset_folder(tmp_path: Path, images: tuple[np.nda
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["baseline"] == "s3://scones/monitoring/tiny-test-model/baseline" and body["training_images"] == 1000
+
+
+def test_everything_on_s3(
+    s3_settings: Settings,
+    s3_store: Store,
+    tmp_path: Path,
+    reference: baselines.Baseline,
+    images: tuple[np.ndarray, np.ndarray],
+    split: dict[str, np.ndarray],
+    model: object,
+) -> None:
+    bucket = s3_settings.bucket
+    artifact = tmp_path / "model.tar.gz"
+    artifact.write_bytes(tiny_artifact().pack())
+    reference.meta["model"] = str(artifact)
+    uri = baselines.save(s3_store, reference, f"s3://{bucket}/monitoring/s3/baseline")
+    local = _capture(tmp_path, shift(images[0][split["window"]][:120], "grayscale"), model, "cap")
+    for path in local.rglob("*.jsonl"):
+        s3_store.put(bucket, "captured/" + path.relative_to(local).as_posix(), path.read_bytes())
+    result = run_monitor(s3_settings, s3_store, RunRequest(capture=f"s3://{bucket}/captured", baseline=uri))
+    assert result.status == "CompletedWithViolations" and result.window.counts["records"] == 120
+    assert result.output.startswith(f"s3://{bucket}/monitoring/")
+    key = result.report.split(f"s3://{bucket}/", 1)[1]
+    assert s3_store.get(bucket, key).startswith(b"<!doctype html>")
+    violations = json.loads(s3_store.get(bucket, key.replace("report.html", "constraint_violations.json")))
+    assert "image.saturation" in {v["feature_name"] for v in violations["violations"]}
