@@ -173,8 +173,13 @@ def _to_bool(raw: Any) -> bool:
 
 def ensure_home(settings: Settings) -> Path:
     """Create the scones home (readable by the user only) and its folders; return it."""
-    for path in (settings.home, settings.buckets_dir, settings.logs_dir):
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        for path in (settings.home, settings.buckets_dir, settings.logs_dir):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, a read-only parent
+        raise ConfigError(
+            f"Cannot create the scones home {settings.home}: {exc}; give --home a folder you can write"
+        ) from exc
     try:
         settings.home.chmod(0o700)
     except OSError as exc:

@@ -20,7 +20,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # one regex scan: keys are validated 
 def validate_bucket(bucket: str) -> str:
     """Return `bucket` if it is a valid bucket name, else raise InvalidKey."""
     if not isinstance(bucket, str) or not _BUCKET.match(bucket) or ".." in bucket:
-        raise InvalidKey(f"Invalid bucket name {bucket!r}: use 3-63 lowercase letters, digits, dots or hyphens")
+        raise InvalidKey(f"Invalid bucket name {_shown(bucket)}: use 3-63 lowercase letters, digits, dots or hyphens")
     return bucket
 
 
@@ -34,8 +34,14 @@ def validate_key(key: str) -> str:
         raise InvalidKey("Empty object key: give a key such as 'data/test/bicycle_s_000030.png'")
     problem = _key_problem(key)
     if problem:
-        raise InvalidKey(f"Refused object key {key!r}: {problem}; keys are relative paths inside the bucket")
+        raise InvalidKey(f"Refused object key {_shown(key)}: {problem}; keys are relative paths inside the bucket")
     return key
+
+
+def _shown(value: object) -> str:
+    """repr of `value` cut to a readable length: error messages must not echo megabytes back."""
+    text = repr(value)
+    return text if len(text) <= 120 else f"{text[:100]}... ({len(text)} characters)"
 
 
 def _key_problem(key: str) -> str | None:
@@ -71,7 +77,7 @@ def join_key(*parts: str) -> str:
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """Split `s3://bucket/key/...` into a valid (bucket, key); the key may be empty."""
     if not isinstance(uri, str) or not uri.startswith("s3://"):
-        raise InvalidKey(f"Not an s3:// URI: {uri!r}; write it as s3://BUCKET/KEY")
+        raise InvalidKey(f"Not an s3:// URI: {_shown(uri)}; write it as s3://BUCKET/KEY")
     rest = uri[len("s3://") :]
     bucket, _, key = rest.partition("/")
     validate_bucket(bucket)

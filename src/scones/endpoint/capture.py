@@ -69,6 +69,8 @@ class CaptureConfig:
                 f"Capture destination {self.destination!r} is not an s3:// URI; give s3://BUCKET/PREFIX "
                 "(it means the configured store: local folders or S3)"
             )
+        if self.destination is not None:  # a bad bucket or a prefix escaping it fails now, not in the server
+            validate_prefix(parse_s3_uri(self.destination)[1])
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,10 @@ def unpack(data: bytes, source: str = "model.tar.gz") -> Artifact:
                     raise ArtifactError(f"{source}: member {name} cannot be read")
                 members[name] = handle.read()
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        # mode "r:*" lists every compression it tried, one per line; the CLI error is one line
+        reason = "not a tar archive" if "\n" in str(exc) else str(exc)
         raise ArtifactError(
-            f"{source} is not a readable model.tar.gz ({exc}); re-run training or copy it again"
+            f"{source} is not a readable model.tar.gz ({reason}); re-run training or copy it again"
         ) from exc
     return _from_members(members, source)
 

@@ -290,6 +290,14 @@ def plot_capture(
     )
     if window.read["files"] == 0 and window.read["skipped_files"] == 0:
         raise NoCapturedData(capture)
+    read = window.read
+    if read["records"] == 0 and (read["corrupt_lines"] or read["corrupt_files"]):
+        # nothing but corrupt input: blank pictures with exit 0 would hide it
+        first = read["problems"][0] if read["problems"] else "no details"
+        raise MonitorError(
+            f"No readable captured records at {capture}: {read['corrupt_lines']} corrupt lines, "
+            f"{read['corrupt_files']} unreadable files (first: {first}); is it SageMaker data-capture JSONL?"
+        )
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for file_name, data in report.figures(window, base.max_probability if base else None).items():
