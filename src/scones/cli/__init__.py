@@ -8,6 +8,7 @@ Expected errors (`SconesError`) print one `Error: ...` line and exit 1; usage er
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
@@ -19,7 +20,7 @@ from scones.errors import SconesError
 class _Group(TyperGroup):
     """Turns expected errors into one line and an exit code, never a traceback."""
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except SconesError as exc:
@@ -47,4 +48,4 @@ for _module in (data, model, endpoint, workflow, monitor, console, demo, aws, sc
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(app())  # type: ignore[func-returns-value]
+    sys.exit(app())

@@ -80,9 +80,10 @@ class Manifest:
         body.pop("format")
         body.pop("format_version")
         try:
-            pre = body.pop("preprocessing", {})
-            pre = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in pre.items()})
-            manifest = cls(preprocessing=pre, **body)
+            fields: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in body.pop("preprocessing", {}).items()
+            }
+            manifest = cls(preprocessing=Preprocessing(**fields), **body)
         except TypeError as exc:
             raise ArtifactError(f"{MANIFEST} has unexpected fields ({exc}); the artifact is corrupt") from exc
         if not manifest.classes or not all(isinstance(c, str) for c in manifest.classes):

@@ -31,7 +31,7 @@ def decode(data: bytes, size: tuple[int, int] = (32, 32), resample: str = "bilin
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise BadImage(
