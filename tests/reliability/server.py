@@ -37,14 +37,14 @@ def main() -> None:
 class ServerProcess:
     """`python tests/reliability/server.py` started on a free port, with its log in a file."""
 
-    def __init__(self, home: Path, token: str, log: Path) -> None:
+    def __init__(self, home: Path, token: str, log: Path, port: int | None = None) -> None:
         from tests.conftest import free_port
 
         self.home, self.token, self.log = home, token, log
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SCONES_HOME": str(home), "PYTHONPATH": str(REPO / "src")}
-        with log.open("wb") as out:
+        with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, __file__, str(self.port), token], env=env, stdout=out, stderr=subprocess.STDOUT
             )
@@ -68,6 +68,11 @@ class ServerProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS")
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-request, as a crashed container does."""
+        self.process.kill()
+        self.process.wait(30)
 
     def stop(self) -> int:
         """SIGTERM (capture flushed), then the exit status."""
