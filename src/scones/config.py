@@ -172,7 +172,13 @@ def _to_bool(raw: Any) -> bool:
 
 
 def ensure_home(settings: Settings) -> Path:
-    """Create the scones home (readable by the user only) and its folders; return it."""
+    """Create the scones home (readable by the user only) and its folders; return it.
+
+    Also sets this process's umask to 077: every file and folder scones creates afterwards
+    (objects in local buckets, capture files, logs, databases, and those of the processes it
+    starts) is the user's only, whatever the home's own mode.
+    """
+    os.umask(0o077)
     try:
         for path in (settings.home, settings.buckets_dir, settings.logs_dir):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)

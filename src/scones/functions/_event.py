@@ -57,10 +57,13 @@ def image_bytes(body: dict[str, Any]) -> bytes:
 
 def inferences(body: dict[str, Any]) -> list[float]:
     values = body.get("inferences")
-    if not isinstance(values, list) or not values or not all(_is_number(v) for v in values):
-        raise InvalidEvent(f"Event field 'inferences' must be a non-empty list of numbers, got {values!r}")
+    if not isinstance(values, list) or not values or not all(_is_probability(v) for v in values):
+        raise InvalidEvent(
+            f"Event field 'inferences' must be a non-empty list of probabilities (0 to 1), got {values!r}"
+        )
     return [float(v) for v in values]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _is_probability(value: Any) -> bool:
+    # NaN compares False with everything, so max([nan]) < threshold would let it pass the filter.
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
