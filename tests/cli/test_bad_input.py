@@ -327,9 +327,9 @@ def table(tmp: Path, environ: Callable[[], None]) -> str:
         outcome = run_case(case, tmp)
         problem = verdict(case, outcome, tmp)
         said = summary(case, outcome).replace("|", "\\|").replace(str(tmp), "…")
-        command = " ".join(a for a in case.argv if not a.startswith(("{", "@{"))).split(" --")[0]
+        command = " ".join(a.replace(f"{T}/", "") if len(a) < 60 else a[:40] + "…" for a in case.argv)
         said = f"**FAILS: {problem}** — {said}" if problem else said
-        rows.append(f"| `scones {command}` | {case.tried} | {outcome.code} | {said[:260]} |")
+        rows.append(f"| `scones {command}` | {case.tried} | {outcome.code} | {said[:240]} |")
     return "\n".join(rows)
 
 
