@@ -23,6 +23,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from tests.reliability import payloads
 from tests.reliability.server import ServerProcess
 
+# Hypothesis warns when the global `random` state moves while it draws an example; here that is
+# other threads of the test process (capture sampling, Step Functions retry jitter of an earlier
+# test's executions), not the strategies, which use no `random`.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
+)
 TOKEN = "fuzz-secret-token-5b1e"
 DECLARED = {  # status -> the error types it may carry
     400: {"ValidationError"},

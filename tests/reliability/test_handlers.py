@@ -20,6 +20,12 @@ from scones.functions.errors import InvalidEvent
 from scones.storage import Store
 from tests.helpers import png_bytes
 
+# Hypothesis warns when the global `random` state moves while it draws an example; here that is
+# other threads of the test process (capture sampling, Step Functions retry jitter of an earlier
+# test's executions), not the strategies, which use no `random`.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
+)
 HANDLERS = {
     "serialize_image_data": serialize_image_data.handler,
     "classify_image": classify_image.handler,
