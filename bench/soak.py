@@ -142,7 +142,8 @@ async def _sampler(pid: int, stop: float, started: float, tally: Tally, samples:
 
 
 async def _load(pid: int, port: int, seconds: float, concurrency: int) -> tuple[Tally, list[dict[str, Any]]]:
-    bodies, tally, samples = images(), Tally(), []
+    bodies, tally = images(), Tally()
+    samples: list[dict[str, Any]] = []
     started = time.monotonic()
     stop = started + seconds
     await asyncio.gather(

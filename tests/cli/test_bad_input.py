@@ -86,8 +86,8 @@ def hostile_files(tmp: Path) -> None:
     big = _member(f"{root}/train")  # a header declaring 10 GB with 1 KB behind it
     with tarfile.open(tmp / "declared-huge.tar.gz", "w:gz") as tar:
         big.size = 10 * 1024**3
-        tar.fileobj.write(big.tobuf())  # type: ignore[union-attr]
-        tar.fileobj.write(b"\0" * 1024)  # type: ignore[union-attr]
+        tar.fileobj.write(big.tobuf())
+        tar.fileobj.write(b"\0" * 1024)
     artifact = tiny_artifact()
     manifest = artifact.manifest.to_json().encode()
     _tar(tmp / "model-symlink.tar.gz", [(_member("manifest.json", tarfile.SYMTYPE, "/etc/passwd"), b""),
