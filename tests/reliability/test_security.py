@@ -176,3 +176,14 @@ def test_secrets_are_compared_in_constant_time() -> None:
     assert not offenders, offenders
     for checker in ("endpoint/app.py", "console/auth.py"):
         assert "hmac.compare_digest" in (SRC / checker).read_text()
+
+
+def test_verbose_cli_output_carries_no_credentials(secrets_env: None, moto_server: str) -> None:
+    """-v logs botocore's INFO lines (where credentials were found), never their values."""
+    command = [sys.executable, "-m", "scones.cli", "-v", "--storage", "s3", "--s3-endpoint-url", moto_server,
+               "--bucket", "no-such-bucket-here", "testcases"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)  # a process: real log handlers
+    assert result.returncode == 1 and "Error:" in result.stderr, result.stderr
+    assert " INFO " in result.stderr  # verbose logging was on
+    for secret in (TOKEN, AWS_SECRET, AWS_KEY):
+        assert secret not in result.stdout and secret not in result.stderr
