@@ -66,7 +66,7 @@ def test_strings_as_sagemaker_passes_them() -> None:
         ({"image_shape": "1,32,32"}, "RGB"),
         ({"lr_scheduler_step": "20,10"}, "increasing"),
         ({"lr_scheduler_step": "ten"}, "comma-separated"),
-        ({"checkpoint_frequency": "50"}, "from 1 to epochs"),
+        ({"checkpoint_frequency": "500"}, "from 1 to epochs"),
         ({"momentum": "1.5"}, "momentum"),
         ({"use_pretrained_model": "1"}, "trains from scratch"),
         ({"num_classes": "1"}, "num_classes"),
