@@ -9,7 +9,8 @@ from scones.errors import DataError, TrainingError
 from scones.model import artifact, jobs
 from scones.model.evaluate import predict
 from scones.model.hyperparameters import parse
-from scones.model.train import Channels, Epoch, augment, train
+from scones.model.recipe import augment
+from scones.model.train import Channels, Epoch, train
 from scones.storage import Store
 from tests.model.conftest import TINY, synthetic_split
 
@@ -70,7 +71,7 @@ def test_interrupt_mid_training_stops_and_keeps_best_so_far(settings: Settings, 
     assert jobs.describe(settings, record["name"])["status"] == "Stopped"
 
 
-def test_early_stopping_with_adam_and_step_schedule(settings: Settings, staged: Store) -> None:
+def test_early_stopping_with_adam_and_steplr_multiplier(settings: Settings, staged: Store) -> None:
     hp = {**TINY, "epochs": 12, "optimizer": "adam", "learning_rate": 1e-7, "lr_scheduler_step": "2,4"}
     hp |= {"early_stopping": "True", "early_stopping_min_epochs": 3, "early_stopping_patience": 2}
     record = train(settings, hp, store=staged)
@@ -113,21 +114,21 @@ def test_augmentation_keeps_shape_and_range(kind: str) -> None:
 
 
 def test_schedules_warmup_cosine_and_sagemaker_steps() -> None:
-    from scones.model.train import _schedule
+    from scones.model.recipe import lr_multiplier
 
-    cosine = _schedule(parse({"epochs": 10, "warmup_epochs": 2}), steps_per_epoch=10)
+    cosine = lr_multiplier(parse({"epochs": 10, "warmup_epochs": 2}), steps_per_epoch=10)
     assert cosine(0) == pytest.approx(0.05) and cosine(19) == pytest.approx(1.0)
     assert cosine(20) == pytest.approx(1.0) and cosine(99) < 0.001
-    step = _schedule(parse({"epochs": 30, "lr_scheduler_step": "10,20", "lr_scheduler_factor": 0.5}), 4)
+    step = lr_multiplier(parse({"epochs": 30, "lr_scheduler_step": "10,20", "lr_scheduler_factor": 0.5}), 4)
     assert [step(s) for s in (0, 39, 40, 79, 80)] == [1.0, 1.0, 0.5, 0.5, 0.25]
 
 
 @pytest.mark.parametrize(("name", "kind"), [("sgd", "SGD"), ("nag", "SGD"), ("adam", "AdamW"), ("rmsprop", "RMSprop")])
 def test_optimizers_by_sagemaker_name(name: str, kind: str) -> None:
     from scones.model.net import NetConfig, build
-    from scones.model.train import _optimizer
+    from scones.model.recipe import make_optimizer
 
-    optimizer = _optimizer(build(NetConfig(num_layers=8, width=4), 0), parse({"optimizer": name}))
+    optimizer = make_optimizer(build(NetConfig(num_layers=8, width=4), 0), parse({"optimizer": name}))
     assert type(optimizer).__name__ == kind
     assert optimizer.param_groups[1]["weight_decay"] == 0.0  # no decay on BatchNorm and biases
     if name in ("sgd", "nag"):
