@@ -24,7 +24,7 @@ SHOTS = ARTIFACTS / "console"
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # a live sync_playwright owns the event loop: end it with this module
 def browser() -> Iterator[Any]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing; install it with 'make browser' (apt-get install chromium)")
