@@ -72,7 +72,7 @@ def two_processes(type_: str, count: int, concurrency: int) -> dict[str, Any]:
                 "--mode",
                 "overhead",
                 "--type",
-                "EXPRESS",
+                type_,
                 "--count",
                 str(count // 2),
                 "--concurrency",
