@@ -38,6 +38,15 @@ def _png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _time_axis(axes: Any, figure: Any) -> None:
+    """UTC clock times on the x axis (matplotlib's default shows microseconds for short windows)."""
+    import matplotlib.dates as mdates
+
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]  # matplotlib stubs
+    axes.set_xlabel("time (UTC)")
+    figure.autofmt_xdate()
+
+
 def _dates(seconds: np.ndarray) -> np.ndarray:
     """Epoch seconds -> datetime64 (UTC), which matplotlib plots natively and fast."""
     return (np.asarray(seconds) * 1000).astype("datetime64[ms]")
@@ -64,7 +73,7 @@ def confidence_over_time(window: Window) -> bytes:
     axes.set_ylabel("confidence (max probability)")
     axes.set_title(f"Confidence of each inference ({len(times)} shown)")
     axes.legend(loc="lower left", fontsize=8)
-    figure.autofmt_xdate()
+    _time_axis(axes, figure)
     return _png(figure)
 
 
@@ -118,7 +127,7 @@ def class_mix_over_time(window: Window, bins: int = 20) -> bytes:
         centres = _dates((edges[:-1] + edges[1:]) / 2)
         axes.stackplot(centres, shares.T, labels=window.classes, alpha=0.8)
         axes.legend(loc="upper left", fontsize=8)
-        figure.autofmt_xdate()
+        _time_axis(axes, figure)
     axes.set_ylim(0, 1)
     axes.set_ylabel("share of predictions")
     axes.set_title("Predicted class mix over time")
