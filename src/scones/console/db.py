@@ -39,3 +39,17 @@ class Database:
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         row = self.conn().execute(sql, params).fetchone()
         return None if row is None else row[0]
+
+    def count(self, table: str, status: str = "") -> int:
+        """Rows of a stage table (0 when it does not exist yet), optionally of one status."""
+        if not self.has_table(table):
+            return 0
+        where, params = (" WHERE status = ?", (status,)) if status else ("", ())
+        return int(self.scalar(f"SELECT count(*) FROM {table}{where}", params))  # noqa: S608
+
+    def status_counts(self, table: str) -> dict[str, int]:
+        """Rows per status of a stage table ({} when it does not exist yet)."""
+        if not self.has_table(table):
+            return {}
+        rows = self.rows(f"SELECT status, count(*) AS n FROM {table} GROUP BY status")  # noqa: S608
+        return {str(r["status"]): int(r["n"]) for r in rows}

@@ -16,17 +16,11 @@ VIOLATIONS = "constraint_violations.json"
 
 
 def count(db: Database, status: str = "") -> int:
-    if not db.has_table(TABLE):
-        return 0
-    where, params = (" WHERE status = ?", (status,)) if status else ("", ())
-    return int(db.scalar(f"SELECT count(*) FROM {TABLE}{where}", params))  # noqa: S608
+    return db.count(TABLE, status)
 
 
 def status_counts(db: Database) -> dict[str, int]:
-    if not db.has_table(TABLE):
-        return {}
-    rows = db.rows(f"SELECT status, count(*) AS n FROM {TABLE} GROUP BY status")  # noqa: S608
-    return {str(r["status"]): int(r["n"]) for r in rows}
+    return db.status_counts(TABLE)
 
 
 def runs(db: Database, limit: int, offset: int, status: str = "") -> list[dict[str, Any]]:
