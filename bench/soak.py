@@ -18,13 +18,15 @@ import asyncio
 import io
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from endpoint_bench import free_port, wait_ready  # noqa: E402  (sibling script: one copy of the helpers)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_SECONDS = 10.0
@@ -55,12 +57,6 @@ def images(count: int = 200) -> list[bytes]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(home: Path, model: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     from scones.config import environ_with
 
@@ -69,22 +65,6 @@ def start_server(home: Path, model: Path, port: int, log: Path) -> subprocess.Po
     command += ["--port", str(port), "--capture-percent", "100"]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("server did not become ready")
 
 
 class Tally:
@@ -171,7 +151,7 @@ def run(seconds: float, concurrency: int, workdir: Path) -> dict[str, Any]:
     log = workdir / "server.log"
     server = start_server(home, model, port, log)
     try:
-        wait_ready(port, server)
+        wait_ready(port, server, timeout=90)
         wall = time.monotonic()
         tally, samples = asyncio.run(_load(server.pid, port, seconds, concurrency))
         wall = time.monotonic() - wall
