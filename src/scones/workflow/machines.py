@@ -29,8 +29,7 @@ CREATE TABLE IF NOT EXISTS state_machines (
 );
 """
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-PIPELINE = "pipeline"
-_ready: set[int] = set()  # connections known to have the table  # the name `scones demo` gives the seed's state machine
+PIPELINE = "pipeline"  # the name `scones demo` gives the seed's state machine
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,9 @@ def _connect(settings: Settings) -> Any:
     from scones.workflow import records
 
     conn = records.connect(settings)  # this thread's cached connection: executions look machines up often
-    if id(conn) not in _ready:
-        state.ensure_table(conn, "state_machines", DDL)
-        _ready.add(id(conn))
+    # ensure_table remembers each database by its path; a set of id(conn) could not, since a
+    # collected connection's id is reused by the next one, possibly to another home.
+    state.ensure_table(conn, "state_machines", DDL)
     return conn
 
 
