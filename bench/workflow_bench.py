@@ -160,27 +160,30 @@ def main() -> None:
     parser.add_argument("--mode", choices=("all", "overhead", "end-to-end"), default="all")
     parser.add_argument("--type", default="EXPRESS")
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=None, help="default: 8 for the overhead, 4 end to end")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--model", type=Path, default=None, help="model.tar.gz for the end-to-end endpoint")
     parser.add_argument("--images", type=Path, default=None, help="folder of PNG test images (end to end)")
     args = parser.parse_args()
+    concurrency = args.concurrency or 8
+    e2e_concurrency = args.concurrency or 4
     if args.mode == "overhead":
-        print(json.dumps(overhead(args.home, args.type, args.count, args.concurrency)))
+        print(json.dumps(overhead(args.home, args.type, args.count, concurrency)))
         return
     if args.mode == "end-to-end":
         home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
-        print(json.dumps(end_to_end(home, 400, 4, args.model, args.images), indent=2))
+        print(json.dumps(end_to_end(home, 400, e2e_concurrency, args.model, args.images), indent=2))
         return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
     for type_, count in (("EXPRESS", args.count), ("STANDARD", max(100, args.count // 3))):
         home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
-        results[f"overhead_{type_.lower()}"] = overhead(home, type_, count, args.concurrency)
-    results["overhead_express_2_processes"] = two_processes("EXPRESS", args.count, args.concurrency)
-    results["overhead_standard_2_processes"] = two_processes("STANDARD", max(100, args.count // 3), args.concurrency)
-    results["end_to_end"] = end_to_end(Path(tempfile.mkdtemp(prefix="scones-bench-")), 400, 4, args.model, args.images)
+        results[f"overhead_{type_.lower()}"] = overhead(home, type_, count, concurrency)
+    results["overhead_express_2_processes"] = two_processes("EXPRESS", args.count, concurrency)
+    results["overhead_standard_2_processes"] = two_processes("STANDARD", max(100, args.count // 3), concurrency)
+    home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
+    results["end_to_end"] = end_to_end(home, 400, e2e_concurrency, args.model, args.images)
     results["load_after"] = os.getloadavg()[0]
     for key in ("overhead_express", "overhead_standard"):
         results[key].pop("start"), results[key].pop("end")

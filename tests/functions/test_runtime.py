@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import traceback
 
 import pytest
 
@@ -17,6 +18,20 @@ def test_error_document_is_lambdas_shape(store: Store) -> None:
     assert doc["errorType"] == "ImageNotFound"
     assert "missing.png" in doc["errorMessage"]
     assert all(isinstance(line, str) for line in doc["stackTrace"]) and doc["stackTrace"]
+
+
+def test_stack_trace_lines_are_format_tbs_without_column_markers() -> None:
+    def inner() -> None:
+        {"a": 1}["b"]  # noqa: B018 - the KeyError is the point
+
+    try:
+        inner()
+    except KeyError as exc:
+        expected = [
+            "".join(line for line in entry.splitlines(keepends=True) if set(line.strip()) - set("^~"))
+            for entry in traceback.format_tb(exc.__traceback__)
+        ]
+        assert runtime.error_document(exc)["stackTrace"] == expected
 
 
 def test_success_response(store: Store) -> None:

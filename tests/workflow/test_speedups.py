@@ -6,6 +6,7 @@ import copy
 import hashlib
 import inspect
 import json
+import logging
 import threading
 import time
 from datetime import datetime
@@ -124,3 +125,21 @@ def test_a_declared_timeout_still_fires_while_the_task_hangs(where: str) -> None
     assert time.perf_counter() - began < 2.5  # the execution did not wait for the hanging task
     expected = ("FAILED", "States.Timeout") if where == "task" else ("TIMED_OUT", "States.Timeout")
     assert (outcome.status, outcome.error) == expected
+
+
+def test_failure_logs_are_skipped_while_silenced_and_written_when_enabled(caplog: pytest.LogCaptureFixture) -> None:
+    def boom(event: Any, context: Any) -> Any:
+        raise ValueError("bad")
+
+    definition = {"StartAt": "A", "States": {"A": task("boom", End=True)}}
+    logger = logging.getLogger("moto.stepfunctions.parser")
+    run(definition, {"boom": boom})
+    assert not [r for r in caplog.records if r.name.startswith("moto")]
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with caplog.at_level(logging.ERROR, logger="moto.stepfunctions.parser"):
+            assert run(definition, {"boom": boom}).error == "ValueError"
+    finally:
+        logger.setLevel(level)
+    assert any("FailureEventException" in r.getMessage() for r in caplog.records)

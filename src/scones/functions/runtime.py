@@ -69,10 +69,16 @@ def use(name: str, handler: Handler | None) -> None:
 
 def error_document(exc: BaseException) -> dict[str, Any]:
     """Lambda's document for an unhandled exception."""
+    # The frames as format_tb writes them, without the column markers it computes by parsing
+    # each line's source (the largest cost of a failed invocation).
+    frames = traceback.extract_tb(exc.__traceback__)
     return {
         "errorType": type(exc).__name__,
         "errorMessage": str(exc),
-        "stackTrace": traceback.format_tb(exc.__traceback__),
+        "stackTrace": [
+            f'  File "{f.filename}", line {f.lineno}, in {f.name}\n' + (f"    {f.line.strip()}\n" if f.line else "")
+            for f in frames
+        ],
     }
 
 

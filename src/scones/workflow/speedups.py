@@ -1,4 +1,4 @@
-"""Three measured speed-ups to moto's interpreter (pinned at 5.2.5), without changing what it computes.
+"""Four measured speed-ups to moto's interpreter (pinned at 5.2.5), without changing what it computes.
 
 1. Timeouts without threads. The interpreter starts a thread for every execution (to enforce
    the program's TimeoutSeconds) and one for every Task attempt (the state's TimeoutSeconds),
@@ -13,6 +13,10 @@
    anything that is not JSON still goes through `copy.deepcopy`.
 3. Cached JSONPath parses (reference section 6): `jsonpath_ng.parse` rebuilt its parser on
    every call; parsed expressions are immutable ASTs, safe to share.
+4. No error messages nobody reads. As a failure rises through the components, each one builds
+   an error log line (its own repr, the details as JSON) before calling the logger; scones
+   silences that logger (the failure is in the history), so those lines are skipped unless the
+   logger is enabled again.
 
 `tests/workflow/test_speedups.py` pins the source of the replaced methods, so a moto upgrade
 that changes them fails loudly instead of silently diverging.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import sys
 import types
 from typing import Any
@@ -47,10 +52,11 @@ _copy_module = types.SimpleNamespace(deepcopy=json_copy, copy=copy.copy)
 
 
 def install() -> None:
-    """Apply the three speed-ups (once per process; engine.install calls this)."""
+    """Apply the four speed-ups (once per process; engine.install calls this)."""
     global _original_program_eval, _original_evaluate_with_timeout
     if _original_program_eval is not None:
         return
+    from moto.stepfunctions.parser.asl.component import eval_component
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.program.program import Program
     from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -63,10 +69,23 @@ def install() -> None:
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions.parser.") and getattr(module, "copy", None) is copy:
             module.copy = _copy_module  # type: ignore[attr-defined]
+    for name in ("_log_failure_event_exception", "_log_exception"):
+        setattr(eval_component.EvalComponent, name, _only_if_logged(getattr(eval_component.EvalComponent, name)))
     _original_program_eval = Program.eval
     _original_evaluate_with_timeout = ExecutionState._evaluate_with_timeout
     Program.eval = _program_eval  # type: ignore[method-assign]
     ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
+
+
+def _only_if_logged(log_method: Any) -> Any:
+    from moto.stepfunctions.parser.asl.component.eval_component import LOG
+
+    @functools.wraps(log_method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        if LOG.isEnabledFor(logging.ERROR):
+            log_method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _program_eval(self: Any, env: Any) -> None:
