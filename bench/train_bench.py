@@ -12,6 +12,14 @@ seed's training set; validation = the staged test split) to check the wall-time 
 those 1000 images include the test images.
 
     .venv/bin/python bench/train_bench.py [-p epochs=60 ...] [--timing] [--workdir /tmp/scones-train-bench]
+                                          [--carve-seed 12345] [--no-test] [--views]
+
+`--views` also stores the last epoch's weights and prints its validation accuracy under each
+test-time augmentation (none, mirror, mirror + 1-pixel shifts): one run compares them all.
+`--carve-seed` carves a different validation split (to confirm a small difference); `--no-test`
+skips the test split, for tuning runs that must not look at it. Besides the kept (best) epoch's
+validation accuracy, which is optimistic (the maximum over epochs of a noisy figure), the last
+epoch's and the mean of the last five are printed.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from scones.config import load_settings
 from scones.data.dataset import LstEntry, format_lst, parse_lst
 from scones.data.stage import stage
 from scones.model.evaluate import evaluate
-from scones.model.hyperparameters import parse, parse_pairs
+from scones.model.hyperparameters import Hyperparameters, parse, parse_pairs
 from scones.model.train import Channels, train
 from scones.storage import Store
 
@@ -59,14 +67,46 @@ def carve(store: Store, fraction: float = 0.2, seed: int = 12345) -> Channels:
     )
 
 
+def by_views(store: Store, name: str, hp: Hyperparameters, channels: Channels) -> dict[str, float]:
+    """The last epoch's stored weights, validated with each test-time augmentation."""
+    import io
+
+    import torch
+
+    from scones.data.dataset import read_split
+    from scones.model.artifact import Preprocessing
+    from scones.model.net import NetConfig, build, tta_embed
+
+    checkpoint = torch.load(io.BytesIO(store.get("scones", f"models/{name}/checkpoints/epoch-{hp.epochs - 1:04d}.pt")))
+    net = build(NetConfig(**checkpoint["config"]), hp.seed)
+    net.load_state_dict(checkpoint["state_dict"])
+    net.eval()
+    split = read_split(store, channels.validation, channels.validation_lst)
+    pre = Preprocessing(image_shape=hp.shape)
+    x = torch.from_numpy(split.images.transpose(0, 3, 1, 2).copy()).float() / 255
+    x = (x - torch.tensor(pre.mean).view(1, 3, 1, 1)) / torch.tensor(pre.std).view(1, 3, 1, 1)
+    y = torch.from_numpy(split.labels)
+    result = {}
+    with torch.no_grad():
+        for label, flip, shift in (("none", False, False), ("mirror", True, False), ("mirror+shift", True, True)):
+            predicted = net.classify(tta_embed(net, x, flip, shift)).argmax(1)
+            result[label] = round(float((predicted == y).float().mean()), 4)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-p", "--hyperparameter", action="append", default=[])
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--workdir", default="/tmp/scones-train-bench")
+    parser.add_argument("--carve-seed", type=int, default=12345)
+    parser.add_argument("--no-test", action="store_true", help="do not evaluate on the test split")
+    parser.add_argument("--views", action="store_true", help="validation accuracy per test-time augmentation")
     args = parser.parse_args()
     overrides = parse_pairs(args.hyperparameter)
     hp = parse(overrides)
+    if args.views:
+        hp = hp.replace(checkpoint_frequency=hp.epochs)
     home = Path(args.workdir) / "home"
     shutil.rmtree(home, ignore_errors=True)
     settings = load_settings(home=home)
@@ -75,7 +115,7 @@ def main() -> None:
     if args.timing:
         channels = Channels.staged(settings, train=str(BIKE_MOTO / "train"), train_lst=str(BIKE_MOTO / "train.lst"))
     else:
-        channels = carve(store)
+        channels = carve(store, seed=args.carve_seed)
     started = time.monotonic()
     record = train(settings, hp, channels, store=store)
     wall = time.monotonic() - started
@@ -94,6 +134,12 @@ def main() -> None:
     }
     if not args.timing:
         result["validation_accuracy"] = round(metrics["validation_accuracy"], 4)
+        result["validation_accuracy_last"] = round(epochs[-1]["validation_accuracy"], 4)
+        result["validation_accuracy_last5"] = round(float(np.mean([e["validation_accuracy"] for e in epochs[-5:]])), 4)
+        result["carve_seed"] = args.carve_seed
+        if args.views:
+            result["last_epoch_validation_by_views"] = by_views(store, record["name"], hp, channels)
+    if not args.timing and not args.no_test:
         test = evaluate(settings, record["name"], "s3://scones/data/test", "s3://scones/data/test.lst", store=store)
         result |= {
             "test_accuracy": round(test.accuracy, 4),

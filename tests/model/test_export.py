@@ -15,9 +15,11 @@ from scones.model.plot import accuracy_plot
 from tests.helpers import tiny_artifact
 
 
-def _trained_looking_net() -> torch.nn.Module:
+def _trained_looking_net(architecture: str = "resnet", members: int = 1) -> torch.nn.Module:
     """A small net with non-trivial BatchNorm statistics (as after training)."""
-    net = build(NetConfig(num_layers=8, width=4), 0)
+    config = NetConfig(num_layers=8, width=4, architecture=architecture, members=members)  # type: ignore[arg-type]
+    net = build(config, 0)
+    net.prepare(torch.randn(16, 3, 32, 32) * 2 + 0.5)
     net.train()
     with torch.no_grad():
         for _ in range(3):
@@ -25,11 +27,15 @@ def _trained_looking_net() -> torch.nn.Module:
     return net.eval()
 
 
-def test_onnx_equals_pytorch_within_tolerance_at_any_batch_size() -> None:
+@pytest.mark.parametrize(
+    ("architecture", "members", "shift"),
+    [("resnet", 1, False), ("resnet", 1, True), ("airbench", 1, True), ("airbench", 2, False), ("resnet", 2, True)],
+)
+def test_onnx_equals_pytorch_within_tolerance_at_any_batch_size(architecture: str, members: int, shift: bool) -> None:
     import onnxruntime as ort
 
-    net = _trained_looking_net()
-    exported = Exported(net, temperature=1.7).eval()
+    net = _trained_looking_net(architecture, members)
+    exported = Exported(net, temperature=1.7, shift=shift).eval()
     data = to_onnx(exported, (3, 32, 32))
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"]
@@ -39,7 +45,7 @@ def test_onnx_equals_pytorch_within_tolerance_at_any_batch_size() -> None:
         probabilities, embedding = session.run(None, {"input": x.numpy()})
         with torch.no_grad():
             want_p, want_e = exported(x)
-        assert probabilities.shape == (n, 2) and embedding.shape == (n, 16)
+        assert probabilities.shape == (n, 2) and embedding.shape == (n, 16 * members)
         assert np.abs(probabilities - want_p.numpy()).max() <= TOLERANCE
         assert np.abs(embedding - want_e.numpy()).max() <= TOLERANCE * max(1.0, float(want_e.abs().max()))
     verify(data, exported, torch.randn(4, 3, 32, 32))  # the check training runs before storing

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scones.model.net import SMALL_IMAGE_DEPTHS, Exported, NetConfig, ResNet, build
+from scones.model.net import SMALL_IMAGE_DEPTHS, AirNet, Ensemble, Exported, NetConfig, ResNet, build, views
 
 
 @pytest.mark.parametrize("depth", SMALL_IMAGE_DEPTHS)
@@ -45,3 +45,52 @@ def test_exported_averages_the_mirror_and_applies_temperature() -> None:
     mirrored, _ = Exported(net).eval()(torch.flip(x, dims=[3]))
     plain, _ = Exported(net).eval()(x)
     assert torch.allclose(mirrored, plain, atol=1e-6)  # flip-averaged: a mirror image gets the same answer
+
+
+def test_airbench_shapes_and_frozen_whitening() -> None:
+    config = NetConfig(width=8, num_classes=3, architecture="airbench")
+    net = build(config, seed=0)
+    assert isinstance(net, AirNet)
+    x = torch.randn(6, 3, 32, 32)
+    net.prepare(x)
+    net.eval()
+    assert net(x).shape == (6, 3) and net.embed(x).shape == (6, 32) == (6, config.embedding_dim)
+    assert not net.whiten.weight.requires_grad and net.whiten.bias is not None and net.whiten.bias.requires_grad
+    assert not any(m.weight.requires_grad for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_airbench_whitening_decorrelates_patches() -> None:
+    net = build(NetConfig(width=4, architecture="airbench"), seed=0)
+    mix = torch.tensor([[1.0, 0.9, 0.8], [0.0, 0.4, 0.3], [0.0, 0.0, 0.2]])  # strongly correlated channels
+    x = torch.einsum("ij,njhw->nihw", mix, torch.randn(64, 3, 32, 32))
+    net.prepare(x)
+    with torch.no_grad():
+        out = net.whiten(x) - net.whiten.bias.view(1, -1, 1, 1)  # type: ignore[union-attr]
+    half = out[:, :12].permute(0, 2, 3, 1).reshape(-1, 12)
+    covariance = half.T @ half / len(half)
+    assert torch.allclose(covariance, torch.eye(12), atol=0.05)
+
+
+def test_views_weights_sum_to_one_and_shifts_move_one_pixel() -> None:
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    for flip in (False, True):
+        for shift in (False, True):
+            parts = views(x, flip, shift)
+            assert abs(sum(w for _, w in parts) - 1) < 1e-9
+            assert len(parts) == (2 if flip else 1) * (3 if shift else 1)
+    down_right = views(x, flip=False, shift=True)[1][0]
+    assert torch.equal(down_right[:, :, 1:, 1:], x[:, :, :-1, :-1])
+
+
+def test_ensemble_averages_independent_members() -> None:
+    net = build(NetConfig(width=4, architecture="airbench", members=3), seed=0)
+    assert isinstance(net, Ensemble) and len(net.nets) == 3
+    x = torch.randn(4, 3, 32, 32)
+    net.prepare(x)
+    net.eval()
+    first, second = (list(m.parameters()) for m in net.nets[:2])
+    assert not torch.equal(first[-1], second[-1])  # different initial weights
+    with torch.no_grad():
+        members = net.member_logits(x)
+        assert torch.allclose(net(x), torch.stack(members).mean(0), atol=1e-6)
+        assert net.embed(x).shape == (4, 48) == (4, net.config.embedding_dim)

@@ -113,6 +113,20 @@ def test_augmentation_keeps_shape_and_range(kind: str) -> None:
     assert torch.equal(out, x) == (kind == "none")
 
 
+@pytest.mark.parametrize("kind", ["none", "mixup", "cutmix"])
+def test_mix_targets_are_distributions_matching_the_pixels(kind: str) -> None:
+    from scones.model.recipe import mix
+
+    y = torch.tensor([0, 1] * 8)
+    x = y.float().view(-1, 1, 1, 1).expand(16, 3, 32, 32).clone()  # label 0 images are 0, label 1 are 1
+    out, target = mix(x, y, parse({"mix": kind}), torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and target.shape == (16, 2)
+    assert torch.allclose(target.sum(1), torch.ones(16))
+    # the share of label 1 in the target is the mean pixel value: what the image is made of
+    assert torch.allclose(target[:, 1], out.mean(dim=(1, 2, 3)), atol=1e-5)
+    assert torch.equal(out, x) == (kind == "none")
+
+
 def test_schedules_warmup_cosine_and_sagemaker_steps() -> None:
     from scones.model.recipe import lr_multiplier
 
@@ -144,3 +158,15 @@ def test_an_error_mid_training_marks_the_job_failed(settings: Settings, staged: 
     record = jobs.describe(settings, "doomed")
     assert record["status"] == "Failed" and record["failure_reason"] == "RuntimeError: disk full"
     assert record["artifact_uri"] is None and record["ended"]
+
+
+def test_airbench_architecture_trains_and_exports_with_shifted_views(settings: Settings, staged: Store) -> None:
+    hp = {**TINY, "architecture": "airbench", "test_time_shift": "True"}
+    first = train(settings, hp, store=staged)
+    second = train(settings, hp, store=staged)
+    art = artifact.load(first["artifact_uri"], staged)
+    assert art.manifest.embedding_dim == 16 and art.manifest.hyperparameters["architecture"] == "airbench"
+    images, _ = synthetic_split(6, seed=4)
+    probabilities = predict(art, images)
+    assert probabilities.shape == (6, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert np.array_equal(probabilities, predict(artifact.load(second["artifact_uri"], staged), images))

@@ -23,7 +23,7 @@ from scones.config import Settings
 from scones.errors import ArtifactError
 from scones.model import jobs
 from scones.model.artifact import Artifact, Manifest, sha256
-from scones.model.net import Exported, ResNet
+from scones.model.net import Exported, Net
 from scones.storage import Store
 
 if TYPE_CHECKING:
@@ -43,7 +43,9 @@ def publish(
         run.temperature = fit_temperature(val_logits, run.data.y_val)
         log(f"Calibration: softmax temperature {run.temperature:.3f} fitted on the validation channel")
     metrics = {**metrics, "temperature": run.temperature}
-    exported = Exported(model, temperature=run.temperature, flip=run.hp.test_time_flip).eval()
+    exported = Exported(
+        model, temperature=run.temperature, flip=run.hp.test_time_flip, shift=run.hp.test_time_shift
+    ).eval()
     onnx_bytes = to_onnx(exported, run.preprocessing.image_shape)
     sample = run.normalise(run.data.x_val[:64]).contiguous()
     verify(onnx_bytes, exported, sample)
@@ -85,6 +87,8 @@ def to_onnx(module: torch.nn.Module, image_shape: tuple[int, int, int]) -> bytes
     with warnings.catch_warnings(), torch.no_grad():
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # type: ignore[attr-defined]
+        # The 1-pixel shifted views trace to a reversed Slice that is left unfolded: harmless.
+        warnings.filterwarnings("ignore", message=".*Only steps=1 can be constant folded.*")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         torch.onnx.export(
             module,
@@ -130,6 +134,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def export_net(net: ResNet, temperature: float = 1.0, flip: bool = True) -> bytes:
+def export_net(net: Net, temperature: float = 1.0, flip: bool = True, shift: bool = False) -> bytes:
     """A trained net as ONNX bytes (the graph the artifact holds)."""
-    return to_onnx(Exported(net, temperature, flip).eval(), (net.config.in_channels, 32, 32))
+    return to_onnx(Exported(net, temperature, flip, shift).eval(), (net.config.in_channels, 32, 32))

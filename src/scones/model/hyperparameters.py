@@ -21,6 +21,8 @@ from scones.errors import TrainingError
 SMALL_IMAGE_DEPTHS = (20, 32, 44, 56, 110)  # the depths SageMaker's guide lists for small images
 Optimizer = Literal["sgd", "adam", "rmsprop", "nag"]
 Augmentation = Literal["none", "crop", "crop_color", "crop_color_transform"]
+Architecture = Literal["resnet", "airbench"]
+Mix = Literal["none", "mixup", "cutmix"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,16 @@ class Hyperparameters:
     precision_dtype: Literal["float32"] = "float32"
     # --- scones' own ---
     seed: int = 0  # same seed, data and threads -> same weights
-    width: int = 16  # channels of the first ResNet stage (then 2x, 4x)
+    architecture: Architecture = "resnet"  # resnet: num_layers deep; airbench: whitened 3-group conv net
+    width: int = 16  # channels of the first stage (then 2x, 4x for resnet; 4x, 4x for airbench)
+    ensemble: int = 1  # nets trained side by side, their logits averaged in one graph (time x ensemble)
     label_smoothing: float = 0.1
     warmup_epochs: int = 2
     ema_decay: float = 0.99  # exponential moving average of the weights; 0 turns it off
     cutout: int = 12  # side of the erased square in crop_color_transform
+    mix: Mix = "none"  # mixup or cutmix of each training image with another of its batch
     test_time_flip: bool = True  # average each image with its mirror (inside the ONNX graph)
+    test_time_shift: bool = False  # also average 1-pixel shifted views (inside the ONNX graph)
     calibrate: bool = True  # fit a softmax temperature on the validation channel
     threads: int = 2  # torch threads
 
@@ -177,6 +183,8 @@ def _check(h: Hyperparameters) -> None:
     for name, ok in ranges.items():
         if not ok:
             raise _bad(name, getattr(h, name), "a number in [0, 1) (lr_scheduler_factor in (0, 1])")
+    if not 1 <= h.ensemble <= 8:
+        raise _bad("ensemble", h.ensemble, "an integer from 1 to 8")
     if h.num_training_samples is not None and h.num_training_samples < 1:
         raise _bad("num_training_samples", h.num_training_samples, "a positive integer or None")
     if not valid_depth(h.num_layers):

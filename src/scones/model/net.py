@@ -1,15 +1,25 @@
-"""The network: a ResNet for 32x32 images (He et al. 2016, section 4.2), in plain PyTorch.
+"""The networks for 32x32 images, in plain PyTorch: a ResNet and a whitened conv net.
 
-Depth follows SageMaker's `num_layers` for small images: 6n + 2 layers (20, 32, 44, 56, 110),
-three stages of n basic blocks each at widths w, 2w, 4w, then global average pooling (the
-embedding) and one linear layer (the logits). `Exported` wraps a trained net into what the
-artifact holds: normalised input in, softmax probabilities and the embedding out, with the
-horizontal-flip test-time average and the temperature fitted on validation baked into the graph.
+`architecture="resnet"` (He et al. 2016, section 4.2): depth follows SageMaker's `num_layers`
+for small images, 6n + 2 layers (20, 32, 44, 56, 110), three stages of n basic blocks each at
+widths w, 2w, 4w, then global average pooling (the embedding) and one linear layer (the logits).
+
+`architecture="airbench"`: the shape of Keller Jordan's fast CIFAR-10 nets, written here from
+their description: a frozen 2x2 convolution that whitens image patches (its filters are the
+eigenvectors of the training images' patch covariance), then three groups of (conv, max-pool,
+BatchNorm, GELU, conv, BatchNorm, GELU) at widths w, 4w, 4w, global max pooling (the
+embedding) and a scaled linear layer. Far more sample-efficient per epoch than the ResNet.
+
+`Exported` wraps a trained net into what the artifact holds: normalised input in, softmax
+probabilities and the embedding out, with the test-time average (mirror image, optionally
+1-pixel shifts) and the temperature fitted on validation baked into the graph.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +30,12 @@ from scones.model.hyperparameters import SMALL_IMAGE_DEPTHS, valid_depth
 
 @dataclass(frozen=True)
 class NetConfig:
-    num_layers: int = 20  # 6n + 2
-    width: int = 16  # channels of the first stage; stages are width, 2*width, 4*width
+    num_layers: int = 20  # 6n + 2 (the ResNet only)
+    width: int = 16  # channels of the first stage; then 2x, 4x (ResNet) or 4x, 4x (airbench)
     num_classes: int = 2
     in_channels: int = 3
+    architecture: Literal["resnet", "airbench"] = "resnet"
+    members: int = 1  # > 1: an ensemble of that many nets, trained side by side, logits averaged
 
     @property
     def blocks_per_stage(self) -> int:
@@ -31,7 +43,7 @@ class NetConfig:
 
     @property
     def embedding_dim(self) -> int:
-        return 4 * self.width
+        return 4 * self.width * self.members
 
 
 class BasicBlock(nn.Module):
@@ -53,7 +65,32 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class Net(nn.Module):
+    """(N, 3, H, W) normalised images -> logits (N, num_classes); `embed` gives (N, 4*width)."""
+
+    config: NetConfig
+    head: nn.Module
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits from the embedding (linear: the logits of a mean embedding are the mean logits)."""
+        logits: torch.Tensor = self.head(embedding)
+        return logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(x))
+
+    def member_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each ensemble member's logits (each is trained on its own loss); a single net is one member."""
+        return [self(x)]
+
+    def prepare(self, x_train: torch.Tensor) -> None:
+        """Data-dependent initialisation from the (normalised) training images; none by default."""
+
+
+class ResNet(Net):
     """(N, 3, 32, 32) normalised images -> logits (N, num_classes); `embed` gives (N, 4*width)."""
 
     def __init__(self, config: NetConfig) -> None:
@@ -82,37 +119,167 @@ class ResNet(nn.Module):
         features: torch.Tensor = self.stages(self.stem(x))
         return features.mean(dim=(2, 3))
 
+
+def _batchnorm(channels: int) -> nn.BatchNorm2d:
+    # No learned scale: the next layer is scale-invariant anyway; only the shift trains.
+    bn = nn.BatchNorm2d(channels)
+    bn.weight.requires_grad_(False)
+    return bn
+
+
+class ConvGroup(nn.Module):
+    """conv, 2x2 max-pool, BN, GELU, conv, BN, GELU: halves the resolution."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+        self.bn1 = _batchnorm(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = _batchnorm(c_out)
+        for conv in (self.conv1, self.conv2):
+            # Partly the identity at start (the first c_in filters pass their channel through).
+            w = conv.weight.data
+            nn.init.dirac_(w[: min(w.size(0), w.size(1))])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.head(self.embed(x))
-        return logits
+        x = F.gelu(self.bn1(F.max_pool2d(self.conv1(x), 2)))
+        return F.gelu(self.bn2(self.conv2(x)))
+
+
+class ScaledLinear(nn.Linear):
+    """A linear layer whose output is scaled down: small initial logits with BN-normalised features."""
+
+    def __init__(self, c_in: int, c_out: int, scale: float) -> None:
+        super().__init__(c_in, c_out, bias=False)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * self.scale
+
+
+class AirNet(Net):
+    """Patch-whitening stem + three conv groups (w, 4w, 4w) + global max pool; `embed` is (N, 4*width)."""
+
+    WHITEN_EPS = 5e-4
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config = config
+        w, c = config.width, config.in_channels
+        patch = c * 2 * 2
+        self.whiten = nn.Conv2d(c, 2 * patch, 2, 1, 0, bias=True)
+        self.whiten.weight.requires_grad_(False)  # set by `prepare`, never trained
+        self.groups = nn.Sequential(ConvGroup(2 * patch, w), ConvGroup(w, 4 * w), ConvGroup(4 * w, 4 * w))
+        self.head = ScaledLinear(4 * w, config.num_classes, scale=1 / 9)
+
+    def prepare(self, x_train: torch.Tensor) -> None:
+        """Whitening filters: eigenvectors of the 2x2 patch covariance over eigenvalue square roots, +/-."""
+        c = self.config.in_channels
+        patches = x_train.unfold(2, 2, 1).unfold(3, 2, 1)  # (N, C, H-1, W-1, 2, 2)
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
+        covariance = patches.T @ patches / len(patches)
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+        filters = (eigenvectors.T / torch.sqrt(eigenvalues + self.WHITEN_EPS)[:, None]).float()
+        filters = filters.view(-1, c, 2, 2)
+        with torch.no_grad():
+            self.whiten.weight.copy_(torch.cat([filters, -filters]))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        features: torch.Tensor = self.groups(F.gelu(self.whiten(x)))
+        return features.amax(dim=(2, 3))
+
+
+class Ensemble(Net):
+    """`members` nets of one architecture: embeddings concatenated, logits averaged (one ONNX graph).
+
+    Members differ only by their initial weights; each is trained on its own loss, so they stay
+    independent, and the average of their logits is steadier than any one of them.
+    """
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config = config
+        single = dataclasses.replace(config, members=1)
+        self.members = nn.ModuleList([_single(single) for _ in range(config.members)])
+        self.head = nn.Identity()  # unused: `classify` applies each member's own head
+
+    @property
+    def nets(self) -> list[Net]:
+        return [m for m in self.members if isinstance(m, Net)]
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([m.embed(x) for m in self.nets], dim=1)
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        chunks = torch.split(embedding, self.config.embedding_dim // self.config.members, dim=1)
+        logits = [m.classify(c) for m, c in zip(self.nets, chunks, strict=True)]
+        return torch.stack(logits).mean(dim=0)
+
+    def member_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [m(x) for m in self.nets]
+
+    def prepare(self, x_train: torch.Tensor) -> None:
+        for m in self.nets:
+            m.prepare(x_train)
+
+
+def _single(config: NetConfig) -> Net:
+    return AirNet(config) if config.architecture == "airbench" else ResNet(config)
+
+
+def views(x: torch.Tensor, flip: bool = True, shift: bool = False) -> list[tuple[torch.Tensor, float]]:
+    """Test-time views with their weights (summing to 1): the image, its mirror, 1-pixel shifts.
+
+    With `shift`, half the weight goes to the image (and mirror) moved one pixel down-right and
+    one pixel up-left (reflect padding), as in airbench's test-time augmentation.
+    """
+    base = [x, torch.flip(x, dims=[3])] if flip else [x]
+    if not shift:
+        return [(v, 1 / len(base)) for v in base]
+    h, w = x.shape[2], x.shape[3]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    moved = [padded[:, :, :h, :w], padded[:, :, 2 : h + 2, 2 : w + 2]]
+    shifted = [v for m in moved for v in ([m, torch.flip(m, dims=[3])] if flip else [m])]
+    return [(v, 0.5 / len(base)) for v in base] + [(v, 0.5 / len(shifted)) for v in shifted]
+
+
+def tta_embed(net: Net, x: torch.Tensor, flip: bool = True, shift: bool = False) -> torch.Tensor:
+    """The embedding averaged over the test-time views (the head is linear: logits average too)."""
+    parts = views(x, flip, shift)
+    embedding = parts[0][1] * net.embed(parts[0][0])
+    for view, weight in parts[1:]:
+        embedding = embedding + weight * net.embed(view)
+    return embedding
 
 
 class Exported(nn.Module):
     """What goes into ONNX: input -> (probabilities, embedding).
 
-    Logits are averaged over the image and its mirror (test-time augmentation), divided by the
-    calibration temperature, then softmaxed; the embedding is the mirror-averaged one too.
+    Logits are averaged over the test-time views (the image and its mirror; optionally 1-pixel
+    shifts), divided by the calibration temperature, then softmaxed; the embedding is the
+    view-averaged one too.
     """
 
-    def __init__(self, net: ResNet, temperature: float = 1.0, flip: bool = True) -> None:
+    temperature: torch.Tensor
+
+    def __init__(self, net: Net, temperature: float = 1.0, flip: bool = True, shift: bool = False) -> None:
         super().__init__()
         self.net = net
         self.flip = flip
+        self.shift = shift
         self.register_buffer("temperature", torch.tensor(float(temperature)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.net.embed(x)
-        if self.flip:
-            embedding = (embedding + self.net.embed(torch.flip(x, dims=[3]))) / 2
-        # The head is linear, so the head of the mean embedding is the mean of both logits.
-        logits = self.net.head(embedding) / self.temperature
+        embedding = tta_embed(self.net, x, self.flip, self.shift)
+        # The head is linear, so the head of the mean embedding is the mean of the views' logits.
+        logits = self.net.classify(embedding) / self.temperature
         return torch.softmax(logits, dim=1), embedding
 
 
-def build(config: NetConfig, seed: int) -> ResNet:
+def build(config: NetConfig, seed: int) -> Net:
     """A freshly initialised net; the same seed gives the same weights."""
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
-    net = ResNet(config)
+    net = Ensemble(config) if config.members > 1 else _single(config)
     torch.random.set_rng_state(generator_state)
     return net

@@ -46,10 +46,43 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
     return x
 
 
+def mix(
+    x: torch.Tensor, y: torch.Tensor, hp: Hyperparameters, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup or CutMix (`mix`), per image with a partner from the same batch: images and soft targets.
+
+    Each image keeps a share lambda ~ U(0, 1) (Beta(1, 1)) of itself: blended pixels (mixup) or
+    all but a box of (1 - lambda) of its area pasted from the partner (cutmix). Its target is
+    lambda of its label plus (1 - lambda) of the partner's; "none" returns one-hot targets.
+    """
+    target = F.one_hot(y, hp.num_classes).to(x.dtype)
+    if hp.mix == "none":
+        return x, target
+    n, _, height, width = x.shape
+    partner = torch.randperm(n, generator=generator)
+    share = torch.rand(n, generator=generator)
+    if hp.mix == "mixup":
+        keep = share.view(n, 1, 1, 1)
+        x = keep * x + (1 - keep) * x[partner]
+    else:
+        side = torch.sqrt(1 - share)
+        cy = torch.rand(n, generator=generator) * height
+        cx = torch.rand(n, generator=generator) * width
+        half_h, half_w = (side * height / 2)[:, None], (side * width / 2)[:, None]
+        inside_y = ((torch.arange(height)[None, :] + 0.5 - cy[:, None]).abs() < half_h)[:, :, None]
+        inside_x = ((torch.arange(width)[None, :] + 0.5 - cx[:, None]).abs() < half_w)[:, None, :]
+        box = (inside_y & inside_x)[:, None]  # (N, 1, H, W)
+        x = torch.where(box, x[partner], x)
+        share = 1 - box.flatten(1).float().mean(1)  # the area actually kept (boxes are clipped at edges)
+    keep = share.view(n, 1).to(x.dtype)
+    return x, keep * target + (1 - keep) * target[partner]
+
+
 def make_optimizer(net: torch.nn.Module, hp: Hyperparameters) -> torch.optim.Optimizer:
     # Weight decay on weights only: decaying BatchNorm scales and biases only hurts.
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    rest = [p for p in net.parameters() if p.ndim <= 1]
+    trainable = [p for p in net.parameters() if p.requires_grad]  # airbench's whitening filters are fixed
+    decay = [p for p in trainable if p.ndim > 1]
+    rest = [p for p in trainable if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     if hp.optimizer == "adam":
         return torch.optim.AdamW(groups, lr=hp.learning_rate)

@@ -27,8 +27,8 @@ from scones.errors import SconesError, TrainingError
 from scones.model import jobs
 from scones.model.artifact import Preprocessing
 from scones.model.hyperparameters import Hyperparameters, parse
-from scones.model.net import NetConfig, ResNet, build
-from scones.model.recipe import augment, lr_multiplier, make_optimizer
+from scones.model.net import Net, NetConfig, build, tta_embed
+from scones.model.recipe import augment, lr_multiplier, make_optimizer, mix
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
 
@@ -199,9 +199,17 @@ class _Run:
         self.preprocessing = Preprocessing(image_shape=hp.shape)
         self.mean = torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1)
         self.std = torch.tensor(self.preprocessing.std).view(1, 3, 1, 1)
-        self.config = NetConfig(num_layers=hp.num_layers, width=hp.width, num_classes=hp.num_classes)
-        self.net: ResNet = build(self.config, hp.seed).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.ema: ResNet | None = copy.deepcopy(self.net) if hp.ema_decay else None
+        self.config = NetConfig(
+            num_layers=hp.num_layers,
+            width=hp.width,
+            num_classes=hp.num_classes,
+            architecture=hp.architecture,
+            members=hp.ensemble,
+        )
+        self.net: Net = build(self.config, hp.seed)
+        self.net.prepare(self.normalise(data.x_train))
+        self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.ema: Net | None = copy.deepcopy(self.net) if hp.ema_decay else None
         self.optimizer = make_optimizer(self.net, hp)
         self.batch_size = min(hp.mini_batch_size, len(data.y_train))
         self.steps_per_epoch = len(data.y_train) // self.batch_size  # drop the ragged last batch
@@ -214,7 +222,7 @@ class _Run:
         self.temperature = 1.0
 
     @property
-    def model(self) -> ResNet:
+    def model(self) -> Net:
         """The weights validated and exported: the moving average when there is one."""
         return self.ema if self.ema is not None else self.net
 
@@ -233,18 +241,21 @@ class _Run:
         loss_sum, correct, seen = 0.0, 0, 0
         for i in range(self.steps_per_epoch):
             index = order[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.normalise(augment(self.data.x_train[index], self.hp, self.generator))
             y = self.data.y_train[index]
+            x, target = mix(augment(self.data.x_train[index], self.hp, self.generator), y, self.hp, self.generator)
+            x = self.normalise(x)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.hp.learning_rate * self.schedule(self.step)
-            logits = self.net(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=self.hp.label_smoothing)
+            outputs = self.net.member_logits(x)  # an ensemble's members each learn on their own loss
+            losses = [F.cross_entropy(o, target, label_smoothing=self.hp.label_smoothing) for o in outputs]
+            loss = torch.stack(losses).sum()
+            logits = torch.stack(outputs).mean(dim=0)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             self.optimizer.step()
             self.step += 1
             self._update_ema()
-            loss_sum += loss.item() * len(y)
+            loss_sum += loss.item() / len(outputs) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             self.progress.advance()
@@ -272,17 +283,14 @@ class _Run:
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
-    def logits(self, x: torch.Tensor, model: ResNet | None = None) -> torch.Tensor:
-        """Evaluation logits, averaged with the mirror image when test_time_flip is on."""
+    def logits(self, x: torch.Tensor, model: Net | None = None) -> torch.Tensor:
+        """Evaluation logits, averaged over the test-time views the exported graph uses."""
         model = model or self.model
         model.eval()
         out = []
         for start in range(0, len(x), 256):
             batch = self.normalise(x[start : start + 256])
-            logits = model(batch)
-            if self.hp.test_time_flip:
-                logits = (logits + model(torch.flip(batch, dims=[3]))) / 2
-            out.append(logits)
+            out.append(model.classify(tta_embed(model, batch, self.hp.test_time_flip, self.hp.test_time_shift)))
         return torch.cat(out)
 
     def _update_ema(self) -> None:
@@ -307,7 +315,7 @@ class _Run:
         recent = max(e.validation_accuracy for e in self.history[-hp.early_stopping_patience :])
         return (recent - before) <= hp.early_stopping_tolerance * max(before, 1e-12)
 
-    def best_model(self) -> ResNet:
+    def best_model(self) -> Net:
         """A copy of the net holding the kept epoch's weights, in eval mode."""
         model = build(self.config, self.hp.seed)
         assert self.best_state is not None, "no epoch finished"
