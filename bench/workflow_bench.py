@@ -1,13 +1,16 @@
 """Stage 3 benchmarks: engine overhead per execution, and the pipeline end to end against a real endpoint.
 
-    .venv/bin/python bench/workflow_bench.py [--count 1000] [--concurrency 8]
+    .venv/bin/python bench/workflow_bench.py [--count 1000] [--concurrency 8] [--levels 1,4,8] [--model M]
 
 1. Engine overhead: the seed's pipeline with stand-in handlers (no I/O), EXPRESS and STANDARD,
    in one process and in two processes at once (the GIL caps one process at one core; each
    process has its own home, as two runners on one machine would).
-2. End to end: a real scones endpoint (a separate process serving the tiny test model) and the
-   real functions on local files; the endpoint's own throughput at concurrency C, then
-   run-testcases EXPRESS at the same C. Target: workflow >= 50% of the endpoint's throughput.
+2. End to end: a real scones endpoint (a separate process serving --model, by default the
+   default ResNet with random weights, which serves exactly as fast as a trained one) and the
+   real functions on local files. At each concurrency C of --levels, alternating --rounds
+   times: the endpoint's own throughput measured by stage 2b's keep-alive load generator (its
+   own process, 3 s), then run-testcases EXPRESS of 400 executions at the same C. Target:
+   workflow >= 50% of the endpoint's throughput (the median of the rounds' ratios).
 The crash test is bench/workflow_crash.py.
 """
 
@@ -16,16 +19,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.helpers (tiny model, PNGs)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # endpoint_bench: its model, images and load generator
 
 
 def _stub_handlers() -> None:
@@ -47,10 +49,10 @@ def overhead(home: Path, type_: str, count: int, concurrency: int) -> dict[str, 
     _stub_handlers()
     machines.create(settings, "bench", machines.pipeline_definition())
     warm = [{"s3_bucket": "scones", "s3_key": f"warm-{i}"} for i in range(20)]
-    testcases.run(settings, "bench", warm, concurrency, type_)
+    testcases.run(settings, "bench", warm, concurrency, type_, processes=1)
     inputs = [{"s3_bucket": "scones", "s3_key": f"case-{i}"} for i in range(count)]
     started = time.time()
-    summary = testcases.run(settings, "bench", inputs, concurrency, type_)
+    summary = testcases.run(settings, "bench", inputs, concurrency, type_, processes=1)  # stand-ins live here
     return {
         "type": type_,
         "count": count,
@@ -97,10 +99,12 @@ def two_processes(type_: str, count: int, concurrency: int) -> dict[str, Any]:
 
 
 def end_to_end(
-    home: Path, count: int, concurrency: int, model: Path | None = None, images: Path | None = None
+    home: Path, count: int, levels: list[int], rounds: int, model: Path | None = None, images: Path | None = None
 ) -> dict[str, Any]:
-    from tests.helpers import png_bytes, tiny_artifact
+    """The endpoint alone vs run-testcases through it, alternating, `rounds` times per concurrency."""
+    from urllib.parse import urlsplit
 
+    import endpoint_bench
     from scones.config import load_settings
     from scones.endpoint import registry
     from scones.endpoint.server import endpoint_config
@@ -112,47 +116,41 @@ def end_to_end(
         runtime.use(name, None)
     settings = load_settings(home=home)
     store = Store(settings)
-    store.put(settings.bucket, "models/tiny/model.tar.gz", model.read_bytes() if model else tiny_artifact().pack())
-    if images:  # real photos, e.g. ../shared/data/bike-moto/train
-        for path in sorted(images.glob("*.png"))[:200]:
-            store.put(settings.bucket, f"data/test/{path.name}", path.read_bytes())
-    else:  # confident (red/blue) and unsure (grey) images for the tiny model
-        for i in range(20):
-            colour = [(200, 30, 30), (30, 30, 200), (128, 128, 128)][i % 3]
-            store.put(settings.bucket, f"data/test/img_{i:02d}.png", png_bytes(colour))
-    image = store.get(settings.bucket, next(iter(store.list(settings.bucket, "data/test"))).key)
+    if model is None:  # the default ResNet with random weights: serving speed does not depend on them
+        model = endpoint_bench.build_model(home)[0]
+    store.put(settings.bucket, "models/bench/model.tar.gz", model.read_bytes())
+    folder = images or endpoint_bench.IMAGES
+    pictures = [p.read_bytes() for p in sorted(folder.glob("*.png"))[:200]] or endpoint_bench.load_images()[:200]
+    for i, picture in enumerate(pictures):  # the same images the endpoint's own load generator sends
+        store.put(settings.bucket, f"data/test/img_{i:03d}.png", picture)
     config = endpoint_config(settings, name=settings.endpoint_name, port=0, capture_percent=0)
-    record = registry.deploy(settings, config, f"s3://{settings.bucket}/models/tiny/model.tar.gz")
+    record = registry.deploy(settings, config, f"s3://{settings.bucket}/models/bench/model.tar.gz")
+    port = urlsplit(record.url).port or 80
+    results: dict[str, Any] = {"model": str(model), "images": str(folder), "count": count, "levels": {}}
     try:
-
-        def post(_: int) -> None:
-            request = urllib.request.Request(  # noqa: S310 - a loopback http URL
-                record.url + "/invocations", data=image, headers={"Content-Type": "image/png"}, method="POST"
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-                response.read()
-
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(post, range(50)))  # warm up
-            started = time.perf_counter()
-            list(pool.map(post, range(count)))
-        endpoint_rate = count / (time.perf_counter() - started)
         machines.create(settings, "pipeline", machines.pipeline_definition())
-        testcases.run(settings, "pipeline", testcases.generate(store, 20, seed=1), concurrency, "EXPRESS")
-        summary = testcases.run(settings, "pipeline", testcases.generate(store, count, seed=2), concurrency, "EXPRESS")
+        testcases.run(settings, "pipeline", testcases.generate(store, 20, seed=1), 4, "EXPRESS")  # warm up
+        for concurrency in levels:
+            alone, workflow, last = [], [], None
+            for r in range(rounds):
+                # the endpoint bench's keep-alive load generator, in its own process (as in stage 2b)
+                alone.append(endpoint_bench.load_once(port, concurrency, 3.0, dict(os.environ))["rps"])
+                inputs = testcases.generate(store, count, seed=100 + r)
+                last = testcases.run(settings, "pipeline", inputs, concurrency, "EXPRESS")
+                workflow.append(last.throughput_per_second)
+            ratios = [w / a for w, a in zip(workflow, alone, strict=True)]
+            results["levels"][concurrency] = {
+                "endpoint_per_second": [round(a, 1) for a in alone],
+                "workflow_per_second": workflow,
+                "ratios": [round(x, 2) for x in ratios],
+                "median_ratio": round(statistics.median(ratios), 2),
+                "last_round": {"succeeded": last.succeeded, "failed": last.failed, "latency_ms": last.latency_ms}
+                if last
+                else {},
+            }
     finally:
         registry.delete(settings, settings.endpoint_name)
-    return {
-        "model": str(model or "tiny test model"),
-        "images": str(images or "synthetic red/blue/grey"),
-        "concurrency": concurrency,
-        "endpoint_per_second": round(endpoint_rate, 1),
-        "workflow_per_second": summary.throughput_per_second,
-        "ratio": round(summary.throughput_per_second / endpoint_rate, 2),
-        "succeeded": summary.succeeded,
-        "failed": summary.failed,
-        "latency_ms": summary.latency_ms,
-    }
+    return results
 
 
 def main() -> None:
@@ -160,19 +158,21 @@ def main() -> None:
     parser.add_argument("--mode", choices=("all", "overhead", "end-to-end"), default="all")
     parser.add_argument("--type", default="EXPRESS")
     parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=None, help="default: 8 for the overhead, 4 end to end")
+    parser.add_argument("--concurrency", type=int, default=8, help="of the overhead runs")
+    parser.add_argument("--levels", default="1,4,8", help="concurrencies of the end-to-end comparison")
+    parser.add_argument("--rounds", type=int, default=3, help="end to end: alternating rounds per concurrency")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--model", type=Path, default=None, help="model.tar.gz for the end-to-end endpoint")
     parser.add_argument("--images", type=Path, default=None, help="folder of PNG test images (end to end)")
     args = parser.parse_args()
-    concurrency = args.concurrency or 8
-    e2e_concurrency = args.concurrency or 4
+    concurrency = args.concurrency
+    levels = [int(v) for v in args.levels.split(",")]
     if args.mode == "overhead":
         print(json.dumps(overhead(args.home, args.type, args.count, concurrency)))
         return
     if args.mode == "end-to-end":
         home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
-        print(json.dumps(end_to_end(home, 400, e2e_concurrency, args.model, args.images), indent=2))
+        print(json.dumps(end_to_end(home, 400, levels, args.rounds, args.model, args.images), indent=2))
         return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -183,7 +183,7 @@ def main() -> None:
     results["overhead_express_2_processes"] = two_processes("EXPRESS", args.count, concurrency)
     results["overhead_standard_2_processes"] = two_processes("STANDARD", max(100, args.count // 3), concurrency)
     home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
-    results["end_to_end"] = end_to_end(home, 400, e2e_concurrency, args.model, args.images)
+    results["end_to_end"] = end_to_end(home, 400, levels, args.rounds, args.model, args.images)
     results["load_after"] = os.getloadavg()[0]
     for key in ("overhead_express", "overhead_standard"):
         results[key].pop("start"), results[key].pop("end")

@@ -64,3 +64,28 @@ def test_functions_stay_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.replace("'", '"')) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, None, True, "x" * 5000], "b": {"c": (1, [2, (3,)])}},
+        {1: "int key", 1.5: "float key", False: "bool key", None: "null key"},
+        [float("inf"), -0.0, 10**30],
+        "plain",
+    ],
+)
+def test_wire_copy_is_the_json_round_trip(value: object) -> None:
+    copied = runtime.wire_copy(value)
+    assert json.dumps(copied) == json.dumps(json.loads(json.dumps(value)))
+    if isinstance(value, dict):
+        assert copied is not value
+
+
+def test_wire_copy_raises_what_json_raises() -> None:
+    with pytest.raises(TypeError, match="bytes is not JSON serializable"):
+        runtime.wire_copy({"raw": b"x"})
+    cycle: list[object] = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="Circular reference"):
+        runtime.wire_copy(cycle)

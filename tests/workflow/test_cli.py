@@ -87,4 +87,6 @@ def test_errors_are_one_line(settings: Settings, tmp_path: Path) -> None:
     assert badmap.exit_code == 1 and "AWS_NAME=" in badmap.output
     assert invoke("workflow", "create", "pipeline").exit_code == 0
     assert invoke("workflow", "start-execution", "pipeline", "--type", "FAST").exit_code == 1
+    processes = invoke("workflow", "run-testcases", "pipeline", "--processes", "0")
+    assert processes.exit_code == 1 and "--processes must be at least 1" in processes.output
     assert invoke("workflow", "worker").exit_code == 0

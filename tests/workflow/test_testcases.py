@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -39,3 +40,34 @@ def test_run_summarises_successes_and_failures_by_error(
 def test_percentiles() -> None:
     assert testcases.percentiles([]) == {}
     assert testcases.percentiles([float(i) for i in range(1, 101)])["p50"] == 51.0
+
+
+def test_express_runs_spread_over_processes_match_one_process(
+    settings: Settings, store: Store, images: dict[str, str], endpoint: Any, pipeline: Any
+) -> None:
+    from scones.workflow import records
+
+    inputs = [{"s3_bucket": "scones", "s3_key": images[c]} for c in ("red", "grey", "blue") * 8]
+    one = testcases.run(settings, "pipeline", inputs, concurrency=4, processes=1)
+    two = testcases.run(settings, "pipeline", inputs, concurrency=4, processes=2)
+    assert (one.executions, one.succeeded, one.failed) == (24, 16, {"ThresholdConfidenceNotMet": 8})
+    assert (two.executions, two.succeeded, two.failed) == (one.executions, one.succeeded, one.failed)
+    assert len(records.list_for(settings, "pipeline", limit=1000)) == 48  # the runners recorded theirs
+    lines = records.log_path(settings, "pipeline").read_text().splitlines()
+    assert len({json.loads(line)["executionArn"] for line in lines}) == 48  # whole lines, none interleaved
+
+
+def test_a_runner_that_fails_is_a_one_line_error(settings: Settings, pipeline: Any) -> None:
+    from dataclasses import replace
+
+    execution = testcases.executions.prepare(settings, "pipeline", {}, type_="EXPRESS")
+    gone = [replace(execution, state_machine="deleted-meanwhile")] * 2
+    with pytest.raises(
+        WorkflowError, match="runner process failed: WorkflowError: No state machine 'deleted-meanwhile'"
+    ):
+        testcases._in_processes(settings, gone, 2, 2, lambda n: None)
+
+
+def test_bad_process_counts_are_refused(settings: Settings, pipeline: Any) -> None:
+    with pytest.raises(WorkflowError, match="--processes must be at least 1"):
+        testcases.run(settings, "pipeline", [{}], processes=0)

@@ -186,16 +186,21 @@ def run_testcases(
     concurrency: Annotated[int, typer.Option(help="Executions at a time.")] = 4,
     type_: Annotated[str, typer.Option("--type", help="EXPRESS or STANDARD.")] = "EXPRESS",
     seed: Annotated[int | None, typer.Option(help="Random seed for picking test images.")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="EXPRESS runner processes (default: one per core, at most --concurrency)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run random test images through a state machine and summarise the executions."""
     from scones.cli._ui import progress_bar
     from scones.workflow import testcases
 
+    testcases.check_options(concurrency, processes)
     settings = _common.settings()
     inputs = testcases.generate(_common.store(settings), count, seed)
     with progress_bar() as bar:
-        summary = testcases.run(settings, name, inputs, concurrency, type_.upper(), progress=bar)
+        summary = testcases.run(settings, name, inputs, concurrency, type_.upper(), progress=bar, processes=processes)
     if as_json:
         _common.print_json(summary.to_dict())
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -119,6 +120,8 @@ _urls: dict[tuple[str, str], tuple[float, str]] = {}
 _idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
 _idle_lock = threading.Lock()
 _MAX_IDLE = 32
+# A forked child must not share its parent's sockets: it opens its own.
+os.register_at_fork(after_in_child=_idle.clear)
 
 
 def local_endpoint_url(settings: FunctionSettings) -> str:

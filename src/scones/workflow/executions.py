@@ -106,10 +106,11 @@ def prepare(
     return execution
 
 
-def run(settings: Settings, execution: Execution) -> Execution:
-    """Run a prepared execution to its end; return its final record."""
+def run(settings: Settings, execution: Execution, *, record: bool = True) -> Execution:
+    """Run a prepared execution to its end; return its final record (an EXPRESS one is stored only
+    if `record`: run-testcases' runner processes leave that to their parent)."""
     if execution.type == "EXPRESS":
-        return run_express(settings, execution)
+        return run_express(settings, execution, record=record)
     else:
         from scones.workflow import durable, workers
 
@@ -120,8 +121,8 @@ def run(settings: Settings, execution: Execution) -> Execution:
     return records.get(settings, execution.arn)
 
 
-def run_express(settings: Settings, execution: Execution) -> Execution:
-    """Run an EXPRESS execution in this thread, log its history and record how it ended."""
+def run_express(settings: Settings, execution: Execution, *, record: bool = True) -> Execution:
+    """Run an EXPRESS execution in this thread, log its history and (if `record`) store how it ended."""
     machine = machines.get(settings, execution.state_machine)
     outcome = engine.run(
         machine.definition,
@@ -143,7 +144,8 @@ def run_express(settings: Settings, execution: Execution) -> Execution:
         duration_ms=(datetime.fromisoformat(stopped.replace("Z", "+00:00")) - started).total_seconds() * 1000,
     )
     records.append_log(settings, machine.name, execution.arn, outcome.events)
-    records.insert(settings, final)
+    if record:
+        records.insert(settings, final)
     return final
 
 

@@ -115,29 +115,34 @@ _write_lock = threading.Lock()
 
 
 def insert(settings: Settings, execution: Execution) -> None:
+    insert_many(settings, [execution])
+
+
+def insert_many(settings: Settings, batch: list[Execution]) -> None:
+    """Record executions in one transaction (run-testcases' runner processes hand theirs to the parent:
+    one writer with batches, where several processes each committing every execution kept
+    waiting on SQLite's lock)."""
+    rows = [
+        (
+            e.arn, e.name, e.state_machine, e.type, e.status, e.input, e.output, e.error, e.cause,
+            e.started, e.stopped, e.duration_ms, RUNNER_ID,
+        )
+        for e in batch
+    ]  # fmt: skip
+    conn = connect(settings)
     try:
         with _write_lock:
-            connect(settings).execute(
-                "INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    execution.arn,
-                    execution.name,
-                    execution.state_machine,
-                    execution.type,
-                    execution.status,
-                    execution.input,
-                    execution.output,
-                    execution.error,
-                    execution.cause,
-                    execution.started,
-                    execution.stopped,
-                    execution.duration_ms,
-                    RUNNER_ID,
-                ),
-            )
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
     except sqlite3.IntegrityError as exc:
+        first = batch[0]
         raise WorkflowError(
-            f"An execution named {execution.name!r} already exists for {execution.state_machine!r} "
+            f"An execution named {first.name!r} already exists for {first.state_machine!r} "
             "(ExecutionAlreadyExists); choose another --name"
         ) from exc
 
@@ -275,10 +280,18 @@ def append_log(settings: Settings, state_machine: str, arn: str, events: list[di
     """Append an EXPRESS execution's events to its state machine's log, one JSON line per event."""
     path = log_path(settings, state_machine)
     lines = "".join(json.dumps({"executionArn": arn, "event": e}, separators=(",", ":")) + "\n" for e in events)
+    data = lines.encode("utf-8")
     with _log_lock:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as log:
-            log.write(lines)
+        # One O_APPEND write per execution: run-testcases' runner processes share the file, and a
+        # single write lands whole at the end even when another process appends at the same time.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            written = os.write(fd, data)
+            while written < len(data):  # only on a full disk or a signal; keep the line whole if we can
+                written += os.write(fd, data[written:])
+        finally:
+            os.close(fd)
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:

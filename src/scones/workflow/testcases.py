@@ -7,11 +7,12 @@ a summary: succeeded, failed by error name, latency percentiles and throughput.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from scones.config import Settings
 from scones.errors import WorkflowError
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
-from scones.workflow import executions
+from scones.workflow import executions, records
 from scones.workflow.records import Execution
 
 TEST_PREFIX = "data/test"  # stage 1's layout: <prefix>/test/*.png
@@ -78,6 +79,13 @@ def _warm_up(settings: Settings, type_: str) -> None:
         durable.ensure(settings)
 
 
+def check_options(concurrency: int, processes: int | None) -> None:
+    if concurrency < 1:
+        raise WorkflowError(f"--concurrency must be at least 1, got {concurrency}")
+    if processes is not None and processes < 1:
+        raise WorkflowError(f"--processes must be at least 1, got {processes}")
+
+
 def run(
     settings: Settings,
     machine: str,
@@ -85,26 +93,35 @@ def run(
     concurrency: int = 4,
     type_: str = "EXPRESS",
     progress: Progress | None = None,
+    processes: int | None = None,
 ) -> Summary:
-    """Start one execution per input (at most `concurrency` at a time) and summarise them."""
-    if concurrency < 1:
-        raise WorkflowError(f"--concurrency must be at least 1, got {concurrency}")
+    """Start one execution per input (at most `concurrency` at a time) and summarise them.
+
+    EXPRESS executions are spread over `processes` runner processes (default: one per core, at
+    most one per concurrent execution): the interpreter holds the GIL for most of an execution,
+    so one process cannot use a second core. The runners run scones' own functions (not stand-ins
+    installed with `runtime.use`). STANDARD executions run in this process, whose DBOS instance
+    makes them durable.
+    """
+    check_options(concurrency, processes)
     progress = progress or NullProgress()
     progress.start(f"executions of {machine}", len(inputs))
 
     prepared = [executions.prepare(settings, machine, value, type_=type_) for value in inputs]
+    if type_ != "EXPRESS":
+        processes = 1
+    elif processes is None:
+        processes = min(len(os.sched_getaffinity(0)), concurrency)
+    processes = max(1, min(processes, concurrency, len(prepared)))
+    if processes > 1:
+        start_runners()  # the fork server imports while this process does below
     _warm_up(settings, type_)
 
-    def one(execution: Execution) -> tuple[str, str | None, float]:
-        started = time.perf_counter()
-        execution = executions.run(settings, execution)
-        progress.advance(1)
-        failure = None if execution.status == "SUCCEEDED" else (execution.error or execution.status)
-        return execution.arn, failure, time.perf_counter() - started
-
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        results = list(pool.map(one, prepared))
+    if processes == 1:
+        results = _in_threads(settings, prepared, concurrency, progress.advance)
+    else:
+        results = _in_processes(settings, prepared, concurrency, processes, progress.advance)
     wall = time.perf_counter() - started
     failures = Counter(error for _, error, _ in results if error is not None)
     examples: dict[str, str] = {}
@@ -122,3 +139,126 @@ def run(
         concurrency=concurrency,
         examples=examples,
     )
+
+
+Result = tuple[str, str | None, float]  # execution ARN, error name or None, seconds
+_context: Any = None
+_PRELOAD = [  # what every runner needs, imported once in the fork server
+    "scones.workflow.testcases",
+    "moto.stepfunctions.parser.asl.parse.asl_parser",
+    "scones.functions.serialize_image_data",
+    "scones.functions.classify_image",
+    "scones.functions.filter_inferences",
+]
+
+
+def _runner_context() -> Any:
+    """Runner processes fork from a fork server that has imported the interpreter once (~2 s, once
+    per process): forking this process itself could copy a lock some other thread holds (SQLite,
+    DBOS, the progress display) into a child that then waits on it forever."""
+    global _context
+    if _context is None:
+        import multiprocessing
+
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(_PRELOAD)
+    return _context
+
+
+def start_runners() -> None:
+    """Start the fork server now (it imports the interpreter), so the first run does not wait for it."""
+    from multiprocessing import forkserver
+
+    _runner_context()
+    forkserver.ensure_running()
+
+
+def _one(settings: Settings, execution: Execution, record: bool = True) -> tuple[Result, Execution]:
+    started = time.perf_counter()
+    execution = executions.run(settings, execution, record=record)
+    failure = None if execution.status == "SUCCEEDED" else (execution.error or execution.status)
+    return (execution.arn, failure, time.perf_counter() - started), execution
+
+
+def _in_threads(
+    settings: Settings, prepared: Sequence[Execution], threads: int, advance: Callable[[int], None]
+) -> list[Result]:
+    def one(execution: Execution) -> Result:
+        result, _ = _one(settings, execution)
+        advance(1)
+        return result
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(one, prepared))
+
+
+def _in_processes(
+    settings: Settings,
+    prepared: Sequence[Execution],
+    concurrency: int,
+    processes: int,
+    advance: Callable[[int], None],
+) -> list[Result]:
+    """Run the executions in `processes` forked children, `concurrency` threads among them."""
+    import queue as queues
+
+    context = _runner_context()
+    results_queue: Any = context.Queue()
+    children = []
+    for k in range(processes):
+        threads = concurrency // processes + (1 if k < concurrency % processes else 0)
+        chunk = list(prepared[k::processes])
+        child = context.Process(target=_child, args=(settings, chunk, threads, results_queue), daemon=True)
+        child.start()
+        children.append(child)
+    results: list[Result] = []
+    finished: list[Execution] = []  # recorded here in batches: one writer, few transactions
+    try:
+        while len(results) < len(prepared):
+            try:
+                item = results_queue.get(timeout=0.5)
+            except queues.Empty:
+                if any(child.is_alive() for child in children):
+                    continue
+                try:  # the last ones may still be in the pipe
+                    item = results_queue.get(timeout=0.5)
+                except queues.Empty:
+                    break
+            if item[0] == "error":
+                raise WorkflowError(f"A test-case runner process failed: {item[1]}")
+            result, execution = item
+            results.append(result)
+            finished.append(execution)
+            if len(finished) >= 100:
+                records.insert_many(settings, finished)
+                finished.clear()
+            advance(1)
+    finally:
+        if finished:
+            records.insert_many(settings, finished)
+        for child in children:
+            if child.is_alive() and len(results) < len(prepared):
+                child.terminate()
+            child.join(timeout=10)
+    if len(results) < len(prepared):
+        codes = ", ".join(str(child.exitcode) for child in children)
+        raise WorkflowError(
+            f"{len(prepared) - len(results)} of {len(prepared)} executions did not report: a runner process "
+            f"ended early (exit codes {codes}); see 'scones workflow list-executions' for those that finished"
+        )
+    return results
+
+
+def _child(settings: Settings, chunk: list[Execution], threads: int, results_queue: Any) -> None:
+    try:
+        from scones.workflow import engine
+
+        engine.install()  # cheap here: the fork server has imported the interpreter
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for future in as_completed([pool.submit(_one, settings, e, False) for e in chunk]):
+                results_queue.put(future.result())
+    except Exception as exc:  # noqa: BLE001 - the process edge: the parent reports it in one line
+        results_queue.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        results_queue.close()
+        results_queue.join_thread()
