@@ -60,6 +60,8 @@ def overhead(home: Path, type_: str, count: int, concurrency: int) -> dict[str, 
         "per_second": summary.throughput_per_second,
         "p50_ms": summary.latency_ms["p50"],
         "succeeded": summary.succeeded,
+        "failed": summary.failed,
+        "examples": summary.examples,
         "start": started,
         "end": time.time(),
     }
@@ -92,7 +94,7 @@ def two_processes(type_: str, count: int, concurrency: int) -> dict[str, Any]:
     return {
         "type": type_,
         "processes": 2,
-        "count": count,
+        "count": sum(r["count"] for r in results),
         "per_second": round(sum(r["count"] for r in results) / wall, 1),
         "succeeded": sum(r["succeeded"] for r in results),
     }
