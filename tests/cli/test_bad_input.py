@@ -205,6 +205,7 @@ CASES: list[Case] = [
     Case("workflow-history-unknown", ["workflow", "get-execution-history", "nope"], "an execution that does not exist"),
     Case("workflow-graph-unknown", ["workflow", "graph", "nope"], "a machine that does not exist"),
     Case("workflow-testcases-negative", ["workflow", "run-testcases", "nope", "--count", "-1"], "--count -1"),
+    Case("workflow-testcases-processes", ["workflow", "run-testcases", "nope", "--processes", "0"], "--processes 0"),
     Case("workflow-list-unknown", ["workflow", "list-executions", "nope"], "a machine that does not exist"),
     # stage 4: monitor
     Case("monitor-since-garbage", ["monitor", "run", "--since", "last tuesday"], "--since 'last tuesday'"),
