@@ -68,6 +68,14 @@ def test_a_runner_that_fails_is_a_one_line_error(settings: Settings, pipeline: A
         testcases._in_processes(settings, gone, 2, 2, lambda n: None)
 
 
+def test_stand_ins_keep_the_default_in_this_process(
+    settings: Settings, stubs: dict[str, list[Any]], pipeline: Any
+) -> None:
+    inputs = [{"s3_bucket": "scones", "s3_key": f"data/test/{i}.png"} for i in range(6)]
+    summary = testcases.run(settings, "pipeline", inputs, concurrency=4)
+    assert summary.succeeded == 6 and len(stubs["filter_inferences"]) == 6  # the stand-ins ran, here
+
+
 def test_bad_process_counts_are_refused(settings: Settings, pipeline: Any) -> None:
     with pytest.raises(WorkflowError, match="--processes must be at least 1"):
         testcases.run(settings, "pipeline", [{}], processes=0)

@@ -23,6 +23,7 @@ from scones.functions import NAMES, _settings
 
 Handler = Callable[[Any, Any], Any]
 _handlers: dict[str, Handler] = {}
+_stand_ins: set[str] = set()
 
 
 @dataclass
@@ -63,8 +64,15 @@ def use(name: str, handler: Handler | None) -> None:
         raise WorkflowError(f"No function named {name!r}; choose one of {', '.join(NAMES)}")
     if handler is None:
         _handlers.pop(name, None)
+        _stand_ins.discard(name)
     else:
         _handlers[name] = handler
+        _stand_ins.add(name)
+
+
+def stand_ins() -> set[str]:
+    """The function names that run a stand-in installed with `use` in this process."""
+    return set(_stand_ins)
 
 
 def error_document(exc: BaseException) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from scones.config import Settings
 from scones.errors import WorkflowError
+from scones.functions import runtime
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
 from scones.workflow import executions, records
@@ -99,9 +100,9 @@ def run(
 
     EXPRESS executions are spread over `processes` runner processes (default: one per core, at
     most one per concurrent execution): the interpreter holds the GIL for most of an execution,
-    so one process cannot use a second core. The runners run scones' own functions (not stand-ins
-    installed with `runtime.use`). STANDARD executions run in this process, whose DBOS instance
-    makes them durable.
+    so one process cannot use a second core. Runners run scones' own functions, so stand-ins
+    installed with `runtime.use` keep the default to this process. STANDARD executions run in
+    this process, whose DBOS instance makes them durable.
     """
     check_options(concurrency, processes)
     progress = progress or NullProgress()
@@ -111,7 +112,7 @@ def run(
     if type_ != "EXPRESS":
         processes = 1
     elif processes is None:
-        processes = min(len(os.sched_getaffinity(0)), concurrency)
+        processes = 1 if runtime.stand_ins() else min(len(os.sched_getaffinity(0)), concurrency)
     processes = max(1, min(processes, concurrency, len(prepared)))
     if processes > 1:
         start_runners()  # the fork server imports while this process does below
