@@ -143,3 +143,17 @@ def test_failure_logs_are_skipped_while_silenced_and_written_when_enabled(caplog
     finally:
         logger.setLevel(level)
     assert any("FailureEventException" in r.getMessage() for r in caplog.records)
+
+
+def test_map_and_parallel_give_the_same_outputs_on_both_paths() -> None:
+    branch = {"StartAt": "T", "States": {"T": task("f", End=True)}}
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {"Type": "Map", "ItemsPath": "$.x", "ItemProcessor": branch, "ResultPath": "$.mapped", "Next": "P"},
+            "P": {"Type": "Parallel", "Branches": [branch, branch], "End": True},
+        },
+    }
+    inline, threaded = _shapes(definition)
+    assert inline == threaded and inline[0] == "SUCCEEDED"
+    assert inline[1][0]["seen"]["mapped"][0] == {"seen": 1, "n": 3}
