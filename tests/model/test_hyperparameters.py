@@ -90,3 +90,10 @@ def test_pairs_and_replace() -> None:
     assert hp.epochs == 5 and hp.seed == parse().seed
     with pytest.raises(TrainingError):
         parse().replace(epochs=-1)
+
+
+def test_width_defaults_to_the_architectures_own() -> None:
+    assert parse().architecture == "airbench" and parse().width is None and parse().channels == 64
+    assert parse({"architecture": "resnet"}).channels == 16
+    assert parse({"architecture": "resnet", "width": "32"}).channels == 32
+    assert parse({"width": "None"}).channels == 64

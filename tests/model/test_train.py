@@ -113,6 +113,16 @@ def test_augmentation_keeps_shape_and_range(kind: str) -> None:
     assert torch.equal(out, x) == (kind == "none")
 
 
+def test_warp_keeps_shape_range_and_is_seeded() -> None:
+    x = torch.rand(8, 3, 32, 32)
+    hp = parse({"warp": "True", "cutout": 0})
+    a = augment(x, hp, torch.Generator().manual_seed(1))
+    b = augment(x, hp, torch.Generator().manual_seed(1))
+    plain = augment(x, hp.replace(warp=False), torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert not torch.allclose(a, plain)
+
+
 @pytest.mark.parametrize("kind", ["none", "mixup", "cutmix"])
 def test_mix_targets_are_distributions_matching_the_pixels(kind: str) -> None:
     from scones.model.recipe import mix

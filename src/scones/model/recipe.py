@@ -36,6 +36,8 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
         x = (x - mean) * factors[1] + mean
         grey = x.mean(dim=1, keepdim=True)
         x = ((x - grey) * factors[2] + grey).clamp(0, 1)
+    if hp.augmentation_type == "crop_color_transform" and hp.warp:
+        x = warp(x, generator)
     if hp.augmentation_type == "crop_color_transform" and hp.cutout:
         cy = torch.randint(0, height, (n,), generator=generator)
         cx = torch.randint(0, width, (n,), generator=generator)
@@ -44,6 +46,23 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
         inside_x = ((torch.arange(width)[None, :] - cx[:, None]).abs() < half)[:, None, :]
         x = x * (~(inside_y & inside_x))[:, None].to(x.dtype)
     return x
+
+
+def warp(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """SageMaker's `transform`: rotation up to 10 degrees, shear up to 0.1, aspect ratio changed up to 25%."""
+    n = x.shape[0]
+    u = torch.rand(3, n, generator=generator) * 2 - 1  # each in [-1, 1]
+    angle, shear, aspect = u[0] * math.radians(10), u[1] * 0.1, 1 + u[2] * 0.25
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    sx, sy = torch.sqrt(aspect), 1 / torch.sqrt(aspect)
+    # rotation @ shear @ aspect scaling, as the 2x3 matrices affine_grid takes (no translation)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = cos * sx
+    theta[:, 0, 1] = (cos * shear - sin) * sy
+    theta[:, 1, 0] = sin * sx
+    theta[:, 1, 1] = (sin * shear + cos) * sy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
 def mix(

@@ -1,9 +1,10 @@
 """`scones train`: a SageMaker-style image-classification training job, on the CPU.
 
 Read top to bottom: read the channels (train, validation, train_lst, validation_lst), build
-the ResNet, train with augmentation, a warmup + cosine (or SageMaker step) schedule and an
-exponential moving average of the weights, validate every epoch, keep the best validation
-epoch, then fit a softmax temperature on validation, export ONNX and store the artifact.
+the net (airbench's whitened conv net, or the ResNet), train with augmentation, a warmup +
+cosine (or SageMaker step) schedule and an exponential moving average of the weights,
+validate every epoch, keep the best validation epoch, then fit a softmax temperature on
+validation, export ONNX and store the artifact.
 
     from scones.model.train import train
     record = train(settings, hyperparameters={"epochs": "30"})
@@ -201,7 +202,7 @@ class _Run:
         self.std = torch.tensor(self.preprocessing.std).view(1, 3, 1, 1)
         self.config = NetConfig(
             num_layers=hp.num_layers,
-            width=hp.width,
+            width=hp.channels,
             num_classes=hp.num_classes,
             architecture=hp.architecture,
             members=hp.ensemble,
