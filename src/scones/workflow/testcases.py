@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -184,13 +185,42 @@ def _one(settings: Settings, execution: Execution, record: bool = True) -> tuple
 def _in_threads(
     settings: Settings, prepared: Sequence[Execution], threads: int, advance: Callable[[int], None]
 ) -> list[Result]:
+    batch = _Batch(settings)
+
     def one(execution: Execution) -> Result:
-        result, _ = _one(settings, execution)
+        result, final = _one(settings, execution, record=execution.type != "EXPRESS")
+        if execution.type == "EXPRESS":
+            batch.add(final)
         advance(1)
         return result
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(one, prepared))
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(one, prepared))
+    finally:
+        batch.flush()
+
+
+class _Batch:
+    """EXPRESS records stored a hundred to a transaction (STANDARD ones are stored as they run)."""
+
+    def __init__(self, settings: Settings, size: int = 100) -> None:
+        self.settings, self.size = settings, size
+        self.pending: list[Execution] = []
+        self.lock = threading.Lock()
+
+    def add(self, execution: Execution) -> None:
+        with self.lock:
+            self.pending.append(execution)
+            full = len(self.pending) >= self.size
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.pending = self.pending, []
+        if pending:
+            records.insert_many(self.settings, pending)
 
 
 def _in_processes(
@@ -213,7 +243,7 @@ def _in_processes(
         child.start()
         children.append(child)
     results: list[Result] = []
-    finished: list[Execution] = []  # recorded here in batches: one writer, few transactions
+    batch = _Batch(settings)  # the runners' records, stored here: one writer, few transactions
     try:
         while len(results) < len(prepared):
             try:
@@ -229,14 +259,10 @@ def _in_processes(
                 raise WorkflowError(f"A test-case runner process failed: {item[1]}")
             result, execution = item
             results.append(result)
-            finished.append(execution)
-            if len(finished) >= 100:
-                records.insert_many(settings, finished)
-                finished.clear()
+            batch.add(execution)
             advance(1)
     finally:
-        if finished:
-            records.insert_many(settings, finished)
+        batch.flush()
         for child in children:
             if child.is_alive() and len(results) < len(prepared):
                 child.terminate()
