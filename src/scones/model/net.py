@@ -17,6 +17,7 @@ probabilities and the embedding out, with the test-time average (mirror image, o
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass
 from typing import Literal
@@ -65,14 +66,15 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class Net(nn.Module):
+class Net(nn.Module, abc.ABC):
     """(N, 3, H, W) normalised images -> logits (N, num_classes); `embed` gives (N, 4*width)."""
 
     config: NetConfig
     head: nn.Module
 
+    @abc.abstractmethod
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """(N, 3, H, W) normalised images -> (N, embedding_dim) features before the head."""
 
     def classify(self, embedding: torch.Tensor) -> torch.Tensor:
         """Logits from the embedding (linear: the logits of a mean embedding are the mean logits)."""
