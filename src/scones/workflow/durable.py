@@ -3,9 +3,10 @@
 Each execution is a DBOS workflow whose ID is the execution ARN, and each Lambda call the
 interpreter makes is a DBOS step. After a crash, the workflow replays: the interpreter runs
 again from the start, and every task call that had finished returns its recorded response
-instead of running again, so the execution continues where it stopped. The interpreter runs
-states in its own threads; the workflow's context is carried into them with a copy of its
-`contextvars` (one task at a time, which is why Map and Parallel are refused for STANDARD).
+instead of running again, so the execution continues where it stopped. A task runs in the
+workflow's thread unless it declares TimeoutSeconds, when the interpreter gives it a thread of
+its own; either way the workflow's context goes with it as a copy of its `contextvars` (one
+task at a time, which is why Map and Parallel are refused for STANDARD).
 
 Each process runs workflows under its own executor ID (its runner ID `host:pid:token`, also
 stored on the execution's row), so two processes never resume each other's live executions;
@@ -122,7 +123,7 @@ def _engine(url: str) -> Any:
 @DBOS.workflow(name="scones.execution")
 def _execution(home: str, arn: str) -> str:
     settings = load_settings(home=home)
-    context = contextvars.copy_context()  # carries this workflow's DBOS context into the interpreter's threads
+    context = contextvars.copy_context()  # this workflow's DBOS context, also for tasks on their own thread
 
     def call(bindings: dict[str, str]) -> engine.TaskCall:
         def step(function: str, payload: Any) -> dict[str, Any]:

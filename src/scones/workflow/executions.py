@@ -108,7 +108,7 @@ def prepare(
 
 def run(settings: Settings, execution: Execution, *, record: bool = True) -> Execution:
     """Run a prepared execution to its end; return its final record (an EXPRESS one is stored only
-    if `record`: run-testcases' runner processes leave that to their parent)."""
+    if `record`: run-testcases stores its EXPRESS records itself, in batches)."""
     if execution.type == "EXPRESS":
         return run_express(settings, execution, record=record)
     else:
