@@ -74,6 +74,9 @@ def test_strings_as_sagemaker_passes_them() -> None:
         ({"architecture": "vgg"}, "one of resnet, airbench"),
         ({"ensemble": "0"}, "ensemble=0 is invalid; expected an integer from 1 to 8"),
         ({"mix": "mosaic"}, "one of none, mixup, cutmix"),
+        ({"augmentation_type": "trivialaugment"}, "crop_color_transform, trivial"),
+        ({"sam_rho": "-0.05"}, "sam_rho=-0.05 is invalid"),
+        ({"sam_rho": "big"}, "sam_rho='big' is invalid; expected a number"),
         ({"epoch": "3"}, "Unknown hyperparameter epoch; known: image_shape"),
     ],
 )

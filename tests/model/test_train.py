@@ -105,7 +105,7 @@ def test_channels_default_to_staged_layout(settings: Settings) -> None:
     assert channels.validation == "s3://other/val" and channels.validation_lst == "s3://scones/data/test.lst"
 
 
-@pytest.mark.parametrize("kind", ["none", "crop", "crop_color", "crop_color_transform"])
+@pytest.mark.parametrize("kind", ["none", "crop", "crop_color", "crop_color_transform", "trivial"])
 def test_augmentation_keeps_shape_and_range(kind: str) -> None:
     x = torch.rand(8, 3, 32, 32)
     out = augment(x, parse({"augmentation_type": kind}), torch.Generator().manual_seed(0))
@@ -180,3 +180,14 @@ def test_airbench_architecture_trains_and_exports_with_shifted_views(settings: S
     probabilities = predict(art, images)
     assert probabilities.shape == (6, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
     assert np.array_equal(probabilities, predict(artifact.load(second["artifact_uri"], staged), images))
+
+
+def test_sharpness_aware_minimisation_trains_and_changes_the_weights(settings: Settings, staged: Store) -> None:
+    hp = {**TINY, "architecture": "airbench", "epochs": 1, "augmentation_type": "trivial"}
+    plain = train(settings, hp, store=staged)
+    sam = train(settings, {**hp, "sam_rho": "0.05"}, store=staged)
+    assert sam["status"] == "Completed" and sam["metrics"]["epochs_run"] == 1
+    a, b = (artifact.load(r["artifact_uri"], staged) for r in (plain, sam))
+    assert a.manifest.model_sha256 != b.manifest.model_sha256
+    images, _ = synthetic_split(4, seed=6)
+    assert np.allclose(predict(b, images).sum(1), 1, atol=1e-5)

@@ -20,7 +20,7 @@ from scones.errors import TrainingError
 
 SMALL_IMAGE_DEPTHS = (20, 32, 44, 56, 110)  # the depths SageMaker's guide lists for small images
 Optimizer = Literal["sgd", "adam", "rmsprop", "nag"]
-Augmentation = Literal["none", "crop", "crop_color", "crop_color_transform"]
+Augmentation = Literal["none", "crop", "crop_color", "crop_color_transform", "trivial"]
 Architecture = Literal["resnet", "airbench"]
 Mix = Literal["none", "mixup", "cutmix"]
 
@@ -59,6 +59,7 @@ class Hyperparameters:
     cutout: int = 12  # side of the erased square in crop_color_transform
     warp: bool = False  # crop_color_transform also warps: SageMaker's rotation, shear and aspect changes
     mix: Mix = "none"  # mixup or cutmix of each training image with another of its batch
+    sam_rho: float = 0.0  # sharpness-aware minimisation's radius; 0 turns it off (else ~2x the step cost)
     test_time_flip: bool = True  # average each image with its mirror (inside the ONNX graph)
     test_time_shift: bool = False  # also average 1-pixel shifted views (inside the ONNX graph)
     calibrate: bool = True  # fit a softmax temperature on the validation channel
@@ -186,6 +187,7 @@ def _check(h: Hyperparameters) -> None:
         "lr_scheduler_factor": 0 < h.lr_scheduler_factor <= 1,
         "label_smoothing": 0 <= h.label_smoothing < 1,
         "ema_decay": 0 <= h.ema_decay < 1,
+        "sam_rho": 0 <= h.sam_rho < 1,
         "early_stopping_tolerance": 0 <= h.early_stopping_tolerance < 1,
     }
     for name, ok in ranges.items():

@@ -15,7 +15,10 @@ from scones.model.hyperparameters import Hyperparameters
 
 
 def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) -> torch.Tensor:
-    """SageMaker's augmentation_type on a batch in [0, 1]: crop (+ color (+ transform = cutout))."""
+    """SageMaker's augmentation_type on a batch in [0, 1]: crop (+ color (+ transform = cutout)).
+
+    scones' `trivial`: crop, then one TrivialAugment operation per image, then cutout.
+    """
     if hp.augmentation_type == "none":
         return x
     n, _, height, width = x.shape
@@ -28,6 +31,8 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
     x = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
     mirror = torch.rand(n, generator=generator) < 0.5
     x = torch.where(mirror[:, None, None, None], torch.flip(x, dims=[3]), x)
+    if hp.augmentation_type == "trivial":
+        x = trivial_augment(x, generator)
     if hp.augmentation_type in ("crop_color", "crop_color_transform"):
         # brightness, contrast and saturation, each scaled by a factor in [0.8, 1.2]
         factors = 0.8 + 0.4 * torch.rand(3, n, 1, 1, 1, generator=generator)
@@ -38,7 +43,7 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
         x = ((x - grey) * factors[2] + grey).clamp(0, 1)
     if hp.augmentation_type == "crop_color_transform" and hp.warp:
         x = warp(x, generator)
-    if hp.augmentation_type == "crop_color_transform" and hp.cutout:
+    if hp.augmentation_type in ("crop_color_transform", "trivial") and hp.cutout:
         cy = torch.randint(0, height, (n,), generator=generator)
         cx = torch.randint(0, width, (n,), generator=generator)
         half = hp.cutout / 2
@@ -46,6 +51,121 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
         inside_x = ((torch.arange(width)[None, :] - cx[:, None]).abs() < half)[:, None, :]
         x = x * (~(inside_y & inside_x))[:, None].to(x.dtype)
     return x
+
+
+# TrivialAugment (Mueller & Hutter 2021): each image gets ONE operation drawn uniformly from this
+# list, at a magnitude drawn uniformly from [0, max]; no tuned policy, no search. The ranges are
+# RandAugment's standard ones (not TA's "wide" ones), scaled to 32x32 images; fills are mid-grey.
+TRIVIAL_OPS = (
+    "identity",
+    "brightness",
+    "contrast",
+    "color",
+    "sharpness",
+    "posterize",
+    "solarize",
+    "autocontrast",
+    "equalize",
+    "rotate",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+)
+_ENHANCE = 0.9  # brightness/contrast/color/sharpness: blend factor 1 +/- up to 0.9
+_ROTATE = math.radians(30)
+_SHEAR = 0.3
+_TRANSLATE = 1 / 3  # of the image side (10 pixels of 32)
+
+
+def trivial_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One random TrivialAugment operation per image of a batch in [0, 1], at a random magnitude.
+
+    Vectorised: the images that drew the same operation are transformed together, so a batch
+    costs at most one call per operation (cheap next to a training step on the CPU).
+    """
+    n = x.shape[0]
+    op = torch.randint(0, len(TRIVIAL_OPS), (n,), generator=generator)
+    magnitude = torch.rand(n, generator=generator)
+    sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    signed = magnitude * sign
+    out = x.clone()
+    for k, name in enumerate(TRIVIAL_OPS):
+        chosen = (op == k).nonzero().flatten()
+        if name == "identity" or len(chosen) == 0:
+            continue
+        out[chosen] = _trivial_op(name, x[chosen], magnitude[chosen], signed[chosen]).clamp(0, 1)
+    return out
+
+
+def _trivial_op(name: str, x: torch.Tensor, magnitude: torch.Tensor, signed: torch.Tensor) -> torch.Tensor:
+    """One operation on images in [0, 1]; `magnitude` in [0, 1], `signed` the same with a random sign."""
+    m = signed.view(-1, 1, 1, 1)
+    if name == "brightness":
+        return x * (1 + _ENHANCE * m)
+    if name == "contrast":
+        mean = _grey(x).mean(dim=(1, 2, 3), keepdim=True)
+        return _blend(mean, x, 1 + _ENHANCE * m)
+    if name == "color":
+        return _blend(_grey(x), x, 1 + _ENHANCE * m)
+    if name == "sharpness":
+        # PIL's SMOOTH kernel (centre 5, neighbours 1, / 13); the border pixels are left alone
+        smooth = x.clone()
+        smooth[:, :, 1:-1, 1:-1] = (F.avg_pool2d(x, 3, stride=1) * 9 + 4 * x[:, :, 1:-1, 1:-1]) / 13
+        return _blend(smooth, x, 1 + _ENHANCE * m)
+    if name == "posterize":
+        step = torch.exp2((magnitude * 4).round()).view(-1, 1, 1, 1)  # keep 8 down to 4 bits
+        return torch.floor(x * 255 / step) * step / 255
+    if name == "solarize":
+        threshold = (1 - magnitude).view(-1, 1, 1, 1)  # invert the pixels above it
+        return torch.where(x >= threshold, 1 - x, x)
+    if name == "autocontrast":
+        low = x.amin(dim=(2, 3), keepdim=True)
+        high = x.amax(dim=(2, 3), keepdim=True)
+        return torch.where(high > low, (x - low) / (high - low).clamp_min(1e-6), x)
+    if name == "equalize":
+        return _equalize(x)
+    theta = torch.zeros(len(x), 2, 3, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    s = signed
+    if name == "rotate":
+        angle = s * _ROTATE
+        theta[:, 0, 0], theta[:, 0, 1] = torch.cos(angle), -torch.sin(angle)
+        theta[:, 1, 0], theta[:, 1, 1] = torch.sin(angle), torch.cos(angle)
+    elif name == "shear_x":
+        theta[:, 0, 1] = s * _SHEAR
+    elif name == "shear_y":
+        theta[:, 1, 0] = s * _SHEAR
+    elif name == "translate_x":
+        theta[:, 0, 2] = s * _TRANSLATE * 2  # affine_grid's coordinates span [-1, 1]
+    elif name == "translate_y":
+        theta[:, 1, 2] = s * _TRANSLATE * 2
+    else:
+        raise ValueError(f"unknown TrivialAugment operation {name}")
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # Sample x - 0.5 with zero padding: the area moved in from outside the image is mid-grey.
+    return F.grid_sample(x - 0.5, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 0.5
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(dim=1, keepdim=True)
+
+
+def _blend(base: torch.Tensor, x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """PIL's ImageEnhance: factor 0 gives `base`, 1 gives `x`, above 1 extrapolates away from base."""
+    return base + factor * (x - base)
+
+
+def _equalize(x: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation per image and channel (256 levels), via the cumulative histogram."""
+    n, c, h, w = x.shape
+    levels = (x * 255).round().long().clamp(0, 255).reshape(n * c, h * w)
+    histogram = torch.zeros(n * c, 256, dtype=x.dtype).scatter_add_(1, levels, torch.ones_like(levels, dtype=x.dtype))
+    cdf = histogram.cumsum(1)
+    cdf_min = torch.where(histogram > 0, cdf, torch.full_like(cdf, float(h * w))).amin(1, keepdim=True)
+    mapped = (cdf - cdf_min) / (h * w - cdf_min).clamp_min(1)
+    return mapped.gather(1, levels).view(n, c, h, w)
 
 
 def warp(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

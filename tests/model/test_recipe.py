@@ -1,0 +1,48 @@
+"""TrivialAugment (`augmentation_type=trivial`): each operation, and the batch-level draw."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scones.model.hyperparameters import parse
+from scones.model.recipe import TRIVIAL_OPS, _equalize, _trivial_op, augment, trivial_augment
+
+
+@pytest.mark.parametrize("name", TRIVIAL_OPS[1:])
+def test_each_operation_keeps_shape_and_range_and_changes_the_image(name: str) -> None:
+    x = torch.rand(4, 3, 32, 32) * 0.6 + 0.2
+    full = torch.ones(4)
+    out = _trivial_op(name, x, full, full).clamp(0, 1)
+    assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert not torch.allclose(out, x, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["brightness", "contrast", "color", "sharpness", "posterize", "rotate", "shear_x"])
+def test_zero_magnitude_is_the_identity(name: str) -> None:
+    x = torch.rand(3, 3, 32, 32)
+    zero = torch.zeros(3)
+    expected = torch.floor(x * 255) / 255 if name == "posterize" else x  # 8 bits kept: x's 8-bit levels
+    assert torch.allclose(_trivial_op(name, x, zero, zero), expected, atol=1e-5)
+
+
+def test_equalize_spreads_levels_over_the_full_range() -> None:
+    x = torch.rand(2, 3, 32, 32) * 0.2 + 0.4  # a narrow band of levels
+    out = _equalize(x)
+    assert float(out.min()) == 0.0 and float(out.max()) == 1.0
+    # monotone: equalisation keeps the order of pixel values
+    flat_x, flat_out = x[0, 0].flatten(), out[0, 0].flatten()
+    order = torch.argsort(flat_x)
+    assert bool((flat_out[order].diff() >= 0).all())
+
+
+def test_one_operation_per_image_seeded_and_trivial_type_adds_cutout() -> None:
+    x = torch.rand(64, 3, 32, 32)
+    a = trivial_augment(x, torch.Generator().manual_seed(0))
+    b = trivial_augment(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    unchanged = sum(torch.equal(a[i], x[i]) for i in range(64))
+    assert 0 < unchanged < 32  # identity is 1 of 14 operations
+    out = augment(x, parse({"augmentation_type": "trivial"}), torch.Generator().manual_seed(1))
+    erased = (out == 0).all(dim=1).flatten(1).sum(1)
+    assert out.shape == x.shape and bool((erased >= 36).all())  # a 12x12 cutout, clipped at the edges
