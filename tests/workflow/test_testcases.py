@@ -65,7 +65,25 @@ def test_a_runner_that_fails_is_a_one_line_error(settings: Settings, pipeline: A
     with pytest.raises(
         WorkflowError, match="runner process failed: WorkflowError: No state machine 'deleted-meanwhile'"
     ):
-        testcases._in_processes(settings, gone, 2, 2, lambda n: None)
+        testcases._in_processes(settings, pipeline, gone, 2, 2, lambda n: None)
+
+
+def test_a_batch_reads_its_state_machine_once(
+    settings: Settings, stubs: dict[str, list[Any]], pipeline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scones.workflow import machines
+
+    reads: list[str] = []
+    original = machines.get
+
+    def counting_get(settings: Settings, name: str) -> machines.StateMachine:
+        reads.append(name)
+        return original(settings, name)
+
+    monkeypatch.setattr(machines, "get", counting_get)
+    inputs = [{"s3_bucket": "scones", "s3_key": f"data/test/{i}.png"} for i in range(5)]
+    summary = testcases.run(settings, "pipeline", inputs, concurrency=2)
+    assert summary.succeeded == 5 and reads == ["pipeline"]
 
 
 def test_stand_ins_keep_the_default_in_this_process(

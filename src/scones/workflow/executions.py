@@ -76,6 +76,7 @@ def prepare(
     *,
     name: str | None = None,
     type_: str = "STANDARD",
+    machine: machines.StateMachine | None = None,
 ) -> Execution:
     """Record a new execution as RUNNING (owned by this process) without running it yet.
 
@@ -85,7 +86,8 @@ def prepare(
     """
     if type_ not in TYPES:
         raise WorkflowError(f"Unknown execution type {type_!r}; choose EXPRESS or STANDARD")
-    machine = machines.get(settings, machine_name)
+    if machine is None or machine.name != machine_name:
+        machine = machines.get(settings, machine_name)
     name = machines.validate_name(name or str(uuid.uuid4()), "execution")
     execution = Execution(
         arn=execution_arn(settings, machine.name, name, type_),
@@ -106,11 +108,14 @@ def prepare(
     return execution
 
 
-def run(settings: Settings, execution: Execution, *, record: bool = True) -> Execution:
+def run(
+    settings: Settings, execution: Execution, *, record: bool = True, machine: machines.StateMachine | None = None
+) -> Execution:
     """Run a prepared execution to its end; return its final record (an EXPRESS one is stored only
-    if `record`: run-testcases stores its EXPRESS records itself, in batches)."""
+    if `record`: run-testcases stores its EXPRESS records itself, in batches). A batch passes the
+    `machine` it looked up once; otherwise it is read from the state database."""
     if execution.type == "EXPRESS":
-        return run_express(settings, execution, record=record)
+        return run_express(settings, execution, record=record, machine=machine)
     else:
         from scones.workflow import durable, workers
 
@@ -121,9 +126,12 @@ def run(settings: Settings, execution: Execution, *, record: bool = True) -> Exe
     return records.get(settings, execution.arn)
 
 
-def run_express(settings: Settings, execution: Execution, *, record: bool = True) -> Execution:
+def run_express(
+    settings: Settings, execution: Execution, *, record: bool = True, machine: machines.StateMachine | None = None
+) -> Execution:
     """Run an EXPRESS execution in this thread, log its history and (if `record`) store how it ended."""
-    machine = machines.get(settings, execution.state_machine)
+    if machine is None or machine.name != execution.state_machine:
+        machine = machines.get(settings, execution.state_machine)
     outcome = engine.run(
         machine.definition,
         json.loads(execution.input or "null"),

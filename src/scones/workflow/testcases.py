@@ -22,7 +22,8 @@ from scones.errors import WorkflowError
 from scones.functions import runtime
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
-from scones.workflow import executions, records
+from scones.workflow import executions, machines, records
+from scones.workflow.machines import StateMachine
 from scones.workflow.records import Execution
 
 TEST_PREFIX = "data/test"  # stage 1's layout: <prefix>/test/*.png
@@ -109,7 +110,10 @@ def run(
     progress = progress or NullProgress()
     progress.start(f"executions of {machine}", len(inputs))
 
-    prepared = [executions.prepare(settings, machine, value, type_=type_) for value in inputs]
+    # Looked up once: a batch runs the definition it started with, and reading the state
+    # database for every execution cost each one a query.
+    found = machines.get(settings, machine)
+    prepared = [executions.prepare(settings, machine, value, type_=type_, machine=found) for value in inputs]
     if type_ != "EXPRESS":
         processes = 1
     elif processes is None:
@@ -121,9 +125,9 @@ def run(
 
     started = time.perf_counter()
     if processes == 1:
-        results = _in_threads(settings, prepared, concurrency, progress.advance)
+        results = _in_threads(settings, found, prepared, concurrency, progress.advance)
     else:
-        results = _in_processes(settings, prepared, concurrency, processes, progress.advance)
+        results = _in_processes(settings, found, prepared, concurrency, processes, progress.advance)
     wall = time.perf_counter() - started
     failures = Counter(error for _, error, _ in results if error is not None)
     examples: dict[str, str] = {}
@@ -175,20 +179,26 @@ def start_runners() -> None:
     forkserver.ensure_running()
 
 
-def _one(settings: Settings, execution: Execution, record: bool = True) -> tuple[Result, Execution]:
+def _one(
+    settings: Settings, machine: StateMachine, execution: Execution, record: bool = True
+) -> tuple[Result, Execution]:
     started = time.perf_counter()
-    execution = executions.run(settings, execution, record=record)
+    execution = executions.run(settings, execution, record=record, machine=machine)
     failure = None if execution.status == "SUCCEEDED" else (execution.error or execution.status)
     return (execution.arn, failure, time.perf_counter() - started), execution
 
 
 def _in_threads(
-    settings: Settings, prepared: Sequence[Execution], threads: int, advance: Callable[[int], None]
+    settings: Settings,
+    machine: StateMachine,
+    prepared: Sequence[Execution],
+    threads: int,
+    advance: Callable[[int], None],
 ) -> list[Result]:
     batch = _Batch(settings)
 
     def one(execution: Execution) -> Result:
-        result, final = _one(settings, execution, record=execution.type != "EXPRESS")
+        result, final = _one(settings, machine, execution, record=execution.type != "EXPRESS")
         if execution.type == "EXPRESS":
             batch.add(final)
         advance(1)
@@ -225,6 +235,7 @@ class _Batch:
 
 def _in_processes(
     settings: Settings,
+    machine: StateMachine,
     prepared: Sequence[Execution],
     concurrency: int,
     processes: int,
@@ -239,7 +250,7 @@ def _in_processes(
     for k in range(processes):
         threads = concurrency // processes + (1 if k < concurrency % processes else 0)
         chunk = list(prepared[k::processes])
-        child = context.Process(target=_child, args=(settings, chunk, threads, results_queue), daemon=True)
+        child = context.Process(target=_child, args=(settings, machine, chunk, threads, results_queue), daemon=True)
         child.start()
         children.append(child)
     results: list[Result] = []
@@ -276,13 +287,13 @@ def _in_processes(
     return results
 
 
-def _child(settings: Settings, chunk: list[Execution], threads: int, results_queue: Any) -> None:
+def _child(settings: Settings, machine: StateMachine, chunk: list[Execution], threads: int, results_queue: Any) -> None:
     try:
         from scones.workflow import engine
 
         engine.install()  # cheap here: the fork server has imported the interpreter
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for future in as_completed([pool.submit(_one, settings, e, False) for e in chunk]):
+            for future in as_completed([pool.submit(_one, settings, machine, e, False) for e in chunk]):
                 results_queue.put(future.result())
     except Exception as exc:  # noqa: BLE001 - the process edge: the parent reports it in one line
         results_queue.put(("error", f"{type(exc).__name__}: {exc}"))
