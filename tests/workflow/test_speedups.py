@@ -155,5 +155,7 @@ def test_map_and_parallel_give_the_same_outputs_on_both_paths() -> None:
         },
     }
     inline, threaded = _shapes(definition)
-    assert inline == threaded and inline[0] == "SUCCEEDED"
+    # moto runs Parallel branches in threads of their own, so their events interleave differently
+    # from run to run: the same events, in any order.
+    assert inline[:3] == threaded[:3] and sorted(inline[3]) == sorted(threaded[3]) and inline[0] == "SUCCEEDED"
     assert inline[1][0]["seen"]["mapped"][0] == {"seen": 1, "n": 3}

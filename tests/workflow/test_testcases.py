@@ -68,6 +68,56 @@ def test_a_runner_that_fails_is_a_one_line_error(settings: Settings, pipeline: A
         testcases._in_processes(settings, pipeline, gone, 2, 2, lambda n: None)
 
 
+def test_a_runner_killed_midway_is_a_one_line_error(
+    settings: Settings, store: Store, images: dict[str, str], endpoint: Any, pipeline: Any
+) -> None:
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    event = {"s3_bucket": "scones", "s3_key": images["red"]}
+    prepare = testcases.executions.prepare
+    prepared = [prepare(settings, "pipeline", event, type_="EXPRESS", machine=pipeline) for _ in range(2000)]
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            testcases._in_processes(settings, pipeline, prepared, 2, 1, lambda n: None)
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            raised.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    for child in multiprocessing.active_children():
+        os.kill(child.pid or 0, signal.SIGKILL)
+    runner.join(timeout=30)
+    assert len(raised) == 1 and isinstance(raised[0], WorkflowError), raised
+    assert "executions did not report: a runner process ended early (exit codes -9)" in str(raised[0])
+
+
+def test_each_runs_every_item_once_and_stops_at_a_failure() -> None:
+    seen: list[int] = []
+    testcases._each(range(50), 4, seen.append)
+    assert sorted(seen) == list(range(50))
+
+    taken: list[int] = []
+
+    def fail_at_3(item: int) -> None:
+        taken.append(item)
+        if item == 3:
+            raise ValueError("three")
+
+    with pytest.raises(ValueError, match="three"):
+        testcases._each(range(50), 1, fail_at_3)
+    assert taken == [0, 1, 2, 3]  # nothing taken after the failure
+
+
 def test_a_batch_reads_its_state_machine_once(
     settings: Settings, stubs: dict[str, list[Any]], pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

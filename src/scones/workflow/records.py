@@ -274,12 +274,13 @@ def log_path(settings: Settings, state_machine: str) -> Path:
 
 
 _log_lock = threading.Lock()
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps builds one per call
 
 
 def append_log(settings: Settings, state_machine: str, arn: str, events: list[dict[str, Any]]) -> None:
     """Append an EXPRESS execution's events to its state machine's log, one JSON line per event."""
     path = log_path(settings, state_machine)
-    lines = "".join(json.dumps({"executionArn": arn, "event": e}, separators=(",", ":")) + "\n" for e in events)
+    lines = "".join(_compact({"executionArn": arn, "event": e}) + "\n" for e in events)
     data = lines.encode("utf-8")
     with _log_lock:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from scones.config import Settings
 from scones.errors import WorkflowError
@@ -148,6 +147,8 @@ def run(
 
 
 Result = tuple[str, str | None, float]  # execution ARN, error name or None, seconds
+T = TypeVar("T")
+_DONE = object()
 _context: Any = None
 _PRELOAD = [  # what every runner needs, imported once in the fork server
     "scones.workflow.testcases",
@@ -188,6 +189,41 @@ def _one(
     return (execution.arn, failure, time.perf_counter() - started), execution
 
 
+def _each(items: Sequence[T], threads: int, work: Callable[[T], None]) -> None:
+    """Call `work` on every item from `threads` threads that take the next item as they finish one.
+
+    No future per item: a pool's submit builds a Future and a Condition for each, and submitting
+    thousands up front cost a runner a tenth of its time. A failure (or Ctrl-C) stops the threads
+    taking new items and is raised here; executions already running finish.
+    """
+    pending = iter(items)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def loop() -> None:
+        while not failures:
+            with lock:
+                item = next(pending, _DONE)
+            if item is _DONE:
+                return
+            try:
+                work(item)  # type: ignore[arg-type]  # not _DONE here
+            except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+                failures.append(exc)
+
+    workers = [threading.Thread(target=loop, daemon=True) for _ in range(max(1, min(threads, len(items))))]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            worker.join()
+    except BaseException as exc:
+        failures.append(exc)
+        raise
+    if failures:
+        raise failures[0]
+
+
 def _in_threads(
     settings: Settings,
     machine: StateMachine,
@@ -196,19 +232,20 @@ def _in_threads(
     advance: Callable[[int], None],
 ) -> list[Result]:
     batch = _Batch(settings)
+    results: list[Result | None] = [None] * len(prepared)
 
-    def one(execution: Execution) -> Result:
-        result, final = _one(settings, machine, execution, record=execution.type != "EXPRESS")
+    def one(index: int) -> None:
+        execution = prepared[index]
+        results[index], final = _one(settings, machine, execution, record=execution.type != "EXPRESS")
         if execution.type == "EXPRESS":
             batch.add(final)
         advance(1)
-        return result
 
     try:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(one, prepared))
+        _each(range(len(prepared)), threads, one)
     finally:
         batch.flush()
+    return [result for result in results if result is not None]
 
 
 class _Batch:
@@ -241,45 +278,47 @@ def _in_processes(
     processes: int,
     advance: Callable[[int], None],
 ) -> list[Result]:
-    """Run the executions in `processes` forked children, `concurrency` threads among them."""
-    import queue as queues
+    """Run the executions in `processes` forked children, `concurrency` threads among them; each
+    child sends its results up its own pipe (its end closes when it exits, however it exits)."""
+    from multiprocessing.connection import wait
 
     context = _runner_context()
-    results_queue: Any = context.Queue()
-    children = []
+    children: dict[Any, Any] = {}  # the parent's end of each child's pipe -> the child
     for k in range(processes):
         threads = concurrency // processes + (1 if k < concurrency % processes else 0)
         chunk = list(prepared[k::processes])
-        child = context.Process(target=_child, args=(settings, machine, chunk, threads, results_queue), daemon=True)
+        reader, writer = context.Pipe(duplex=False)
+        child = context.Process(target=_child, args=(settings, machine, chunk, threads, writer), daemon=True)
         child.start()
-        children.append(child)
+        writer.close()  # the child's copy is now the only one: EOF here when the child ends
+        children[reader] = child
     results: list[Result] = []
     batch = _Batch(settings)  # the runners' records, stored here: one writer, few transactions
+    open_pipes = list(children)
     try:
-        while len(results) < len(prepared):
-            try:
-                item = results_queue.get(timeout=0.5)
-            except queues.Empty:
-                if any(child.is_alive() for child in children):
+        while open_pipes and len(results) < len(prepared):
+            ready: list[Any] = wait(open_pipes)
+            for pipe in ready:
+                try:
+                    item = pipe.recv()
+                except EOFError:
+                    open_pipes.remove(pipe)
                     continue
-                try:  # the last ones may still be in the pipe
-                    item = results_queue.get(timeout=0.5)
-                except queues.Empty:
-                    break
-            if item[0] == "error":
-                raise WorkflowError(f"A test-case runner process failed: {item[1]}")
-            result, execution = item
-            results.append(result)
-            batch.add(execution)
-            advance(1)
+                if item[0] == "error":
+                    raise WorkflowError(f"A test-case runner process failed: {item[1]}")
+                result, execution = item
+                results.append(result)
+                batch.add(execution)
+                advance(1)
     finally:
         batch.flush()
-        for child in children:
+        for pipe, child in children.items():
             if child.is_alive() and len(results) < len(prepared):
                 child.terminate()
             child.join(timeout=10)
+            pipe.close()
     if len(results) < len(prepared):
-        codes = ", ".join(str(child.exitcode) for child in children)
+        codes = ", ".join(str(child.exitcode) for child in children.values())
         raise WorkflowError(
             f"{len(prepared) - len(results)} of {len(prepared)} executions did not report: a runner process "
             f"ended early (exit codes {codes}); see 'scones workflow list-executions' for those that finished"
@@ -287,16 +326,21 @@ def _in_processes(
     return results
 
 
-def _child(settings: Settings, machine: StateMachine, chunk: list[Execution], threads: int, results_queue: Any) -> None:
+def _child(settings: Settings, machine: StateMachine, chunk: list[Execution], threads: int, pipe: Any) -> None:
+    sending = threading.Lock()
+
+    def one(execution: Execution) -> None:
+        item = _one(settings, machine, execution, False)
+        with sending:
+            pipe.send(item)
+
     try:
         from scones.workflow import engine
 
         engine.install()  # cheap here: the fork server has imported the interpreter
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for future in as_completed([pool.submit(_one, settings, machine, e, False) for e in chunk]):
-                results_queue.put(future.result())
+        _each(chunk, threads, one)
     except Exception as exc:  # noqa: BLE001 - the process edge: the parent reports it in one line
-        results_queue.put(("error", f"{type(exc).__name__}: {exc}"))
+        with sending:
+            pipe.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
-        results_queue.close()
-        results_queue.join_thread()
+        pipe.close()
