@@ -9,8 +9,11 @@
    default ResNet with random weights, which serves exactly as fast as a trained one) and the
    real functions on local files. At each concurrency C of --levels, alternating --rounds
    times: the endpoint's own throughput measured by stage 2b's keep-alive load generator (its
-   own process, 3 s), then run-testcases EXPRESS of 400 executions at the same C. Target:
-   workflow >= 50% of the endpoint's throughput (the median of the rounds' ratios).
+   own process, 3 s after a warm-up), then run-testcases EXPRESS of --e2e-count executions
+   (default 1500: about as many seconds of work, so starting the runner processes and their
+   first connections weighs on the figure about as little as the load generator's warm-up) at
+   the same C. Target: workflow >= 50% of the endpoint's throughput (the median of the rounds'
+   ratios).
 The crash test is bench/workflow_crash.py.
 """
 
@@ -166,6 +169,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--model", type=Path, default=None, help="model.tar.gz for the end-to-end endpoint")
     parser.add_argument("--images", type=Path, default=None, help="folder of PNG test images (end to end)")
+    parser.add_argument("--e2e-count", type=int, default=1500, help="executions per end-to-end round")
     args = parser.parse_args()
     concurrency = args.concurrency
     levels = [int(v) for v in args.levels.split(",")]
@@ -174,7 +178,7 @@ def main() -> None:
         return
     if args.mode == "end-to-end":
         home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
-        print(json.dumps(end_to_end(home, 400, levels, args.rounds, args.model, args.images), indent=2))
+        print(json.dumps(end_to_end(home, args.e2e_count, levels, args.rounds, args.model, args.images), indent=2))
         return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -185,7 +189,7 @@ def main() -> None:
     results["overhead_express_2_processes"] = two_processes("EXPRESS", args.count, concurrency)
     results["overhead_standard_2_processes"] = two_processes("STANDARD", max(100, args.count // 3), concurrency)
     home = Path(tempfile.mkdtemp(prefix="scones-bench-"))
-    results["end_to_end"] = end_to_end(home, 400, levels, args.rounds, args.model, args.images)
+    results["end_to_end"] = end_to_end(home, args.e2e_count, levels, args.rounds, args.model, args.images)
     results["load_after"] = os.getloadavg()[0]
     for key in ("overhead_express", "overhead_standard"):
         results[key].pop("start"), results[key].pop("end")

@@ -161,3 +161,43 @@ def test_contract_event_manager_keeps_its_history_list() -> None:
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 
     assert "_history_event_list" in inspect.getsource(EventManager.__init__)
+
+
+def test_other_threads_and_processes_run_a_copy_of_the_parsed_program_with_the_same_results() -> None:
+    import threading
+
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": task("f", Next="B"),
+            "B": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 3, "Next": "C"}], "Default": "D"},
+            "C": task("g", Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "E"}], Next="E"),
+            "D": {"Type": "Fail", "Error": "Nope"},
+            "E": {"Type": "Pass", "Result": {"ok": True}, "ResultPath": "$.pass", "End": True},
+        },
+    }
+    handlers = {"f": lambda event, context: {"n": 3}, "g": lambda event, context: 1 / 0}
+
+    def shape(outcome: engine.Outcome) -> tuple[Any, ...]:
+        return outcome.status, outcome.output, [(e["type"], e["id"], e["previousEventId"]) for e in outcome.events]
+
+    text = json.dumps(definition)
+    here = shape(run(definition, handlers))
+    elsewhere: list[Any] = []
+    programs: list[Any] = []
+
+    def in_another_thread() -> None:
+        elsewhere.append(shape(run(definition, handlers)))
+        programs.append(engine.parse(text))
+
+    thread = threading.Thread(target=in_another_thread)
+    thread.start()
+    thread.join()
+    assert programs[0] is not engine.parse(text)  # its own copy
+    assert here == elsewhere[0] and here[0] == "SUCCEEDED" and here[1]["pass"] == {"ok": True}
+    assert here[1]["error"]["Error"] == "ZeroDivisionError"
+    # a runner process adopts the pickled program instead of parsing
+    blob = engine.pickled_program(text)
+    engine._pickled.pop(text)
+    engine.adopt_program(text, blob)
+    assert engine._pickled[text] is blob

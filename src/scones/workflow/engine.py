@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle  # noqa: S403 - only programs this process or its parent parsed
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,6 +44,10 @@ _install_lock = threading.Lock()
 _installed = False
 _calls: dict[str, TaskCall] = {}  # per-run role ARN -> that run's task call
 _programs = threading.local()  # per-thread parsed programs: parsed components are not shared between threads
+# Each definition's parsed program, pickled: a thread's own copy is unpickled from it (~0.2 ms)
+# instead of parsed again (~6 ms, ~30 ms while the parser's caches are cold), and runner
+# processes receive it ready-made.
+_pickled: dict[str, bytes] = {}
 
 
 @dataclass
@@ -89,13 +94,30 @@ def parse(definition_text: str) -> Any:
     cache: dict[str, Any] = getattr(_programs, "cache", None) or {}
     _programs.cache = cache
     if definition_text not in cache:
-        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+        pickled = _pickled.get(definition_text)
+        if pickled is not None:
+            cache[definition_text] = pickle.loads(pickled)  # noqa: S301 - pickled by this process or its parent
+        else:
+            from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-        try:
-            cache[definition_text] = AmazonStateLanguageParser.parse(definition_text)[0]
-        except Exception as exc:  # noqa: BLE001 - the parser raises bare exceptions of several kinds
-            raise WorkflowError(f"Invalid state machine definition: {exc}") from exc
+            try:
+                program = AmazonStateLanguageParser.parse(definition_text)[0]
+            except Exception as exc:  # noqa: BLE001 - the parser raises bare exceptions of several kinds
+                raise WorkflowError(f"Invalid state machine definition: {exc}") from exc
+            cache[definition_text] = program
+            _pickled[definition_text] = pickle.dumps(program)
     return cache[definition_text]
+
+
+def pickled_program(definition_text: str) -> bytes:
+    """The parsed program for a definition, pickled, to hand to a runner process (`adopt_program`)."""
+    parse(definition_text)
+    return _pickled[definition_text]
+
+
+def adopt_program(definition_text: str, pickled: bytes) -> None:
+    """Take a program parsed by the parent process, so this one need not parse it."""
+    _pickled.setdefault(definition_text, pickled)
 
 
 def validate(definition_text: str, mapping: Mapping[str, str] | None = None) -> dict[str, str]:

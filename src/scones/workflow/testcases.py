@@ -282,13 +282,16 @@ def _in_processes(
     child sends its results up its own pipe (its end closes when it exits, however it exits)."""
     from multiprocessing.connection import wait
 
+    from scones.workflow import engine
+
     context = _runner_context()
+    program = engine.pickled_program(machine.definition)  # parsed once here, not in every runner
     children: dict[Any, Any] = {}  # the parent's end of each child's pipe -> the child
     for k in range(processes):
         threads = concurrency // processes + (1 if k < concurrency % processes else 0)
         chunk = list(prepared[k::processes])
         reader, writer = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(settings, machine, chunk, threads, writer), daemon=True)
+        child = context.Process(target=_child, args=(settings, machine, program, chunk, threads, writer), daemon=True)
         child.start()
         writer.close()  # the child's copy is now the only one: EOF here when the child ends
         children[reader] = child
@@ -326,7 +329,9 @@ def _in_processes(
     return results
 
 
-def _child(settings: Settings, machine: StateMachine, chunk: list[Execution], threads: int, pipe: Any) -> None:
+def _child(
+    settings: Settings, machine: StateMachine, program: bytes, chunk: list[Execution], threads: int, pipe: Any
+) -> None:
     sending = threading.Lock()
 
     def one(execution: Execution) -> None:
@@ -338,6 +343,7 @@ def _child(settings: Settings, machine: StateMachine, chunk: list[Execution], th
         from scones.workflow import engine
 
         engine.install()  # cheap here: the fork server has imported the interpreter
+        engine.adopt_program(machine.definition, program)
         _each(chunk, threads, one)
     except Exception as exc:  # noqa: BLE001 - the process edge: the parent reports it in one line
         with sending:
