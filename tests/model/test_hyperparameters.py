@@ -76,6 +76,7 @@ def test_strings_as_sagemaker_passes_them() -> None:
         ({"mix": "mosaic"}, "one of none, mixup, cutmix"),
         ({"augmentation_type": "trivialaugment"}, "crop_color_transform, trivial"),
         ({"sam_rho": "-0.05"}, "sam_rho=-0.05 is invalid"),
+        ({"warp": "True"}, "warp=True is invalid; expected False unless augmentation_type=crop_color_transform"),
         ({"sam_rho": "big"}, "sam_rho='big' is invalid; expected a number"),
         ({"epoch": "3"}, "Unknown hyperparameter epoch; known: image_shape"),
     ],
@@ -97,6 +98,7 @@ def test_pairs_and_replace() -> None:
 
 def test_width_defaults_to_the_architectures_own() -> None:
     assert parse().architecture == "airbench" and parse().width is None and parse().channels == 64
+    assert parse().augmentation_type == "trivial"
     assert parse({"architecture": "resnet"}).channels == 16
     assert parse({"architecture": "resnet", "width": "32"}).channels == 32
     assert parse({"width": "None"}).channels == 64

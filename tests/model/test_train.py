@@ -115,7 +115,7 @@ def test_augmentation_keeps_shape_and_range(kind: str) -> None:
 
 def test_warp_keeps_shape_range_and_is_seeded() -> None:
     x = torch.rand(8, 3, 32, 32)
-    hp = parse({"warp": "True", "cutout": 0})
+    hp = parse({"augmentation_type": "crop_color_transform", "warp": "True", "cutout": 0})
     a = augment(x, hp, torch.Generator().manual_seed(1))
     b = augment(x, hp, torch.Generator().manual_seed(1))
     plain = augment(x, hp.replace(warp=False), torch.Generator().manual_seed(1))
