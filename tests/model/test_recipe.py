@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from scones.model.hyperparameters import parse
-from scones.model.recipe import TRIVIAL_OPS, _equalize, _trivial_op, augment, trivial_augment
+from scones.model.recipe import TRIVIAL_OPS, TRIVIAL_WIDE, _equalize, _trivial_op, augment, trivial_augment
 
 
 @pytest.mark.parametrize("name", TRIVIAL_OPS[1:])
@@ -46,3 +46,16 @@ def test_one_operation_per_image_seeded_and_trivial_type_adds_cutout() -> None:
     out = augment(x, parse({"augmentation_type": "trivial"}), torch.Generator().manual_seed(1))
     erased = (out == 0).all(dim=1).flatten(1).sum(1)
     assert out.shape == x.shape and bool((erased >= 36).all())  # a 12x12 cutout, clipped at the edges
+
+
+def test_wide_ranges_go_further_and_trivial_wide_is_an_augmentation_type() -> None:
+    x = torch.rand(4, 3, 32, 32)
+    full = torch.ones(4)
+    standard = _trivial_op("translate_x", x, full, full)
+    wide = _trivial_op("translate_x", x, full, full, TRIVIAL_WIDE)
+    assert torch.allclose(wide, torch.full_like(x, 0.5), atol=1e-5)  # moved a whole side: all fill
+    assert not torch.allclose(standard, torch.full_like(x, 0.5), atol=1e-2)
+    hp = parse({"augmentation_type": "trivial_wide"})
+    a = augment(x, hp, torch.Generator().manual_seed(2))
+    b = augment(x, hp.replace(augmentation_type="trivial"), torch.Generator().manual_seed(2))
+    assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1 and not torch.equal(a, b)

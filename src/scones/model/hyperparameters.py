@@ -20,7 +20,7 @@ from scones.errors import TrainingError
 
 SMALL_IMAGE_DEPTHS = (20, 32, 44, 56, 110)  # the depths SageMaker's guide lists for small images
 Optimizer = Literal["sgd", "adam", "rmsprop", "nag"]
-Augmentation = Literal["none", "crop", "crop_color", "crop_color_transform", "trivial"]
+Augmentation = Literal["none", "crop", "crop_color", "crop_color_transform", "trivial", "trivial_wide"]
 Architecture = Literal["resnet", "airbench"]
 Mix = Literal["none", "mixup", "cutmix"]
 
@@ -58,7 +58,7 @@ class Hyperparameters:
     label_smoothing: float = 0.1
     warmup_epochs: int = 2
     ema_decay: float = 0.99  # exponential moving average of the weights; 0 turns it off
-    cutout: int = 12  # side of the erased square in crop_color_transform and trivial
+    cutout: int = 12  # side of the erased square in crop_color_transform and trivial(_wide)
     warp: bool = False  # crop_color_transform also warps: SageMaker's rotation, shear and aspect changes
     mix: Mix = "none"  # mixup or cutmix of each training image with another of its batch
     sam_rho: float = 0.0  # sharpness-aware minimisation's radius; 0 turns it off (else ~2x the step cost)

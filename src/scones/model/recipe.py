@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,8 @@ from scones.model.hyperparameters import Hyperparameters
 def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) -> torch.Tensor:
     """SageMaker's augmentation_type on a batch in [0, 1]: crop (+ color (+ transform = cutout)).
 
-    scones' `trivial`: crop, then one TrivialAugment operation per image, then cutout.
+    scones' `trivial`: crop, then one TrivialAugment operation per image, then cutout;
+    `trivial_wide` the same with TrivialAugment's wider ranges.
     """
     if hp.augmentation_type == "none":
         return x
@@ -31,8 +33,8 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
     x = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
     mirror = torch.rand(n, generator=generator) < 0.5
     x = torch.where(mirror[:, None, None, None], torch.flip(x, dims=[3]), x)
-    if hp.augmentation_type == "trivial":
-        x = trivial_augment(x, generator)
+    if hp.augmentation_type in ("trivial", "trivial_wide"):
+        x = trivial_augment(x, generator, TRIVIAL_WIDE if hp.augmentation_type == "trivial_wide" else TRIVIAL)
     if hp.augmentation_type in ("crop_color", "crop_color_transform"):
         # brightness, contrast and saturation, each scaled by a factor in [0.8, 1.2]
         factors = 0.8 + 0.4 * torch.rand(3, n, 1, 1, 1, generator=generator)
@@ -43,7 +45,7 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
         x = ((x - grey) * factors[2] + grey).clamp(0, 1)
     if hp.augmentation_type == "crop_color_transform" and hp.warp:
         x = warp(x, generator)
-    if hp.augmentation_type in ("crop_color_transform", "trivial") and hp.cutout:
+    if hp.augmentation_type in ("crop_color_transform", "trivial", "trivial_wide") and hp.cutout:
         cy = torch.randint(0, height, (n,), generator=generator)
         cx = torch.randint(0, width, (n,), generator=generator)
         half = hp.cutout / 2
@@ -54,8 +56,9 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
 
 
 # TrivialAugment (Mueller & Hutter 2021): each image gets ONE operation drawn uniformly from this
-# list, at a magnitude drawn uniformly from [0, max]; no tuned policy, no search. The ranges are
-# RandAugment's standard ones (not TA's "wide" ones), scaled to 32x32 images; fills are mid-grey.
+# list, at a magnitude drawn uniformly from [0, max]; no tuned policy, no search. `TRIVIAL` has
+# RandAugment's standard ranges, `TRIVIAL_WIDE` TrivialAugment's wider ones (its best on CIFAR),
+# both scaled to 32x32 images; geometric operations fill with mid-grey.
 TRIVIAL_OPS = (
     "identity",
     "brightness",
@@ -72,13 +75,24 @@ TRIVIAL_OPS = (
     "translate_x",
     "translate_y",
 )
-_ENHANCE = 0.9  # brightness/contrast/color/sharpness: blend factor 1 +/- up to 0.9
-_ROTATE = math.radians(30)
-_SHEAR = 0.3
-_TRANSLATE = 1 / 3  # of the image side (10 pixels of 32)
 
 
-def trivial_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+@dataclass(frozen=True)
+class TrivialRanges:
+    """The largest magnitude of each TrivialAugment operation."""
+
+    enhance: float  # brightness/contrast/color/sharpness: blend factor 1 +/- up to this
+    rotate: float  # radians
+    shear: float
+    translate: float  # share of the image side
+    posterize: float  # bits dropped, of 8
+
+
+TRIVIAL = TrivialRanges(enhance=0.9, rotate=math.radians(30), shear=0.3, translate=1 / 3, posterize=4)
+TRIVIAL_WIDE = TrivialRanges(enhance=0.99, rotate=math.radians(135), shear=0.99, translate=1.0, posterize=6)
+
+
+def trivial_augment(x: torch.Tensor, generator: torch.Generator, ranges: TrivialRanges = TRIVIAL) -> torch.Tensor:
     """One random TrivialAugment operation per image of a batch in [0, 1], at a random magnitude.
 
     Vectorised: the images that drew the same operation are transformed together, so a batch
@@ -94,27 +108,29 @@ def trivial_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor
         chosen = (op == k).nonzero().flatten()
         if name == "identity" or len(chosen) == 0:
             continue
-        out[chosen] = _trivial_op(name, x[chosen], magnitude[chosen], signed[chosen]).clamp(0, 1)
+        out[chosen] = _trivial_op(name, x[chosen], magnitude[chosen], signed[chosen], ranges).clamp(0, 1)
     return out
 
 
-def _trivial_op(name: str, x: torch.Tensor, magnitude: torch.Tensor, signed: torch.Tensor) -> torch.Tensor:
+def _trivial_op(
+    name: str, x: torch.Tensor, magnitude: torch.Tensor, signed: torch.Tensor, ranges: TrivialRanges = TRIVIAL
+) -> torch.Tensor:
     """One operation on images in [0, 1]; `magnitude` in [0, 1], `signed` the same with a random sign."""
-    m = signed.view(-1, 1, 1, 1)
+    m = signed.view(-1, 1, 1, 1) * ranges.enhance
     if name == "brightness":
-        return x * (1 + _ENHANCE * m)
+        return x * (1 + m)
     if name == "contrast":
         mean = _grey(x).mean(dim=(1, 2, 3), keepdim=True)
-        return _blend(mean, x, 1 + _ENHANCE * m)
+        return _blend(mean, x, 1 + m)
     if name == "color":
-        return _blend(_grey(x), x, 1 + _ENHANCE * m)
+        return _blend(_grey(x), x, 1 + m)
     if name == "sharpness":
         # PIL's SMOOTH kernel (centre 5, neighbours 1, / 13); the border pixels are left alone
         smooth = x.clone()
         smooth[:, :, 1:-1, 1:-1] = (F.avg_pool2d(x, 3, stride=1) * 9 + 4 * x[:, :, 1:-1, 1:-1]) / 13
-        return _blend(smooth, x, 1 + _ENHANCE * m)
+        return _blend(smooth, x, 1 + m)
     if name == "posterize":
-        step = torch.exp2((magnitude * 4).round()).view(-1, 1, 1, 1)  # keep 8 down to 4 bits
+        step = torch.exp2((magnitude * ranges.posterize).round()).view(-1, 1, 1, 1)  # drop up to that many bits
         return torch.floor(x * 255 / step) * step / 255
     if name == "solarize":
         threshold = (1 - magnitude).view(-1, 1, 1, 1)  # invert the pixels above it
@@ -129,17 +145,17 @@ def _trivial_op(name: str, x: torch.Tensor, magnitude: torch.Tensor, signed: tor
     theta[:, 0, 0] = theta[:, 1, 1] = 1
     s = signed
     if name == "rotate":
-        angle = s * _ROTATE
+        angle = s * ranges.rotate
         theta[:, 0, 0], theta[:, 0, 1] = torch.cos(angle), -torch.sin(angle)
         theta[:, 1, 0], theta[:, 1, 1] = torch.sin(angle), torch.cos(angle)
     elif name == "shear_x":
-        theta[:, 0, 1] = s * _SHEAR
+        theta[:, 0, 1] = s * ranges.shear
     elif name == "shear_y":
-        theta[:, 1, 0] = s * _SHEAR
+        theta[:, 1, 0] = s * ranges.shear
     elif name == "translate_x":
-        theta[:, 0, 2] = s * _TRANSLATE * 2  # affine_grid's coordinates span [-1, 1]
+        theta[:, 0, 2] = s * ranges.translate * 2  # affine_grid's coordinates span [-1, 1]
     elif name == "translate_y":
-        theta[:, 1, 2] = s * _TRANSLATE * 2
+        theta[:, 1, 2] = s * ranges.translate * 2
     else:
         raise ValueError(f"unknown TrivialAugment operation {name}")
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
