@@ -1,4 +1,4 @@
-"""TrivialAugment (`augmentation_type=trivial`): each operation, and the batch-level draw."""
+"""The recipe: TrivialAugment (`augmentation_type=trivial`) op by op and per batch; the precision."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from scones.model.hyperparameters import parse
-from scones.model.recipe import TRIVIAL_OPS, TRIVIAL_WIDE, _equalize, _trivial_op, augment, trivial_augment
+from scones.model.recipe import (
+    TRIVIAL_OPS,
+    TRIVIAL_WIDE,
+    _equalize,
+    _trivial_op,
+    augment,
+    compute_dtype,
+    native_bfloat16,
+    trivial_augment,
+)
 
 
 @pytest.mark.parametrize("name", TRIVIAL_OPS[1:])
@@ -59,3 +68,10 @@ def test_wide_ranges_go_further_and_trivial_wide_is_an_augmentation_type() -> No
     a = augment(x, hp, torch.Generator().manual_seed(2))
     b = augment(x, hp.replace(augmentation_type="trivial"), torch.Generator().manual_seed(2))
     assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1 and not torch.equal(a, b)
+
+
+def test_precision_dtype_resolves_auto_by_the_cpu() -> None:
+    assert compute_dtype(parse({"precision_dtype": "float32"})) == torch.float32
+    assert compute_dtype(parse({"precision_dtype": "bfloat16"})) == torch.bfloat16
+    expected = torch.bfloat16 if native_bfloat16() else torch.float32
+    assert compute_dtype(parse()) == expected

@@ -191,3 +191,18 @@ def test_sharpness_aware_minimisation_trains_and_changes_the_weights(settings: S
     assert a.manifest.model_sha256 != b.manifest.model_sha256
     images, _ = synthetic_split(4, seed=6)
     assert np.allclose(predict(b, images).sum(1), 1, atol=1e-5)
+
+
+def test_bfloat16_mixed_precision_trains_deterministically_and_exports_float32(
+    settings: Settings, staged: Store
+) -> None:
+    hp = {**TINY, "architecture": "airbench", "epochs": 1}
+    half = train(settings, {**hp, "precision_dtype": "bfloat16"}, store=staged)
+    again = train(settings, {**hp, "precision_dtype": "bfloat16"}, store=staged)
+    full = train(settings, {**hp, "precision_dtype": "float32"}, store=staged)
+    assert half["metrics"]["precision"] == "bfloat16" and full["metrics"]["precision"] == "float32"
+    a, b, c = (artifact.load(r["artifact_uri"], staged) for r in (half, again, full))
+    assert a.manifest.model_sha256 == b.manifest.model_sha256  # same seed, same weights
+    assert a.manifest.model_sha256 != c.manifest.model_sha256  # the forward pass really ran in bfloat16
+    images, _ = synthetic_split(4, seed=6)
+    assert np.allclose(predict(a, images).sum(1), 1, atol=1e-5)
