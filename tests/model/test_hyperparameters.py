@@ -70,7 +70,7 @@ def test_strings_as_sagemaker_passes_them() -> None:
         ({"momentum": "1.5"}, "momentum"),
         ({"use_pretrained_model": "1"}, "trains from scratch"),
         ({"num_classes": "1"}, "num_classes"),
-        ({"precision_dtype": "float16"}, "one of auto, float32, bfloat16"),
+        ({"precision_dtype": "float16"}, "one of float32, bfloat16"),
         ({"architecture": "vgg"}, "one of resnet, airbench"),
         ({"ensemble": "0"}, "ensemble=0 is invalid; expected an integer from 1 to 8"),
         ({"mix": "mosaic"}, "one of none, mixup, cutmix"),

@@ -94,3 +94,14 @@ def test_ensemble_averages_independent_members() -> None:
         members = net.member_logits(x)
         assert torch.allclose(net(x), torch.stack(members).mean(0), atol=1e-6)
         assert net.embed(x).shape == (4, 48) == (4, net.config.embedding_dim)
+
+
+def test_airbench_whitening_stays_float32_under_bfloat16_autocast() -> None:
+    net = AirNet(NetConfig(architecture="airbench", width=8))
+    net.prepare(torch.rand(16, 3, 32, 32))
+    seen: list[torch.dtype] = []
+    net.groups[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = net(torch.rand(2, 3, 32, 32))
+    assert seen == [torch.float32]  # the whitened stem; the conv groups then run in bfloat16
+    assert logits.dtype == torch.bfloat16

@@ -187,7 +187,11 @@ class AirNet(Net):
             self.whiten.weight.copy_(torch.cat([filters, -filters]))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        features: torch.Tensor = self.groups(F.gelu(self.whiten(x)))
+        # The whitening filters span a wide range of scales (over the square roots of small
+        # eigenvalues): under bfloat16 autocast the stem stays float32; the conv groups need not.
+        with torch.autocast(x.device.type, enabled=False):
+            stem = F.gelu(self.whiten(x.float()))
+        features: torch.Tensor = self.groups(stem)
         return features.amax(dim=(2, 3))
 
 

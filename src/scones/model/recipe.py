@@ -263,18 +263,13 @@ def lr_multiplier(hp: Hyperparameters, steps_per_epoch: int) -> Callable[[int], 
 
 
 def compute_dtype(hp: Hyperparameters) -> torch.dtype:
-    """The dtype of training's forward pass: precision_dtype, with auto resolved for this CPU.
-
-    bfloat16 runs as mixed precision (torch.autocast: weights, optimiser and loss stay float32).
-    auto picks it only where the CPU has bfloat16 instructions (AMX or AVX512-BF16): there a
-    step is ~3.5x faster; elsewhere bfloat16 is emulated and slower than float32.
-    """
-    if hp.precision_dtype == "bfloat16" or (hp.precision_dtype == "auto" and native_bfloat16()):
-        return torch.bfloat16
-    return torch.float32
+    """The dtype of training's forward pass; bfloat16 runs as mixed precision (torch.autocast):
+    weights, optimiser and loss stay float32."""
+    return torch.bfloat16 if hp.precision_dtype == "bfloat16" else torch.float32
 
 
 def native_bfloat16() -> bool:
+    """Whether the CPU has bfloat16 instructions (AMX or AVX512-BF16); elsewhere bfloat16 is emulated, slower."""
     # torch.cpu's probes are private (no public one exists in torch 2.13): absent means no.
     probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)

@@ -29,7 +29,7 @@ from scones.model import jobs
 from scones.model.artifact import Preprocessing
 from scones.model.hyperparameters import Hyperparameters, parse
 from scones.model.net import Net, NetConfig, build, tta_embed
-from scones.model.recipe import augment, compute_dtype, lr_multiplier, make_optimizer, mix
+from scones.model.recipe import augment, compute_dtype, lr_multiplier, make_optimizer, mix, native_bfloat16
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
 
@@ -106,6 +106,10 @@ def train(
     run = _Run(hp, data, log, progress)  # the net, optimiser and schedule: ready before the job exists
     jobs.create(settings, name, hp.as_dict(), asdict(channels), data.checksum)
     log(f"Training job {name}: {len(data.y_train)} training, {len(data.y_val)} validation images")
+    if hp.precision_dtype == "bfloat16" and not native_bfloat16():
+        log(
+            "precision_dtype=bfloat16: this CPU has no bfloat16 instructions, so it is emulated and slower than float32"
+        )
     started = time.monotonic()
 
     def close(status: str, reason: str | None, **fields: Any) -> dict[str, Any]:
