@@ -146,7 +146,7 @@ def main() -> None:
         "epoch_seconds_median": round(float(np.median([e["seconds"] for e in epochs])), 2),
         "kept_epoch": metrics["best_epoch"],
         "temperature": metrics["temperature"],
-        "precision": metrics["precision"],
+        "precision": hp.precision_dtype,
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     if not args.timing and not args.full:

@@ -12,7 +12,6 @@ from scones.model.recipe import (
     _equalize,
     _trivial_op,
     augment,
-    compute_dtype,
     native_bfloat16,
     trivial_augment,
 )
@@ -70,7 +69,5 @@ def test_wide_ranges_go_further_and_trivial_wide_is_an_augmentation_type() -> No
     assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1 and not torch.equal(a, b)
 
 
-def test_precision_dtype_picks_the_forward_dtype() -> None:
-    assert compute_dtype(parse()) == torch.float32
-    assert compute_dtype(parse({"precision_dtype": "bfloat16"})) == torch.bfloat16
+def test_native_bfloat16_probe_answers_without_raising() -> None:
     assert isinstance(native_bfloat16(), bool)

