@@ -97,8 +97,8 @@ def test_pairs_and_replace() -> None:
 
 
 def test_width_defaults_to_the_architectures_own() -> None:
-    assert parse().architecture == "airbench" and parse().width is None and parse().channels == 64
-    assert parse().augmentation_type == "trivial_wide" and parse().epochs == 120
+    assert parse().architecture == "airbench" and parse().width is None and parse().channels == 32
+    assert parse().augmentation_type == "trivial_wide" and parse().epochs == 320
     assert parse({"architecture": "resnet"}).channels == 16
     assert parse({"architecture": "resnet", "width": "32"}).channels == 32
-    assert parse({"width": "None"}).channels == 64
+    assert parse({"width": "None"}).channels == 32
