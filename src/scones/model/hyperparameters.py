@@ -33,8 +33,8 @@ class Hyperparameters:
     image_shape: str = "3,32,32"  # "C,H,W"; SageMaker's default is 3,224,224, the seed used 3,32,32
     num_classes: int = 2
     num_training_samples: int | None = None  # None: count the training channel; else it must match
-    # TrivialAugment fits slowly and the airbench net at width 32 is ~3x cheaper per epoch than at 64:
-    # 320 epochs of it were as accurate as 120 at width 64 on six carved runs, in 0.9x the time (docs/benchmarks.md)
+    # TrivialAugment fits slowly; an epoch at width 32 costs 0.37x one at 64, so 320 of them take about the
+    # time of 120 at width 64 and were as accurate or more on six carved runs (docs/benchmarks.md, round 4)
     epochs: int = 320
     learning_rate: float = 0.1
     mini_batch_size: int = 64
