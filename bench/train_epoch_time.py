@@ -20,6 +20,7 @@ from pathlib import Path
 
 from scones.config import load_settings
 from scones.data.stage import stage
+from scones.errors import SconesError
 from scones.model.hyperparameters import parse, parse_pairs
 from scones.model.recipe import native_bfloat16
 from scones.model.train import _Run, read_channels
@@ -39,6 +40,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12, help="epochs timed per recipe")
     parser.add_argument("--workdir", default="/tmp/scones-train-epoch-time")
     args = parser.parse_args()
+    try:  # every recipe checked before any work: a typo is one line, not a traceback after staging
+        recipes = {recipe or "defaults": parse(parse_pairs(recipe.split())) for recipe in args.recipes}
+    except SconesError as exc:
+        parser.error(str(exc))
     home = Path(args.workdir) / "home"
     shutil.rmtree(home, ignore_errors=True)
     settings = load_settings(home=home)
@@ -46,9 +51,8 @@ def main() -> None:
     stage(store, str(DEV_ARCHIVE))
     channels = carve(store)
     runs = {}
-    for recipe in args.recipes:
-        hp = parse(parse_pairs(recipe.split()))
-        runs[recipe or "defaults"] = _Run(hp, read_channels(store, channels, hp, NullProgress()), print, NullProgress())
+    for recipe, hp in recipes.items():
+        runs[recipe] = _Run(hp, read_channels(store, channels, hp, NullProgress()), print, NullProgress())
     seconds: dict[str, list[float]] = {r: [] for r in runs}
     for epoch in range(args.epochs):
         for recipe, run in runs.items():
