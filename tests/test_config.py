@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
-from scones.config import Settings, ensure_home, load_settings, resolve
+from scones.config import Settings, cast_value, ensure_home, load_settings, resolve
 from scones.errors import ConfigError
 
 
@@ -57,3 +58,19 @@ def test_resolve_any_dataclass(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_home_is_private(settings: Settings) -> None:
     ensure_home(settings)
     assert settings.home.stat().st_mode & 0o777 == 0o700
+
+
+def test_loose_casting_reads_sagemaker_spellings_that_strict_refuses() -> None:
+    choice = Literal["sgd", "nag"]
+    assert cast_value("optimizer", " NAG ", choice, loose=True) == "nag"
+    assert cast_value("epochs", "30.0", int, loose=True) == 30
+    assert cast_value("width", " ", int | None, loose=True) is None
+    assert cast_value("image_shape", " 3,32,32 ", str, loose=True) == "3,32,32"
+    with pytest.raises(ConfigError, match="'optimizer'.*expected one of sgd, nag"):
+        cast_value("optimizer", "NAG", choice)
+    with pytest.raises(ConfigError, match="'epochs'.*expected int"):
+        cast_value("epochs", "30.0", int)
+    # on/off is a config spelling, not a SageMaker one
+    assert cast_value("enabled", "on", bool) is True
+    with pytest.raises(ConfigError, match="'enabled'.*expected bool"):
+        cast_value("enabled", "on", bool, loose=True)

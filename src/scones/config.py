@@ -1,10 +1,13 @@
 """Configuration: typed dataclasses, resolved as flags > `SCONES_*` environment > defaults.
 
 `Settings` holds what every stage shares (the scones home, the object store, names and the
-confidence threshold). Stage-specific settings are dataclasses in their stage (for example
-the training hyperparameters) resolved by the same `resolve` function, so every value is
-typed, has one default, and fails with its name when it is wrong. This is the only module
-that reads `os.environ`.
+confidence threshold). Stage-specific settings are dataclasses in their stage (the download's,
+the endpoint's, the monitor's, the workers', the functions') resolved by the same `resolve`
+function, so every value is typed, has one default, and fails with its name when it is wrong.
+The training hyperparameters are not settings: they come only from the job's request, never
+from the environment, so `scones.model.hyperparameters.parse` reads them, through the same
+`cast_value` in SageMaker's looser spelling (`loose=True`). This is the only module that
+reads `os.environ`.
 """
 
 from __future__ import annotations
@@ -127,46 +130,55 @@ def environ_with(**overrides: str) -> dict[str, str]:
     return environ
 
 
-def cast_value(name: str, raw: Any, hint: Any, source: str = "value") -> Any:
-    """Cast `raw` to the type `hint`, failing with the key's name and the expected type."""
+def cast_value(name: str, raw: Any, hint: Any, source: str = "value", *, loose: bool = False) -> Any:
+    """Cast `raw` to the type `hint`, failing with the key's name and the expected type.
+
+    `loose` reads values as SageMaker passes hyperparameters (all strings, written by hand):
+    text is trimmed, a blank is None where None is allowed, choices ignore case, an integer may
+    be written "30.0", and booleans are True/False, 1/0 or yes/no.
+    """
+    text = str(raw).strip() if loose else raw
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null")):
+        nones = ("", "none", "null") if loose else ("none", "null")
+        if raw is None or (isinstance(raw, str) and text.lower() in nones):
             if type(None) in args:
                 return None
         inner = [a for a in args if a is not type(None)]
-        return cast_value(name, raw, inner[0], source) if len(inner) == 1 else raw
+        return cast_value(name, raw, inner[0], source, loose=loose) if len(inner) == 1 else raw
     if origin is Literal:
-        if raw in args:
-            return raw
+        choice = text.lower() if loose else raw
+        if choice in args:
+            return choice
         raise ConfigError(f"Config '{name}' ({source}) has value {raw!r}; expected one of {', '.join(map(str, args))}")
     try:
         if hint is bool:
-            return _to_bool(raw)
+            return _to_bool(raw, on_off=not loose)  # on/off is not a SageMaker spelling
         if hint is int:
-            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            number = float(text) if loose else raw  # loose: "30.0" is 30
+            if isinstance(raw, bool) or (isinstance(number, float) and not number.is_integer()):
                 raise ValueError(raw)
-            return int(raw)
+            return int(number)
         if hint is float:
-            return float(raw)
+            return float(text)
         if hint is Path:
             return Path(raw).expanduser()
         if hint is str:
-            return str(raw)
+            return str(text)
     except (TypeError, ValueError):
         expected = getattr(hint, "__name__", str(hint))
         raise ConfigError(f"Config '{name}' ({source}) has value {raw!r}; expected {expected}") from None
     return raw
 
 
-def _to_bool(raw: Any) -> bool:
+def _to_bool(raw: Any, on_off: bool) -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
+    if text in ("1", "true", "yes") or (on_off and text == "on"):
         return True
-    if text in ("0", "false", "no", "off"):
+    if text in ("0", "false", "no") or (on_off and text == "off"):
         return False
     raise ValueError(raw)
 

@@ -4,19 +4,22 @@ A seed user's settings carry over unchanged (`num_layers=20`, `lr_scheduler_step
 `early_stopping="True"` ...): values may be strings, as SageMaker passes them. The defaults
 are scones' own, chosen on a validation split carved from the training images for the best
 accuracy within ten minutes on two CPU cores (docs/training.md says where and why they differ
-from SageMaker's). The fields after `precision_dtype` are scones' additions. Anything unknown
-or out of range is a TrainingError before training starts.
+from SageMaker's). The fields after `precision_dtype` are scones' additions. Values are cast by
+`scones.config.cast_value` in its loose, SageMaker spelling; they never come from the
+environment. Anything unknown or out of range is a TrainingError before training starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from scones.errors import TrainingError
+from scones.config import cast_value
+from scones.errors import ConfigError, TrainingError
 
 SMALL_IMAGE_DEPTHS = (20, 32, 44, 56, 110)  # the depths SageMaker's guide lists for small images
 Optimizer = Literal["sgd", "adam", "rmsprop", "nag"]
@@ -116,7 +119,13 @@ def parse(values: Mapping[str, Any] | None = None) -> Hyperparameters:
             f"Unknown hyperparameter {', '.join(unknown)}; known: {', '.join(NAMES)} (see docs/training.md)"
         )
     hints = typing.get_type_hints(Hyperparameters)
-    return Hyperparameters(**{k: _cast(k, v, hints[k]) for k, v in values.items()})
+    typed = {}
+    for name, raw in values.items():
+        try:
+            typed[name] = cast_value(name, raw, hints[name], loose=True)
+        except ConfigError:
+            raise _bad(name, raw, _expected(hints[name])) from None
+    return Hyperparameters(**typed)
 
 
 def parse_pairs(pairs: list[str]) -> dict[str, str]:
@@ -130,40 +139,13 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
     return result
 
 
-def _cast(name: str, raw: Any, hint: Any) -> Any:
-    args = typing.get_args(hint)
-    if type(None) in args:
-        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
-            return None
-        hint = next(a for a in args if a is not type(None))
-        args = typing.get_args(hint)
+def _expected(hint: Any) -> str:
+    """What a value of type `hint` looks like, in words (X | None: those of X)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
     if typing.get_origin(hint) is Literal:
-        text = str(raw).strip().lower()
-        if text not in args:
-            raise _bad(name, raw, f"one of {', '.join(args)}")
-        return text
-    text = str(raw).strip()
-    try:
-        if hint is bool:
-            if isinstance(raw, bool):
-                return raw
-            if text.lower() in ("true", "1", "yes"):
-                return True
-            if text.lower() in ("false", "0", "no"):
-                return False
-            raise ValueError(text)
-        if hint is int:
-            if isinstance(raw, bool):
-                raise ValueError(text)
-            number = float(text)
-            if not number.is_integer():
-                raise ValueError(text)
-            return int(number)
-        if hint is float:
-            return float(text)
-    except ValueError:
-        raise _bad(name, raw, {bool: "True or False", int: "an integer", float: "a number"}[hint]) from None
-    return text
+        return f"one of {', '.join(typing.get_args(hint))}"
+    return {bool: "True or False", int: "an integer", float: "a number"}[hint]
 
 
 def _bad(name: str, value: Any, expected: str) -> TrainingError:
