@@ -43,9 +43,10 @@ import numpy as np
 from scones.config import load_settings
 from scones.data.dataset import LstEntry, format_lst, parse_lst
 from scones.data.stage import stage
+from scones.model.channels import Channels
 from scones.model.evaluate import evaluate
 from scones.model.hyperparameters import Hyperparameters, parse, parse_pairs
-from scones.model.train import Channels, train
+from scones.model.train import train
 from scones.storage import Store
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

@@ -21,9 +21,10 @@ from pathlib import Path
 from scones.config import load_settings
 from scones.data.stage import stage
 from scones.errors import SconesError
+from scones.model.channels import read_channels
 from scones.model.hyperparameters import parse, parse_pairs
 from scones.model.recipe import native_bfloat16
-from scones.model.train import _Run, read_channels
+from scones.model.run import Run
 from scones.progress import NullProgress
 from scones.storage import Store
 from train_bench import DEV_ARCHIVE, carve
@@ -52,7 +53,7 @@ def main() -> None:
     channels = carve(store)
     runs = {}
     for recipe, hp in recipes.items():
-        runs[recipe] = _Run(hp, read_channels(store, channels, hp, NullProgress()), print, NullProgress())
+        runs[recipe] = Run(hp, read_channels(store, channels, hp, NullProgress()), NullProgress())
     seconds: dict[str, list[float]] = {r: [] for r in runs}
     for epoch in range(args.epochs):
         for recipe, run in runs.items():

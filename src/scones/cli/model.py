@@ -34,13 +34,17 @@ def train_command(
     ] = False,
 ) -> None:
     """Train the image classifier (a SageMaker-style training job) and store model.tar.gz."""
+    from scones.model.channels import Channels
     from scones.model.hyperparameters import parse, parse_pairs
+    from scones.model.train import reusable_job
 
     hp = parse(parse_pairs(hyperparameter or []))  # bad values fail here, before reading any data
     settings = _common.settings()
-    channels = _channels(settings, data, train, validation, train_lst, validation_lst)
+    channels = Channels.located(
+        settings, data, train=train, validation=validation, train_lst=train_lst, validation_lst=validation_lst
+    )
     if not retrain and name is None:
-        reused = _reusable(settings, channels, hp.as_dict())
+        reused = reusable_job(settings, _common.store(settings), channels, hp.as_dict())
         if reused is not None:
             _common.out.print(
                 f"Reusing training job {reused['name']} (same data and hyperparameters; --retrain to train again): "
@@ -58,51 +62,18 @@ def train_command(
 
 def train_or_reuse(settings: Any, retrain: bool = False) -> dict[str, Any]:
     """The demo's step: default training on the staged data, unless a finished job already did it."""
+    from scones.model.channels import Channels
     from scones.model.hyperparameters import parse
-    from scones.model.train import Channels
+    from scones.model.train import reusable_job
 
     hp, channels = parse(), Channels.staged(settings)
-    record = None if retrain else _reusable(settings, channels, hp.as_dict())
+    record = None if retrain else reusable_job(settings, _common.store(settings), channels, hp.as_dict())
     if record is not None:
         _common.out.print(f"Reusing training job {record['name']} (--retrain to train again)", markup=False)
     else:
         record = _run_training(settings, hp, channels, None)
     _print_result(record)
     return record
-
-
-def _channels(settings: Any, data: str | None, *overrides: str | None) -> Any:
-    from scones.keys import parse_s3_uri
-    from scones.model.train import Channels
-
-    prefix = "data"
-    bucket_settings = settings
-    if data:
-        if data.startswith("s3://"):
-            bucket, prefix = parse_s3_uri(data.rstrip("/"))
-            bucket_settings = _common.settings(bucket=bucket)
-        else:
-            base = data.rstrip("/")
-            return Channels(
-                train=overrides[0] or f"{base}/train",
-                validation=overrides[1] or f"{base}/test",
-                train_lst=overrides[2] or f"{base}/train.lst",
-                validation_lst=overrides[3] or f"{base}/test.lst",
-            )
-    keys = ("train", "validation", "train_lst", "validation_lst")
-    return Channels.staged(bucket_settings, prefix, **dict(zip(keys, overrides, strict=True)))
-
-
-def _reusable(settings: Any, channels: Any, hyperparameters: dict[str, Any]) -> dict[str, Any] | None:
-    """A completed job on the same data (checksum of both splits) with the same hyperparameters."""
-    from scones.model.jobs import latest_completed
-    from scones.model.train import data_checksum
-
-    try:
-        checksum = data_checksum(_common.store(settings), channels)
-    except Exception:  # unreadable data: let the training itself report it properly
-        return None
-    return latest_completed(settings, checksum, hyperparameters)
 
 
 def _run_training(settings: Any, hp: Any, channels: Any, name: str | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import logging
 import platform
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,28 +24,34 @@ from scones.errors import ArtifactError
 from scones.model import jobs
 from scones.model.artifact import Artifact, Manifest, sha256
 from scones.model.net import Exported, Net
+from scones.model.plot import accuracy_plot
+from scones.model.run import Run
 from scones.storage import Store
-
-if TYPE_CHECKING:
-    from scones.model.train import _Run
 
 TOLERANCE = 1e-5  # ONNX Runtime vs PyTorch, on probabilities and on the scaled embedding
 OPSET = 17
 
 
+@dataclass(frozen=True)
+class Published:
+    """What `publish` stored and fitted: the artifact's URI and the softmax temperature."""
+
+    uri: str
+    temperature: float
+
+
 def publish(
-    settings: Settings, store: Store, name: str, run: _Run, metrics: dict[str, Any], log: Callable[[str], None]
-) -> str:
-    """Export the kept epoch, store model.tar.gz and metrics.png; return the artifact URI."""
+    settings: Settings, store: Store, name: str, run: Run, seconds: float, log: Callable[[str], None]
+) -> Published:
+    """Calibrate and export the kept epoch; store model.tar.gz and metrics.png (`seconds`: the job's so far)."""
     model = run.best_model()
     val_logits = run.logits(run.data.x_val, model)
+    temperature = 1.0
     if run.hp.calibrate:
-        run.temperature = fit_temperature(val_logits, run.data.y_val)
-        log(f"Calibration: softmax temperature {run.temperature:.3f} fitted on the validation channel")
-    metrics = {**metrics, "temperature": run.temperature}
-    exported = Exported(
-        model, temperature=run.temperature, flip=run.hp.test_time_flip, shift=run.hp.test_time_shift
-    ).eval()
+        temperature = fit_temperature(val_logits, run.data.y_val)
+        log(f"Calibration: softmax temperature {temperature:.3f} fitted on the validation channel")
+    metrics = run.summary(seconds, temperature)
+    exported = Exported(model, temperature=temperature, flip=run.hp.test_time_flip, shift=run.hp.test_time_shift).eval()
     onnx_bytes = to_onnx(exported, run.preprocessing.image_shape)
     sample = run.normalise(run.data.x_val[:64]).contiguous()
     verify(onnx_bytes, exported, sample)
@@ -63,10 +69,8 @@ def publish(
     )
     artifact = Artifact(manifest=manifest, onnx=onnx_bytes)
     store.put(settings.bucket, jobs.model_key(name), artifact.pack())
-    from scones.model.plot import accuracy_plot
-
     store.put(settings.bucket, jobs.plot_key(name), accuracy_plot(metrics["epochs"], metrics["best_epoch"], name))
-    return jobs.default_artifact_uri(settings, name)
+    return Published(jobs.default_artifact_uri(settings, name), temperature)
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
