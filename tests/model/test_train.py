@@ -10,7 +10,7 @@ from scones.model import artifact, jobs
 from scones.model.evaluate import predict
 from scones.model.hyperparameters import parse
 from scones.model.recipe import augment
-from scones.model.train import Channels, Epoch, train
+from scones.model.train import Channels, Epoch, reusable_job, train
 from scones.storage import Store
 from tests.model.conftest import TINY, synthetic_split
 
@@ -206,3 +206,12 @@ def test_bfloat16_mixed_precision_trains_deterministically_and_exports_float32(
     assert a.manifest.model_sha256 != c.manifest.model_sha256  # the forward pass really ran in bfloat16
     images, _ = synthetic_split(4, seed=6)
     assert np.allclose(predict(a, images).sum(1), 1, atol=1e-5)
+
+
+def test_a_completed_twin_on_the_same_data_and_hyperparameters_is_reusable(settings: Settings, staged: Store) -> None:
+    record = train(settings, {**TINY, "epochs": 1}, store=staged)
+    hp, channels = parse({**TINY, "epochs": 1}).as_dict(), Channels.staged(settings)
+    reused = reusable_job(settings, staged, channels, hp)
+    assert reused is not None and reused["name"] == record["name"]
+    assert reusable_job(settings, staged, channels, {**hp, "seed": 4}) is None
+    assert reusable_job(settings, staged, Channels.staged(settings, "nothing-here"), hp) is None  # unreadable data

@@ -170,25 +170,11 @@ def _run_testcases(settings: Settings, store: Store, count: int, report: _Report
 
 def _monitor(settings: Settings, store: Store, report: _Report) -> None:
     """Baseline the endpoint's model on the staged data, check what the demo captured (stage 4)."""
-    import time
-
-    from scones.endpoint.capture import CaptureConfig
-    from scones.monitor.captured import list_files
+    from scones.endpoint.settle import wait_for_capture
     from scones.monitor.service import BaselineRequest, RunRequest, make_baseline, run_monitor
     from scones.monitor.sources import endpoint_info
 
-    # The endpoint's capture writer holds records for up to max_file_seconds before writing a file:
-    # wait until the captured bytes stop growing for that long (at most 30 s).
-    capture = endpoint_info(settings, settings.endpoint_name).capture
-    settle = CaptureConfig().max_file_seconds + 1
-    deadline, last, since = time.monotonic() + 30, -1, time.monotonic()
-    while time.monotonic() < deadline:
-        size = sum(f.size for f in list_files(store, capture))
-        if size != last:
-            last, since = size, time.monotonic()
-        elif time.monotonic() - since >= settle:
-            break
-        time.sleep(0.5)
+    wait_for_capture(store, endpoint_info(settings, settings.endpoint_name).capture)  # the newest records too
     with progress_bar() as bar:
         baseline, _ = make_baseline(settings, store, BaselineRequest(endpoint=settings.endpoint_name), progress=bar)
         result = run_monitor(settings, store, RunRequest(endpoint=settings.endpoint_name), progress=bar)
