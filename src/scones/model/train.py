@@ -1,11 +1,11 @@
 """`scones train`: a SageMaker-style image-classification training job, on the CPU.
 
-Read top to bottom: `train` checks the hyperparameters and the job name, reads the channels
-(train, validation, train_lst, validation_lst), builds the run (the net: airbench's whitened
-conv net or the ResNet; its optimiser, schedule and moving average), records the job, then
-trains epoch by epoch, logging SageMaker's lines and keeping the best validation epoch, until
-the last epoch, early stopping or Ctrl-C/SIGTERM; last it publishes the kept epoch (softmax
-temperature, ONNX, artifact, plot) and closes the job's record.
+Small helpers first, then `train`, which reads top to bottom: check the hyperparameters and
+the job name, read the channels (train, validation, train_lst, validation_lst), build the run
+(airbench's whitened conv net or the ResNet, its optimiser, schedule and moving average),
+record the job, then the epoch loop (SageMaker's log lines, the job's metrics, checkpoints,
+early stopping) until the last epoch or Ctrl-C/SIGTERM; last, publish the kept epoch (softmax
+temperature, ONNX, artifact, plot) and close the job's record with what publishing returned.
 
     from scones.model.train import train
     record = train(settings, hyperparameters={"epochs": "30"})
