@@ -21,6 +21,7 @@ from typing import Any
 from scones import state
 from scones.config import Settings
 from scones.errors import WorkflowError
+from scones.workflow.engine import Outcome
 
 DDL = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -147,49 +148,28 @@ def insert_many(settings: Settings, batch: list[Execution]) -> None:
         ) from exc
 
 
-def finish(
-    settings: Settings,
-    arn: str,
-    status: str,
-    output: Any,
-    error: str | None,
-    cause: str | None,
-    history: list[dict[str, Any]] | None,
-) -> None:
-    """Record how an execution ended (and, for STANDARD, its history) in one transaction."""
+def finish(settings: Settings, arn: str, outcome: Outcome) -> None:
+    """Record how a STANDARD execution ended, with its history, in one transaction."""
     conn = connect(settings)
     stopped = state.now()
+    output = None if outcome.output is None else json.dumps(outcome.output)
     with _write_lock:
-        _finish(conn, arn, status, output, error, cause, history, stopped)
-
-
-def _finish(
-    conn: sqlite3.Connection,
-    arn: str,
-    status: str,
-    output: Any,
-    error: str | None,
-    cause: str | None,
-    history: list[dict[str, Any]] | None,
-    stopped: str,
-) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, "
-            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=?",
-            (status, None if output is None else json.dumps(output), error, cause, stopped, stopped, arn),
-        )
-        if history is not None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, "
+                "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=?",
+                (outcome.status, output, outcome.error, outcome.cause, stopped, stopped, arn),
+            )
             conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
             conn.executemany(
                 "INSERT INTO execution_history VALUES (?,?,?)",
-                [(arn, event["id"], json.dumps(event)) for event in history],
+                [(arn, event["id"], json.dumps(event)) for event in outcome.events],
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 def add_step(settings: Settings, arn: str, function: str, status: str, error: str | None, duration_ms: float) -> None:
