@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -13,28 +12,9 @@ import pytest
 from scones.config import Settings
 from scones.errors import WorkflowError
 from scones.workflow import executions, machines, records, standard
+from tests.workflow.conftest import DEFINITIONS
 
-PARALLEL = {
-    "StartAt": "P",
-    "States": {
-        "P": {
-            "Type": "Parallel",
-            "End": True,
-            "Branches": [
-                {
-                    "StartAt": "F",
-                    "States": {
-                        "F": {
-                            "Type": "Task",
-                            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:filter_inferences",
-                            "End": True,
-                        }
-                    },
-                }
-            ],
-        }
-    },
-}
+PARALLEL = (DEFINITIONS / "parallel.asl.json").read_text()  # one Parallel state of Lambda tasks
 
 
 def _dead_runner() -> str:
@@ -52,7 +32,7 @@ def _orphan(settings: Settings, name: str, machine: str = "pipeline") -> records
 
 
 def test_branches_are_refused_and_the_execution_recorded_failed(settings: Settings) -> None:
-    machines.create(settings, "par", json.dumps(PARALLEL))
+    machines.create(settings, "par", PARALLEL)
     execution = executions.prepare(settings, "par", {"inferences": [1.0]}, type_="STANDARD")
     with pytest.raises(WorkflowError, match="Map or Parallel.*--type EXPRESS"):
         standard.run(settings, execution)
@@ -79,7 +59,7 @@ def test_resume_orphans_starts_those_never_started_and_leaves_live_ones(
 
 
 def test_an_orphan_with_branches_is_refused_on_resume(settings: Settings) -> None:
-    machines.create(settings, "par", json.dumps(PARALLEL))
+    machines.create(settings, "par", PARALLEL)
     orphan = _orphan(settings, "par-orphan", machine="par")
     with pytest.raises(WorkflowError, match="--type EXPRESS"):
         standard.resume_orphans(settings)
