@@ -50,7 +50,7 @@ def _stubs(log: Path) -> None:
 
 def worker(home: Path, database: str, log: Path, endpoint_concurrency: int) -> None:
     from scones.config import load_settings
-    from scones.workflow import workers
+    from scones.workflow import standard, workers
 
     _stubs(log)
     config = workers.WorkerConfig(
@@ -58,7 +58,7 @@ def worker(home: Path, database: str, log: Path, endpoint_concurrency: int) -> N
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    workers.serve(load_settings(home=home, database_url=database), config, stop)
+    standard.serve(load_settings(home=home, database_url=database), config, stop)
 
 
 def _invocations(log: Path) -> list[tuple[int, str, str, float, float]]:

@@ -56,10 +56,10 @@ def run(home: Path, count: int, concurrency: int) -> None:
 
 def resume(home: Path, concurrency: int) -> None:
     from scones.config import load_settings
-    from scones.workflow import durable
+    from scones.workflow import standard
 
     _stubs(home / "invocations.log")
-    resumed = durable.resume_orphans(load_settings(home=home), concurrency)
+    resumed = standard.resume_orphans(load_settings(home=home), concurrency)
     print(json.dumps({"resumed": len(resumed)}), flush=True)
 
 

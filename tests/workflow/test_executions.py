@@ -8,6 +8,7 @@ import pytest
 from scones.config import Settings
 from scones.errors import WorkflowError
 from scones.workflow import executions, machines, records
+from tests.workflow.conftest import DEFINITIONS
 
 
 def test_express_history_goes_to_the_log(settings: Settings, pipeline: Any, stubs: dict[str, list[Any]]) -> None:
@@ -54,18 +55,7 @@ def test_bad_requests(settings: Settings, pipeline: Any) -> None:
 
 
 def test_parallel_is_refused_for_standard_but_runs_express(settings: Settings, stubs: dict[str, list[Any]]) -> None:
-    branch = {
-        "StartAt": "F",
-        "States": {
-            "F": {
-                "Type": "Task",
-                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:filter_inferences",
-                "End": True,
-            }
-        },
-    }
-    definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [branch, branch], "End": True}}}
-    machines.create(settings, "par", json.dumps(definition))
+    machines.create(settings, "par", (DEFINITIONS / "parallel.asl.json").read_text())
     assert executions.start(settings, "par", {"inferences": [1.0]}, type_="EXPRESS").status == "SUCCEEDED"
     with pytest.raises(WorkflowError, match="EXPRESS"):
         executions.start(settings, "par", {}, type_="STANDARD")

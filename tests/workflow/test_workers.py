@@ -13,7 +13,7 @@ import pytest
 
 from scones.config import load_settings
 from scones.errors import WorkflowError
-from scones.workflow import executions, machines, workers
+from scones.workflow import executions, launcher, machines, standard, workers
 
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -47,11 +47,11 @@ def test_starting_without_a_worker_says_to_start_one(tmp_path: Path) -> None:
 
 
 def test_only_postgres_urls_use_the_queue(tmp_path: Path) -> None:
-    assert workers.uses_queue(load_settings(home=tmp_path, database_url=POSTGRES))
-    assert not workers.uses_queue(load_settings(home=tmp_path))
-    assert not workers.uses_queue(load_settings(home=tmp_path, database_url="sqlite:///x.sqlite"))
+    assert launcher.uses_queue(load_settings(home=tmp_path, database_url=POSTGRES))
+    assert not launcher.uses_queue(load_settings(home=tmp_path))
+    assert not launcher.uses_queue(load_settings(home=tmp_path, database_url="sqlite:///x.sqlite"))
     with pytest.raises(WorkflowError, match="--database-url postgresql"):
-        workers.serve(load_settings(home=tmp_path), workers.WorkerConfig())
+        standard.serve(load_settings(home=tmp_path), workers.WorkerConfig())
 
 
 @pytest.mark.parametrize(

@@ -232,15 +232,11 @@ def worker(
     ] = None,
 ) -> None:
     """Resume STANDARD executions whose runner died; with Postgres, run queued executions until stopped."""
-    from scones.workflow import durable, workers
+    from scones.workflow import standard
 
-    settings = _common.settings(database_url=database_url)
-    if workers.uses_queue(settings):  # several workers share the work (scones/workflow/workers.py)
-        config = workers.worker_config(concurrency=concurrency, endpoint_concurrency=endpoint_concurrency)
-        workers.serve(settings, config)
-        return
-    resumed = durable.resume_orphans(settings, concurrency)
-    _common.out.print(f"resumed {len(resumed)} execution(s)")
+    resumed = standard.worker(_common.settings(database_url=database_url), concurrency, endpoint_concurrency)
+    if resumed is not None:  # SQLite; with Postgres it served the shared queue until stopped
+        _common.out.print(f"resumed {len(resumed)} execution(s)")
 
 
 def testcases_command(

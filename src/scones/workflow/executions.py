@@ -1,17 +1,16 @@
 """Start executions of a state machine, as Step Functions does, with two execution types.
 
-EXPRESS runs in this process and keeps its history in a log file (`records.append_log`).
+EXPRESS runs here, in this process, and keeps its history in a log file (`records.append_log`).
 STANDARD is durable: each execution is a DBOS workflow and each Lambda call a DBOS step
-(`scones.workflow.durable`), so after a crash or restart unfinished executions resume
+(`standard` picks where it runs), so after a crash or restart unfinished executions resume
 without re-running the steps that had finished; its history is kept in the database.
+See docs/workflow.md.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
@@ -19,8 +18,7 @@ from typing import Any, Literal
 from scones import state
 from scones.config import Settings
 from scones.errors import WorkflowError
-from scones.functions import runtime
-from scones.workflow import engine, machines, records
+from scones.workflow import engine, machines, records, tasks
 from scones.workflow.records import Execution
 
 ExecutionType = Literal["EXPRESS", "STANDARD"]
@@ -30,31 +28,6 @@ TYPES = ("EXPRESS", "STANDARD")
 def execution_arn(settings: Settings, machine: str, name: str, type_: str) -> str:
     kind = "express" if type_ == "EXPRESS" else "execution"
     return f"arn:aws:states:{settings.region}:{engine.ACCOUNT}:{kind}:{machine}:{name}"
-
-
-def task_call(settings: Settings, bindings: dict[str, str]) -> engine.TaskCall:
-    """A task call that runs the bound scones function the way Lambda would, configured from `settings`."""
-    config = runtime.config_from(settings)
-
-    def call(function: str, payload: Any) -> dict[str, Any]:
-        return runtime.invoke(_bound(bindings, function), payload, config=config)
-
-    return call
-
-
-def _bound(bindings: dict[str, str], function: str) -> str:
-    if function not in bindings:
-        from botocore.exceptions import ClientError
-
-        # What Lambda answers for an unknown function; the interpreter names it Lambda.ResourceNotFoundException.
-        raise ClientError(
-            {
-                "Error": {"Code": "ResourceNotFoundException", "Message": f"Function not found: {function}"},
-                "ResponseMetadata": {"HTTPStatusCode": 404, "RequestId": str(uuid.uuid4())},
-            },
-            "Invoke",
-        )
-    return bindings[function]
 
 
 def start(
@@ -116,13 +89,9 @@ def run(
     `machine` it looked up once; otherwise it is read from the state database."""
     if execution.type == "EXPRESS":
         return run_express(settings, execution, record=record, machine=machine)
-    else:
-        from scones.workflow import durable, workers
+    from scones.workflow import standard  # DBOS takes ~1.5 s to import; EXPRESS runs never need it
 
-        if workers.uses_queue(settings):  # Postgres: a 'scones workflow worker' runs it
-            workers.run(settings, execution)
-        else:
-            durable.run(settings, execution.arn)
+    standard.run(settings, execution, machine)
     return records.get(settings, execution.arn)
 
 
@@ -135,7 +104,7 @@ def run_express(
     outcome = engine.run(
         machine.definition,
         json.loads(execution.input or "null"),
-        task_call(settings, machine.bindings),
+        tasks.task_call(settings, machine.bindings),
         execution_arn=execution.arn,
         state_machine_arn=machine.arn,
         express=True,
@@ -155,32 +124,3 @@ def run_express(
     if record:
         records.insert(settings, final)
     return final
-
-
-def run_standard_body(
-    settings: Settings, arn: str, make_call: Callable[[dict[str, str]], engine.TaskCall]
-) -> engine.Outcome:
-    """The body of a STANDARD execution, given how to make its (durable) task calls from the bindings."""
-    execution = records.get(settings, arn)
-    machine = machines.get(settings, execution.state_machine)
-    outcome = engine.run(
-        machine.definition,
-        json.loads(execution.input or "null"),
-        make_call(machine.bindings),
-        execution_arn=arn,
-        state_machine_arn=machine.arn,
-    )
-    records.finish(settings, arn, outcome.status, outcome.output, outcome.error, outcome.cause, outcome.events)
-    return outcome
-
-
-def timed_invoke(settings: Settings, arn: str, function: str, payload: Any) -> dict[str, Any]:
-    """Run one task of a STANDARD execution and record it as a step."""
-    started = time.perf_counter()
-    response = runtime.invoke(function, payload, config=runtime.config_from(settings))
-    failed = "FunctionError" in response
-    error = response["Payload"].get("errorType") if failed and isinstance(response["Payload"], dict) else None
-    records.add_step(
-        settings, arn, function, "FAILED" if failed else "SUCCEEDED", error, (time.perf_counter() - started) * 1000
-    )
-    return response

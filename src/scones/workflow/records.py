@@ -14,6 +14,8 @@ import socket
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from scones import state
 from scones.config import Settings
 from scones.errors import WorkflowError
+from scones.workflow.engine import Outcome
 
 DDL = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -114,6 +117,19 @@ def connect(settings: Settings) -> sqlite3.Connection:
 _write_lock = threading.Lock()
 
 
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, this process's writers one at a time."""
+    with _write_lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
 def insert(settings: Settings, execution: Execution) -> None:
     insert_many(settings, [execution])
 
@@ -131,14 +147,8 @@ def insert_many(settings: Settings, batch: list[Execution]) -> None:
     ]  # fmt: skip
     conn = connect(settings)
     try:
-        with _write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with _transaction(conn):
+            conn.executemany("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     except sqlite3.IntegrityError as exc:
         first = batch[0]
         raise WorkflowError(
@@ -147,49 +157,22 @@ def insert_many(settings: Settings, batch: list[Execution]) -> None:
         ) from exc
 
 
-def finish(
-    settings: Settings,
-    arn: str,
-    status: str,
-    output: Any,
-    error: str | None,
-    cause: str | None,
-    history: list[dict[str, Any]] | None,
-) -> None:
-    """Record how an execution ended (and, for STANDARD, its history) in one transaction."""
+def finish(settings: Settings, arn: str, outcome: Outcome) -> None:
+    """Record how a STANDARD execution ended, with its history, in one transaction."""
     conn = connect(settings)
     stopped = state.now()
-    with _write_lock:
-        _finish(conn, arn, status, output, error, cause, history, stopped)
-
-
-def _finish(
-    conn: sqlite3.Connection,
-    arn: str,
-    status: str,
-    output: Any,
-    error: str | None,
-    cause: str | None,
-    history: list[dict[str, Any]] | None,
-    stopped: str,
-) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    output = None if outcome.output is None else json.dumps(outcome.output)
+    with _transaction(conn):
         conn.execute(
             "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, "
             "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=?",
-            (status, None if output is None else json.dumps(output), error, cause, stopped, stopped, arn),
+            (outcome.status, output, outcome.error, outcome.cause, stopped, stopped, arn),
         )
-        if history is not None:
-            conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
-            conn.executemany(
-                "INSERT INTO execution_history VALUES (?,?,?)",
-                [(arn, event["id"], json.dumps(event)) for event in history],
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
+        conn.executemany(
+            "INSERT INTO execution_history VALUES (?,?,?)",
+            [(arn, event["id"], json.dumps(event)) for event in outcome.events],
+        )
 
 
 def add_step(settings: Settings, arn: str, function: str, status: str, error: str | None, duration_ms: float) -> None:

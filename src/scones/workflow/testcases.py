@@ -76,9 +76,9 @@ def _warm_up(settings: Settings, type_: str) -> None:
 
     engine.install()
     if type_ == "STANDARD":
-        from scones.workflow import durable
+        from scones.workflow import launcher
 
-        durable.ensure(settings)
+        launcher.ensure(settings)
 
 
 def check_options(concurrency: int, processes: int | None) -> None:

@@ -5,7 +5,8 @@ execution enqueues it on a DBOS queue instead of running it in the starting proc
 `scones workflow worker` processes, on this host or others, dequeue and run it, each Lambda
 call a DBOS step as on SQLite. The job carries everything a worker needs (definition,
 bindings, input), so workers share only the database. The starting process keeps the
-execution's record (its scones home), waits for the result and records it.
+execution's record (its scones home), waits for the result and records it. `standard`
+decides when an execution comes here (and refuses Map and Parallel first).
 
 - Per-endpoint limit: the queue is partitioned by endpoint name, and at most
   `endpoint_concurrency` executions of one partition run at once across all workers, so a
@@ -24,7 +25,7 @@ import os
 import signal
 import socket
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from dbos import DBOS
 from scones.config import Settings, resolve
 from scones.errors import WorkflowError
 from scones.functions import runtime
-from scones.workflow import definition as asl, durable, engine, executions, machines, records
+from scones.workflow import engine, launcher, machines, records, tasks
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,6 @@ def worker_config(**flags: Any) -> WorkerConfig:
     return resolve(WorkerConfig, flags, env_prefix="SCONES_WORKER_")
 
 
-def uses_queue(settings: Settings) -> bool:
-    """Whether STANDARD executions go to workers (a Postgres database URL)."""
-    return (settings.database_url or "").startswith(("postgresql", "postgres://"))
-
-
 # -- the workflow workers run -------------------------------------------------------------------
 @DBOS.workflow(name=WORKFLOW)
 def _queued(job: dict[str, Any]) -> dict[str, Any]:
@@ -91,10 +87,10 @@ def _queued(job: dict[str, Any]) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
 
     def call(function: str, payload: Any) -> dict[str, Any]:
-        local = executions._bound(job["bindings"], function)
+        local = tasks.bound(job["bindings"], function)
         step = context.run(_step, local, payload)
         steps.append({k: step[k] for k in ("function", "status", "error", "duration_ms")})
-        return step["response"]  # type: ignore[no-any-return]
+        return step["response"]
 
     outcome = engine.run(
         job["definition"], job["input"], call, execution_arn=job["arn"], state_machine_arn=job["machine_arn"]
@@ -106,33 +102,20 @@ def _queued(job: dict[str, Any]) -> dict[str, Any]:
         "cause": outcome.cause,
         "events": outcome.events,
         "steps": steps,
-        "worker": durable.EXECUTOR_ID,
+        "worker": launcher.EXECUTOR_ID,
     }
 
 
-def _step(function: str, payload: Any) -> dict[str, Any]:
-    """Run `_timed` as a DBOS step: recorded once finished, replayed (not re-run) on recovery."""
-    result: dict[str, Any] = DBOS.run_step({"name": f"lambda:{function}"}, _timed, function, payload)
+def _step(function: str, payload: Any) -> tasks.TimedCall:
+    """Run the Lambda call as a DBOS step: recorded once finished, replayed (not re-run) on recovery."""
+    config = runtime.config_from(_serving) if _serving is not None else None  # this worker's home and endpoint
+    result: tasks.TimedCall = DBOS.run_step(
+        {"name": f"lambda:{function}"}, tasks.timed_invoke, function, payload, config
+    )
     return result
 
 
-def _timed(function: str, payload: Any) -> dict[str, Any]:
-    """One Lambda call, with what the execution record shows of it (recorded with the step)."""
-    started = time.perf_counter()
-    config = runtime.config_from(_serving) if _serving is not None else None  # this worker's home and endpoint
-    response = runtime.invoke(function, payload, config=config)
-    failed = "FunctionError" in response
-    body = response.get("Payload")
-    return {
-        "response": response,
-        "function": function,
-        "status": "FAILED" if failed else "SUCCEEDED",
-        "error": body.get("errorType") if failed and isinstance(body, dict) else None,
-        "duration_ms": (time.perf_counter() - started) * 1000,
-    }
-
-
-_serving: Settings | None = None  # the settings of the worker running in this process
+_serving: Settings | None = None  # the settings of the worker running in this process (`serve` sets them)
 
 
 # -- the starting side --------------------------------------------------------------------------
@@ -165,12 +148,10 @@ def close() -> None:
         _clients.clear()
 
 
-def run(settings: Settings, execution: records.Execution, endpoint: str | None = None) -> None:
-    """Enqueue a prepared STANDARD execution for the workers, wait for it and record how it ended."""
-    machine = machines.get(settings, execution.state_machine)
-    if asl.uses_branches(asl.load(machine.definition)):
-        records.finish(settings, execution.arn, "FAILED", None, "States.Runtime", "Map/Parallel need EXPRESS", [])
-        raise WorkflowError(f"State machine {machine.name!r} has Map or Parallel states; start it with --type EXPRESS")
+def run(
+    settings: Settings, execution: records.Execution, machine: machines.StateMachine, endpoint: str | None = None
+) -> None:
+    """Enqueue a prepared STANDARD execution of `machine` for the workers, wait for it and record how it ended."""
     _require_worker(settings)
     job = {
         "arn": execution.arn,
@@ -183,7 +164,7 @@ def run(settings: Settings, execution: records.Execution, endpoint: str | None =
         "queue_name": QUEUE,
         "workflow_name": WORKFLOW,
         "workflow_id": execution.arn,  # enqueuing twice attaches to the same execution
-        "app_version": durable.APP_VERSION,
+        "app_version": launcher.APP_VERSION,
         "queue_partition_key": endpoint or settings.endpoint_name,
     }
     handle = _client(settings).enqueue(options, job)
@@ -193,19 +174,8 @@ def run(settings: Settings, execution: records.Execution, endpoint: str | None =
 def _record(settings: Settings, arn: str, result: dict[str, Any]) -> None:
     for step in result["steps"]:
         records.add_step(settings, arn, step["function"], step["status"], step["error"], step["duration_ms"])
-    records.finish(
-        settings, arn, result["status"], result["output"], result["error"], result["cause"], result["events"]
-    )
-
-
-def collect(settings: Settings) -> list[str]:
-    """Finish this home's queued executions whose starting process died (enqueue or wait, then record)."""
-    done = []
-    for execution in records.orphans(settings):
-        records.claim(settings, execution.arn)
-        run(settings, execution)  # the same workflow ID attaches to the execution if it was enqueued
-        done.append(execution.arn)
-    return done
+    outcome = engine.Outcome(result["status"], result["output"], result["error"], result["cause"], result["events"])
+    records.finish(settings, arn, outcome)
 
 
 def _require_worker(settings: Settings) -> None:
@@ -235,11 +205,20 @@ def _psycopg_url(settings: Settings) -> str:
 
 
 # -- the worker side ----------------------------------------------------------------------------
-def serve(settings: Settings, config: WorkerConfig, stop: threading.Event | None = None) -> None:
-    """Run executions from the queue until `stop` is set (or the process is killed)."""
+def serve(
+    settings: Settings,
+    config: WorkerConfig,
+    stop: threading.Event | None = None,
+    collect: Callable[[Settings], object] | None = None,
+) -> None:
+    """Run executions from the queue until `stop` is set (or the process is killed).
+
+    `collect`, if given, runs once after the first heartbeat, in a thread of its own, with this
+    worker's settings (`standard.collect`: this home's executions whose starter died).
+    """
     import psycopg
 
-    if not uses_queue(settings):
+    if not launcher.uses_queue(settings):
         raise WorkflowError("Workers share executions through Postgres: pass --database-url postgresql://...")
     global _serving
     _serving = settings
@@ -248,8 +227,7 @@ def serve(settings: Settings, config: WorkerConfig, stop: threading.Event | None
         if threading.current_thread() is threading.main_thread():  # SIGTERM: finish what is running, then exit
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
     _warm_up()
-    durable.LISTEN_QUEUES[:] = [QUEUE]  # other processes on this database only enqueue
-    durable.ensure(settings)  # launches DBOS on Postgres under this process's executor id
+    launcher.ensure(settings, queues=[QUEUE])  # under this process's executor id; other processes only enqueue
     DBOS.register_queue(
         QUEUE,
         worker_concurrency=config.concurrency,
@@ -259,20 +237,20 @@ def serve(settings: Settings, config: WorkerConfig, stop: threading.Event | None
     )
     with psycopg.connect(_psycopg_url(settings), autocommit=True) as conn:
         conn.execute(HEARTBEAT_DDL)
-        logger.info("worker %s serving %s", durable.EXECUTOR_ID, QUEUE)
+        logger.info("worker %s serving %s", launcher.EXECUTOR_ID, QUEUE)
         first = True
         while not stop.is_set():
             conn.execute(
                 "INSERT INTO scones_workers (executor_id, host, pid) VALUES (%s, %s, %s) "
                 "ON CONFLICT (executor_id) DO UPDATE SET beat = now()",
-                (durable.EXECUTOR_ID, socket.gethostname(), os.getpid()),
+                (launcher.EXECUTOR_ID, socket.gethostname(), os.getpid()),
             )
             _recover_dead(conn, config)
-            if first:  # records in this home whose starter died: finish them beside the queue
+            if first and collect is not None:  # after the first beat: running an execution needs a live worker
                 threading.Thread(target=collect, args=(settings,), name="scones-collect", daemon=True).start()
-                first = False
+            first = False
             stop.wait(config.heartbeat_seconds)
-    logger.info("worker %s stopping; finishing its running executions", durable.EXECUTOR_ID)
+    logger.info("worker %s stopping; finishing its running executions", launcher.EXECUTOR_ID)
     DBOS.destroy(workflow_completion_timeout_sec=STOP_SECONDS)  # stops dequeuing, waits for running ones
 
 
