@@ -1,12 +1,17 @@
-"""Small real things tests build inline: a tiny ONNX model artifact and PNG images."""
+"""Small real things tests build inline: a tiny ONNX model artifact, PNG images, endpoint rows."""
 
 from __future__ import annotations
 
 import io
+from contextlib import closing
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from scones import state
+from scones.config import Settings
+from scones.endpoint import table
 from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
 
 
@@ -68,3 +73,21 @@ def png_bytes(color: tuple[int, int, int] = (200, 30, 30), size: int = 32, mode:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def register_endpoint(
+    settings: Settings,
+    name: str,
+    url: str,
+    *,
+    status: str = "InService",
+    model: str = "tiny",
+    config: dict[str, Any] | None = None,
+    pid: int | None = None,
+) -> None:
+    """Record endpoint `name` at `url` in the endpoints table (through its owner), as `scones deploy` does."""
+    with closing(table.connect(settings)) as conn:
+        table.put_creating(conn, name, url, model, config or {}, created=state.now())
+        if pid is not None:
+            table.set_pid(conn, name, pid)
+        table.set_status(conn, name, status)

@@ -13,7 +13,9 @@ ORDER = ["data", "model", "endpoint", "functions", "workflow", "monitor", "conso
 CORE = {"scones", "scones.errors", "scones.keys", "scones.config", "scones.progress", "scones.state", "scones.storage"}
 # The Lambda functions ship as zips with boto3 and the standard library only; these scones
 # modules are themselves standard-library only, so the zips bundle them.
-FUNCTIONS_MAY_IMPORT = {"scones.keys", "scones.errors", "scones.config", "scones.functions"}
+FUNCTIONS_MAY_IMPORT = {"scones.keys", "scones.errors", "scones.config", "scones.functions", "scones.endpoint.table"}
+# ...and so are the modules those import (the endpoints table's owner reads it with sqlite3).
+LAMBDA_LIGHT_MODULES = ["keys.py", "errors.py", "config.py", "state.py", "endpoint/table.py", "endpoint/__init__.py"]
 LIGHT_FOR_LAMBDA = {"boto3", "botocore"}
 
 
@@ -69,6 +71,18 @@ def test_functions_stay_light_enough_for_lambda(path: Path) -> None:
             assert any(imported == m or imported.startswith(m + ".") for m in FUNCTIONS_MAY_IMPORT), imported
         else:
             assert top in sys.stdlib_module_names or top in LIGHT_FOR_LAMBDA or top == "__future__", imported
+
+
+@pytest.mark.parametrize("name", LAMBDA_LIGHT_MODULES)
+def test_modules_the_lambda_zips_bundle_are_standard_library_only(name: str) -> None:
+    import sys
+
+    for imported in _imports(SRC / name):
+        top = imported.split(".")[0]
+        if imported.startswith("scones"):
+            assert _stage(imported) is None or imported == "scones.endpoint.table", imported
+        else:
+            assert top in sys.stdlib_module_names or top == "__future__", imported
 
 
 # model/__init__.py sets OMP_WAIT_POLICY for libgomp before torch loads: it writes the

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 
 from scones.cli import app
 from scones.config import Settings
+from scones.endpoint import table
 from scones.storage import Store
 from tests.helpers import png_bytes, tiny_artifact
 
@@ -63,10 +63,9 @@ def images(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def row(settings: Settings, name: str = NAME) -> tuple[str, str] | None:
-    """What the Lambda functions read, with plain sqlite3."""
-    with sqlite3.connect(settings.state_db) as conn:
-        found = conn.execute("SELECT url, status FROM endpoints WHERE name=?", (name,)).fetchone()
-    return None if found is None else (found[0], found[1])
+    """What the Lambda functions read (read-only, standard library only)."""
+    found = table.url_and_status(settings.state_db, name)
+    return None if found is None else (str(found[0]), found[1])
 
 
 def alive(pid: int) -> bool:

@@ -11,8 +11,8 @@ import pytest
 
 from scones.config import Settings
 from scones.endpoint import registry
+from scones.endpoint.registry import update_endpoint
 from scones.endpoint.server import endpoint_config
-from scones.endpoint.update import update_endpoint
 from scones.errors import ArtifactError, EndpointError
 from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
 from tests.helpers import png_bytes, tiny_artifact, tiny_onnx

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 from typer.testing import CliRunner
 
-from scones import state
 from scones.cli import app
 from scones.config import Settings
 from scones.endpoint.capture import CaptureConfig, CaptureWriter
-from scones.endpoint.registry import DDL
 from scones.monitor.features import OnnxModel
 from scones.storage import Store
-from tests.helpers import tiny_artifact
+from tests.helpers import register_endpoint, tiny_artifact
 from tests.monitor.support import png, shift
 
 
 def _register(settings: Settings, name: str, model: Path, destination: str | None) -> None:
     config = {"capture_destination": destination, "variant": "AllTraffic", "classes": ["bicycle", "motorcycle"]}
-    with closing(state.connect(settings)) as conn:
-        state.ensure_table(conn, "endpoints", DDL)
-        conn.execute(
-            "INSERT INTO endpoints (name, url, status, model, config, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (name, "http://127.0.0.1:1", "InService", str(model), state.dumps(config), state.now(), state.now()),
-        )
+    register_endpoint(settings, name, "http://127.0.0.1:1", model=str(model), config=config)
 
 
 def _capture(store: Store, name: str, destination: str | None, images: np.ndarray, model: OnnxModel) -> None:
