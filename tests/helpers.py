@@ -75,6 +75,19 @@ def tiny_artifact(classes: tuple[str, ...] = ("bicycle", "motorcycle")) -> Artif
     return Artifact(manifest=manifest, onnx=data)
 
 
+def flipped_artifact() -> Artifact:
+    """Like tiny_artifact, but red images -> class 1: the answers show which model served."""
+    data = tiny_onnx(sharpness=-6.0)
+    manifest = Manifest(
+        classes=["bicycle", "motorcycle"],
+        preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        embedding_dim=3,
+        training_job="tiny-flipped",
+        model_sha256=sha256(data),
+    )
+    return Artifact(manifest=manifest, onnx=data)
+
+
 def write_model(path: Path, artifact: Artifact | None = None) -> Path:
     """`artifact` (default: the tiny one) as a model.tar.gz file at `path`."""
     path.write_bytes((artifact or tiny_artifact()).pack())

@@ -85,6 +85,44 @@ def test_modules_the_lambda_zips_bundle_are_standard_library_only(name: str) -> 
             assert top in sys.stdlib_module_names or top == "__future__", imported
 
 
+def _stage_graph(stage: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same stage it imports anywhere (in functions and TYPE_CHECKING too)."""
+    package = f"scones.{stage}"
+    graph: dict[str, set[str]] = {}
+    for path in sorted((SRC / stage).glob("*.py")):
+        module = _module_name(path)
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
+        graph[module] = {
+            m
+            for m in found
+            if m.startswith(package + ".") and m != module and (SRC.parent / (m.replace(".", "/") + ".py")).is_file()
+        }
+    return graph
+
+
+def test_no_import_cycle_inside_the_endpoint_stage() -> None:
+    graph = _stage_graph("endpoint")
+    assert "scones.endpoint.app" in graph and graph["scones.endpoint.app"]  # the walk sees the stage
+
+    def cycle_from(module: str, path: list[str]) -> list[str] | None:
+        for imported in sorted(graph.get(module, ())):
+            if imported in path:
+                return [*path[path.index(imported) :], imported]
+            found = cycle_from(imported, [*path, imported])
+            if found:
+                return found
+        return None
+
+    cycles = [c for m in graph if (c := cycle_from(m, [m]))]
+    assert cycles == [], " -> ".join(cycles[0]) if cycles else ""
+
+
 # model/__init__.py sets OMP_WAIT_POLICY for libgomp before torch loads: it writes the
 # environment of the process for a C library, it reads no configuration.
 ENVIRONMENT_WRITERS = {"model/__init__.py"}

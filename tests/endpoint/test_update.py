@@ -15,23 +15,10 @@ from scones.endpoint import registry
 from scones.endpoint.registry import update_endpoint
 from scones.endpoint.server import endpoint_config
 from scones.errors import ArtifactError, EndpointError
-from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
-from tests.helpers import png_bytes, tiny_artifact, tiny_onnx, write_model
+from scones.model.artifact import Artifact, sha256
+from tests.helpers import flipped_artifact, png_bytes, tiny_artifact, write_model
 
 NAME = "update-test"
-
-
-def flipped_artifact() -> Artifact:
-    """Like tiny_artifact, but red images -> class 1: the answers show which model served."""
-    data = tiny_onnx(sharpness=-6.0)
-    manifest = Manifest(
-        classes=["bicycle", "motorcycle"],
-        preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-        embedding_dim=3,
-        training_job="tiny-flipped",
-        model_sha256=sha256(data),
-    )
-    return Artifact(manifest=manifest, onnx=data)
 
 
 class Load:
