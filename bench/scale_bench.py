@@ -79,8 +79,8 @@ def update_under_load(workdir: Path, model: Path, env: dict[str, str], seconds: 
 
     from scones.config import load_settings
     from scones.endpoint import registry
+    from scones.endpoint.registry import update_endpoint
     from scones.endpoint.server import endpoint_config
-    from scones.endpoint.update import update_endpoint
 
     settings = load_settings(home=workdir / "home")
     model_b = other_model(model, workdir / "model-b.tar.gz")

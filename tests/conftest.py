@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean environment and home per test, the dev data, moto's S3 server."""
+"""Shared fixtures: a clean environment and home per test, the tiny model file, the dev data, moto's S3 server."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from scones.config import Settings, load_settings
 from scones.storage import Store
+from tests.helpers import write_model
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -42,6 +43,12 @@ def settings(clean_environ: Path) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> Store:
     return Store(settings)
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    """The tiny model (tests/helpers.py `tiny_artifact`) as <tmp>/model.tar.gz."""
+    return write_model(tmp_path / "model.tar.gz")
 
 
 def free_port() -> int:

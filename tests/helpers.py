@@ -1,12 +1,25 @@
-"""Small real things tests build inline: a tiny ONNX model artifact and PNG images."""
+"""Small real things tests build inline: a tiny ONNX model artifact, PNG images, endpoint rows,
+and real server processes started and polled until healthy."""
 
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 from PIL import Image
 
+from scones import state
+from scones.config import Settings
+from scones.endpoint import table
 from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
 
 
@@ -62,9 +75,100 @@ def tiny_artifact(classes: tuple[str, ...] = ("bicycle", "motorcycle")) -> Artif
     return Artifact(manifest=manifest, onnx=data)
 
 
+def flipped_artifact() -> Artifact:
+    """Like tiny_artifact, but red images -> class 1: the answers show which model served."""
+    data = tiny_onnx(sharpness=-6.0)
+    manifest = Manifest(
+        classes=["bicycle", "motorcycle"],
+        preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        embedding_dim=3,
+        training_job="tiny-flipped",
+        model_sha256=sha256(data),
+    )
+    return Artifact(manifest=manifest, onnx=data)
+
+
+def write_model(path: Path, artifact: Artifact | None = None) -> Path:
+    """`artifact` (default: the tiny one) as a model.tar.gz file at `path`."""
+    path.write_bytes((artifact or tiny_artifact()).pack())
+    return path
+
+
 def png_bytes(color: tuple[int, int, int] = (200, 30, 30), size: int = 32, mode: str = "RGB") -> bytes:
     """A solid-colour PNG (red -> bicycle, blue -> motorcycle, grey -> unsure, for tiny_onnx)."""
     image = Image.new("RGB", (size, size), color).convert(mode)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def register_endpoint(
+    settings: Settings,
+    name: str,
+    url: str,
+    *,
+    status: str = "InService",
+    model: str = "tiny",
+    config: dict[str, Any] | None = None,
+    pid: int | None = None,
+) -> None:
+    """Record endpoint `name` at `url` in the endpoints table (through its owner), as `scones deploy` does."""
+    with closing(table.connect(settings)) as conn:
+        table.put_creating(conn, name, url, model, config or {}, created=state.now())
+        if pid is not None:
+            table.set_pid(conn, name, pid)
+        table.set_status(conn, name, status)
+
+
+# -- server processes ---------------------------------------------------------------------------
+SCONES = (sys.executable, "-c", "from scones.cli import main; main()")  # the `scones` command, this interpreter
+
+
+def wait_healthy(process: subprocess.Popen[Any], url: str, timeout: float = 60.0, log: Path | None = None) -> None:
+    """Return once GET `url` answers 200; AssertionError if `process` exits first (with its log) or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            if log is not None:
+                detail = log.read_text(errors="replace")
+            else:
+                detail = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise AssertionError(
+                f"the server exited with {process.returncode} before {url} was healthy: {detail[-2000:]}"
+            )
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise AssertionError(f"{url} was not healthy within {timeout:.0f} s")
+
+
+class Served:
+    """A server process started by `served`: its URL, its process, and its stderr once stopped."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
+        self.process, self.url = process, url
+        self.stderr = b""
+
+
+@contextmanager
+def served(
+    command: Sequence[str], url: str, health: str = "/ping", env: Mapping[str, str] | None = None, timeout: float = 60
+) -> Iterator[Served]:
+    """Start the server `command`, wait until `url + health` answers 200, and SIGTERM it when the block ends.
+
+    `with served([*SCONES, "serve", "--model", m, "--port", p], f"http://127.0.0.1:{p}") as server:`
+    """
+    process = subprocess.Popen(
+        list(command), env=dict(env) if env is not None else None, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    server = Served(process, url)
+    try:
+        wait_healthy(process, url + health, timeout)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        server.stderr = process.communicate(timeout=60)[1]

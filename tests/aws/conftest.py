@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 
 from scones.aws import AwsOptions
 from scones.config import Settings
 from scones.storage import Store
-from tests.helpers import png_bytes, tiny_artifact
+from tests.helpers import png_bytes
 
 
 @pytest.fixture
@@ -32,13 +31,6 @@ def staged(settings: Settings) -> Store:
     manifest = {"classes": ["bicycle", "motorcycle"], "counts": {"train": 1, "test": 1}, "source": "test"}
     store.put(settings.bucket, "data/manifest.json", json.dumps(manifest).encode())
     return store
-
-
-@pytest.fixture
-def model_file(tmp_path: Path) -> Path:
-    path = tmp_path / "model.tar.gz"
-    path.write_bytes(tiny_artifact().pack())
-    return path
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scones.cli import app
-from tests.aws.conftest import aws_env, model_file, staged  # noqa: F401  (fixtures)
+from tests.aws.conftest import aws_env, staged  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 

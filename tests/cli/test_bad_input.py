@@ -26,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scones.cli import app
-from tests.helpers import png_bytes, tiny_artifact
+from tests.helpers import png_bytes, tiny_artifact, write_model
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def hostile_files(tmp: Path) -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "garbage.bin").write_bytes(os.urandom(4096))
     (tmp / "garbage.jsonl").write_bytes(os.urandom(4096))
-    (tmp / "model.tar.gz").write_bytes(tiny_artifact().pack())
+    write_model(tmp / "model.tar.gz")
     (tmp / "empty.tar.gz").write_bytes(b"")
     (tmp / "bad.json").write_text("{not json")
     (tmp / "list.json").write_text("[1, 2, 3]")

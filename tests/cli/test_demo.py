@@ -10,15 +10,12 @@ from typer.testing import CliRunner
 
 from scones.cli import app
 from scones.config import Settings
-from tests.helpers import tiny_artifact
 
 runner = CliRunner()
 
 
-def test_clean_stops_endpoints_and_removes_the_home(settings: Settings, tmp_path: Path) -> None:
-    model = tmp_path / "model.tar.gz"
-    model.write_bytes(tiny_artifact().pack())
-    deployed = runner.invoke(app, ["deploy", "--name", "demo-endpoint", "--model", str(model)])
+def test_clean_stops_endpoints_and_removes_the_home(settings: Settings, model_file: Path) -> None:
+    deployed = runner.invoke(app, ["deploy", "--name", "demo-endpoint", "--model", str(model_file)])
     assert deployed.exit_code == 0, deployed.output
     from scones.endpoint.registry import describe
 

@@ -19,13 +19,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from scones.config import Settings, load_settings
 from scones.storage import Store
 from tests.conftest import BIKE_MOTO, free_port
-from tests.helpers import png_bytes, tiny_artifact
+from tests.helpers import png_bytes, tiny_artifact, wait_healthy
 
 COLOURS = {"red.png": (210, 30, 30), "blue.png": (30, 30, 210), "grey.png": (128, 128, 128)}
 TOKEN = "console-test-token"
@@ -139,19 +138,6 @@ def _launch_console(home: Path, port: int, token: str) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], home: Path, port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"console exited: {(home.parent / 'console.log').read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("the console did not answer /healthz within 30 s")
-
-
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
 
@@ -201,7 +187,7 @@ def _fill(home: Path, port: int, console: subprocess.Popen[bytes]) -> Iterator[P
             for key in staged:
                 execution_input = {"image_data": "", "s3_bucket": settings.bucket, "s3_key": key}
                 arns[key] = executions.start(settings, "pipeline", execution_input, type_="EXPRESS").arn
-            _wait_healthy(console, home, port)
+            wait_healthy(console, f"http://127.0.0.1:{port}/healthz", 30, log=home.parent / "console.log")
             _wait_for_capture(store, settings.bucket, len(staged) + 1)
             baseline.wait()
             monitoring = Background(lambda: _monitor(settings, store))

@@ -119,12 +119,3 @@ def test_bad_images_and_manifest(store: Store) -> None:
     store.put(bucket, "data/manifest.json", b"[]")
     with pytest.raises(DataError, match="no 'classes' list"):
         read_manifest(store, uri)
-
-
-def test_package_exports() -> None:
-    import scones.data
-
-    for name in scones.data.__all__:
-        assert getattr(scones.data, name) is not None
-    with pytest.raises(AttributeError):
-        scones.data.no_such_thing  # noqa: B018

@@ -27,8 +27,8 @@ class Running:
 
     @property
     def capture(self) -> Any:
-        assert self.app.service is not None
-        return self.app.service.capture
+        assert self.app.slot.service is not None
+        return self.app.slot.service.capture
 
 
 @contextmanager

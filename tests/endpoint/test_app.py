@@ -172,7 +172,7 @@ def test_unexpected_failure_is_a_500_without_traceback(
     def explode(images: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    server.app.service.predictor.predict_images = explode
+    server.app.slot.service.predictor.predict_images = explode
     response = client.post("/invocations", content=png_bytes(RED), headers=PNG)
     assert_error(response, 500, "InternalFailure")
     assert "secret" not in response.text
@@ -253,6 +253,6 @@ def test_concurrent_requests_are_batched(server: Any) -> None:
     replies = asyncio.run(calls())
     for i, reply in enumerate(replies):  # every answer belongs to its own request
         assert probabilities(reply)[0 if i % 2 else 1] > 0.99
-    histogram = server.app.service.metrics.batch_size
+    histogram = server.app.slot.service.metrics.batch_size
     samples = {s.name: s.value for s in histogram.collect()[0].samples if not s.labels.get("le")}
     assert samples["scones_endpoint_batch_size_count"] < 64  # some requests shared a model run

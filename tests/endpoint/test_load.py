@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 
 from scones.storage import Store
 from tests.conftest import free_port
-from tests.helpers import png_bytes, tiny_artifact
+from tests.helpers import SCONES, png_bytes, served
 
 CLIENTS = 64
 SECONDS = 60.0
@@ -57,29 +54,14 @@ async def hammer(url: str, pid: int) -> tuple[int, int, list[int]]:
 
 
 @pytest.mark.slow
-def test_64_clients_for_60_seconds(tmp_path: Path, store: Store) -> None:
-    model = tmp_path / "model.tar.gz"
-    model.write_bytes(tiny_artifact().pack())
+def test_64_clients_for_60_seconds(model_file: Path, store: Store) -> None:
     port = free_port()
-    command = [sys.executable, "-c", "from scones.cli import main; main()", "serve", "--model", str(model)]
-    command += ["--port", str(port), "--capture-percent", "100"]
-    server = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            try:
-                if httpx.get(f"{url}/ping").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        ok, errors, rss = asyncio.run(hammer(url, server.pid))
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=60)
+    command = [*SCONES, "serve", "--model", str(model_file), "--port", str(port), "--capture-percent", "100"]
+    with served(command, f"http://127.0.0.1:{port}") as server:
+        ok, errors, rss = asyncio.run(hammer(server.url, server.process.pid))
+    returncode, stderr = server.process.returncode, server.stderr
     # uvicorn re-raises SIGTERM once it has shut down cleanly, so the exit status is -SIGTERM.
-    assert server.returncode in (0, -signal.SIGTERM) and b"Application shutdown complete" in stderr, stderr
+    assert returncode in (0, -signal.SIGTERM) and b"Application shutdown complete" in stderr, stderr
     assert errors == 0 and ok > CLIENTS * 10
     captured = sum(len(store.get("scones", o.key).splitlines()) for o in store.list("scones", "data_capture"))
     assert captured == ok  # every accepted request was captured and flushed

@@ -55,10 +55,3 @@ def test_batcher_refuses_work_after_close() -> None:
     batcher.close()
     with pytest.raises(ServiceUnavailable):
         asyncio.run(batcher.predict(images((1, 2, 3))[0]))
-
-
-def test_exported_names_resolve() -> None:
-    import scones.endpoint
-
-    for name in scones.endpoint.__all__:
-        assert getattr(scones.endpoint, name).__name__ == name

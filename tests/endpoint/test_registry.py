@@ -6,9 +6,7 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +17,16 @@ from typer.testing import CliRunner
 
 from scones.cli import app
 from scones.config import Settings
+from scones.endpoint import table
 from scones.storage import Store
-from tests.helpers import png_bytes, tiny_artifact
+from tests.helpers import SCONES, png_bytes
 
 NAME = "bike-motorbike-image-classifier"
 
 
 def scones_process(*args: str) -> subprocess.CompletedProcess[str]:
     """The real `scones` command in its own process."""
-    command = [sys.executable, "-c", "from scones.cli import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return subprocess.run([*SCONES, *args], capture_output=True, text=True, timeout=120)
 
 
 def scones(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -48,13 +46,6 @@ def no_endpoint_outlives_its_test(settings: Settings) -> Iterator[None]:
 
 
 @pytest.fixture
-def model(tmp_path: Path) -> Path:
-    path = tmp_path / "model.tar.gz"
-    path.write_bytes(tiny_artifact().pack())
-    return path
-
-
-@pytest.fixture
 def images(tmp_path: Path) -> tuple[Path, Path]:
     red, blue = tmp_path / "red.png", tmp_path / "blue.png"
     red.write_bytes(png_bytes((200, 30, 30)))
@@ -63,10 +54,9 @@ def images(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def row(settings: Settings, name: str = NAME) -> tuple[str, str] | None:
-    """What the Lambda functions read, with plain sqlite3."""
-    with sqlite3.connect(settings.state_db) as conn:
-        found = conn.execute("SELECT url, status FROM endpoints WHERE name=?", (name,)).fetchone()
-    return None if found is None else (found[0], found[1])
+    """What the Lambda functions read (read-only, standard library only)."""
+    found = table.url_and_status(settings.state_db, name)
+    return None if found is None else (str(found[0]), found[1])
 
 
 def alive(pid: int) -> bool:
@@ -81,9 +71,9 @@ def alive(pid: int) -> bool:
 
 
 def test_deploy_invoke_redeploy_delete(
-    settings: Settings, store: Store, model: Path, images: tuple[Path, Path]
+    settings: Settings, store: Store, model_file: Path, images: tuple[Path, Path]
 ) -> None:
-    deployed = scones_process("deploy", "--model", str(model), "--capture-percent", "100")
+    deployed = scones_process("deploy", "--model", str(model_file), "--capture-percent", "100")
     assert deployed.returncode == 0, deployed.stderr
     assert "InService" in deployed.stdout
     found = row(settings)
@@ -95,7 +85,7 @@ def test_deploy_invoke_redeploy_delete(
     assert [e["name"] for e in listed] == [NAME] and listed[0]["config"]["capture_percent"] == 100
     described = json.loads(scones("describe-endpoint", NAME).stdout)
     first_pid = described["pid"]
-    assert described["status"] == "InService" and described["model"] == str(model)
+    assert described["status"] == "InService" and described["model"] == str(model_file)
 
     invoked = scones("invoke", NAME, *map(str, images))
     assert invoked.returncode == 0, invoked.stderr
@@ -103,7 +93,7 @@ def test_deploy_invoke_redeploy_delete(
     assert lines[0].startswith(f"{images[0]}: bicycle") and lines[1].startswith(f"{images[1]}: motorcycle")
     assert "bicycle=" in lines[0] and "motorcycle=" in lines[0]
 
-    redeployed = scones("deploy", "--model", str(model), "--capture-percent", "100")  # no retraining, same URL
+    redeployed = scones("deploy", "--model", str(model_file), "--capture-percent", "100")  # no retraining, same URL
     assert redeployed.returncode == 0, redeployed.stderr
     again = json.loads(scones("describe-endpoint", NAME).stdout)
     assert again["url"] == url and again["pid"] != first_pid and again["created"] == described["created"]
@@ -122,8 +112,8 @@ def test_deploy_invoke_redeploy_delete(
     assert lines_written == 3  # every accepted record of both deployments was flushed on stop
 
 
-def test_a_killed_endpoint_is_reported_failed(settings: Settings, model: Path) -> None:
-    assert scones("deploy", "--model", str(model), "--name", "doomed").returncode == 0
+def test_a_killed_endpoint_is_reported_failed(settings: Settings, model_file: Path) -> None:
+    assert scones("deploy", "--model", str(model_file), "--name", "doomed").returncode == 0
     pid = json.loads(scones("describe-endpoint", "doomed").stdout)["pid"]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -135,10 +125,10 @@ def test_a_killed_endpoint_is_reported_failed(settings: Settings, model: Path) -
     assert scones("delete-endpoint", "doomed").returncode == 0
 
 
-def test_deploy_by_training_job_name_and_with_a_token(settings: Settings, store: Store, model: Path) -> None:
+def test_deploy_by_training_job_name_and_with_a_token(settings: Settings, store: Store, model_file: Path) -> None:
     from scones.model import jobs
 
-    store.put("scones", "models/job-1/output/model.tar.gz", model.read_bytes())
+    store.put("scones", "models/job-1/output/model.tar.gz", model_file.read_bytes())
     jobs.create(settings, "job-1", {}, {}, "checksum")
     jobs.finish(settings, "job-1", "Completed", duration_seconds=1.0,
                 artifact_uri="s3://scones/models/job-1/output/model.tar.gz")  # fmt: skip
@@ -155,7 +145,7 @@ def test_deploy_by_training_job_name_and_with_a_token(settings: Settings, store:
     assert scones("delete-endpoint", "by-job").returncode == 0
 
 
-def test_deploy_failures_are_one_line_errors(settings: Settings, model: Path, tmp_path: Path) -> None:
+def test_deploy_failures_are_one_line_errors(settings: Settings, model_file: Path, tmp_path: Path) -> None:
     missing = scones("deploy", "--model", str(tmp_path / "nope.tar.gz"))
     assert missing.returncode == 1 and "Error: No model at" in missing.stderr and "Traceback" not in missing.stderr
     junk = tmp_path / "junk.tar.gz"
@@ -164,14 +154,16 @@ def test_deploy_failures_are_one_line_errors(settings: Settings, model: Path, tm
     assert bad.returncode == 1 and "not a readable model.tar.gz" in bad.stderr
     unknown_job = scones("deploy", "--model", "no-such-job")
     assert unknown_job.returncode == 1 and "no-such-job" in unknown_job.stderr
-    assert scones("deploy", "--model", str(model), "--name", "Bad_Name!").returncode == 1
-    assert "No endpoint named" in scones("invoke", "ghost", str(model)).stderr
+    assert scones("deploy", "--model", str(model_file), "--name", "Bad_Name!").returncode == 1
+    assert "No endpoint named" in scones("invoke", "ghost", str(model_file)).stderr
     assert scones("delete-endpoint", "ghost").returncode == 1
 
     with socket.socket() as taken:  # the port is in use: the server cannot start
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        failed = scones("deploy", "--model", str(model), "--name", "blocked", "--port", str(port), "--timeout", "30")
+        failed = scones(
+            "deploy", "--model", str(model_file), "--name", "blocked", "--port", str(port), "--timeout", "30"
+        )
     assert failed.returncode == 1 and "endpoint-blocked.log" in failed.stderr
     assert row(settings, "blocked") is not None and row(settings, "blocked")[1] == "Failed"  # type: ignore[index]

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +14,7 @@ from scones.endpoint.server import CONTAINER_MODEL_DIR, endpoint_config, model_l
 from scones.errors import ConfigError, EndpointError
 from scones.storage import Store
 from tests.conftest import free_port
-from tests.helpers import png_bytes, tiny_artifact
+from tests.helpers import SCONES, png_bytes, served, tiny_artifact
 
 
 def test_port_precedence(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,33 +55,19 @@ def test_serve_honours_sagemaker_port_and_flushes_capture_on_sigterm(
     tiny_artifact().write_dir(model)  # unpacked, as SageMaker puts it in /opt/ml/model
     port = free_port()
     env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(port)}
-    command = [sys.executable, "-c", "from scones.cli import main; main()", "serve", "--model", str(model)]
-    server = subprocess.Popen([*command, "--capture-percent", "100", "--workers", "2"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
-            try:
-                if httpx.get(f"{url}/ping").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        with httpx.Client(base_url=url) as client:
-            for _ in range(25):
-                reply = client.post("/invocations", content=png_bytes(), headers={"content-type": "image/png"})
-                assert reply.status_code == 200
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=60)
-    assert server.returncode == 0, stderr
+    command = [*SCONES, "serve", "--model", str(model), "--capture-percent", "100", "--workers", "2"]
+    with served(command, f"http://127.0.0.1:{port}", env=env) as server, httpx.Client(base_url=server.url) as client:
+        for _ in range(25):
+            reply = client.post("/invocations", content=png_bytes(), headers={"content-type": "image/png"})
+            assert reply.status_code == 200
+    assert server.process.returncode == 0, server.stderr
     keys = [o.key for o in store.list("scones", "data_capture")]
     assert sum(len(store.get("scones", k).splitlines()) for k in keys) == 25  # two workers, nothing lost
 
 
 def test_serve_without_a_model_is_a_one_line_error(tmp_path: Path) -> None:
-    command = [sys.executable, "-c", "from scones.cli import main; main()", "serve", "--model", str(tmp_path / "x")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*SCONES, "serve", "--model", str(tmp_path / "x")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "Error: No model at" in result.stderr and "Traceback" not in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -11,26 +12,13 @@ import pytest
 
 from scones.config import Settings
 from scones.endpoint import registry
+from scones.endpoint.registry import update_endpoint
 from scones.endpoint.server import endpoint_config
-from scones.endpoint.update import update_endpoint
 from scones.errors import ArtifactError, EndpointError
-from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
-from tests.helpers import png_bytes, tiny_artifact, tiny_onnx
+from scones.model.artifact import Artifact, sha256
+from tests.helpers import flipped_artifact, png_bytes, tiny_artifact, write_model
 
 NAME = "update-test"
-
-
-def flipped_artifact() -> Artifact:
-    """Like tiny_artifact, but red images -> class 1: the answers show which model served."""
-    data = tiny_onnx(sharpness=-6.0)
-    manifest = Manifest(
-        classes=["bicycle", "motorcycle"],
-        preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-        embedding_dim=3,
-        training_job="tiny-flipped",
-        model_sha256=sha256(data),
-    )
-    return Artifact(manifest=manifest, onnx=data)
 
 
 class Load:
@@ -70,10 +58,8 @@ class Load:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_update_under_load_fails_no_request(settings: Settings, tmp_path: Path, workers: int) -> None:
-    first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
-    first.write_bytes(tiny_artifact().pack())
-    second.write_bytes(flipped_artifact().pack())
+def test_update_under_load_fails_no_request(settings: Settings, tmp_path: Path, model_file: Path, workers: int) -> None:
+    first, second = model_file, write_model(tmp_path / "b.tar.gz", flipped_artifact())
     config = endpoint_config(settings, name=NAME, port=0, workers=workers, capture_percent=100)
     record = registry.deploy(settings, config, str(first), timeout=60)
     try:
@@ -96,9 +82,10 @@ def test_update_under_load_fails_no_request(settings: Settings, tmp_path: Path, 
         registry.delete(settings, NAME)
 
 
-def test_bad_model_is_refused_and_the_endpoint_keeps_serving(settings: Settings, tmp_path: Path) -> None:
-    good, bad = tmp_path / "a.tar.gz", tmp_path / "bad.tar.gz"
-    good.write_bytes(tiny_artifact().pack())
+def test_bad_model_is_refused_and_the_endpoint_keeps_serving(
+    settings: Settings, tmp_path: Path, model_file: Path
+) -> None:
+    good, bad = model_file, tmp_path / "bad.tar.gz"
     bad.write_bytes(b"not a tarball")
     record = registry.deploy(settings, endpoint_config(settings, name=NAME, port=0), str(good), timeout=60)
     try:
@@ -112,23 +99,18 @@ def test_bad_model_is_refused_and_the_endpoint_keeps_serving(settings: Settings,
         registry.delete(settings, NAME)
 
 
-def test_unknown_endpoint(settings: Settings, tmp_path: Path) -> None:
-    model = tmp_path / "a.tar.gz"
-    model.write_bytes(tiny_artifact().pack())
+def test_unknown_endpoint(settings: Settings, model_file: Path) -> None:
     with pytest.raises(EndpointError, match="No endpoint named"):
-        update_endpoint(settings, "nope", str(model))
+        update_endpoint(settings, "nope", str(model_file))
 
 
 def test_a_model_the_workers_cannot_load_is_reported_and_the_old_one_keeps_serving(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, model_file: Path
 ) -> None:
-    good, broken = tmp_path / "a.tar.gz", tmp_path / "broken.tar.gz"
-    good.write_bytes(tiny_artifact().pack())
+    good = model_file
     data = b"not an onnx graph"  # a well-formed artifact whose model ONNX Runtime refuses
-    artifact = tiny_artifact()
-    from dataclasses import replace
-
-    broken.write_bytes(Artifact(manifest=replace(artifact.manifest, model_sha256=sha256(data)), onnx=data).pack())
+    manifest = replace(tiny_artifact().manifest, model_sha256=sha256(data))
+    broken = write_model(tmp_path / "broken.tar.gz", Artifact(manifest=manifest, onnx=data))
     record = registry.deploy(settings, endpoint_config(settings, name=NAME, port=0), str(good), timeout=60)
     try:
         with pytest.raises(EndpointError, match="kept its old model"):
@@ -136,8 +118,7 @@ def test_a_model_the_workers_cannot_load_is_reported_and_the_old_one_keeps_servi
         reply = httpx.post(f"{record.url}/invocations", content=png_bytes(), headers={"content-type": "image/png"})
         assert reply.status_code == 200 and reply.json()[0] > 0.99  # still the old model's answer
         assert registry.describe(settings, NAME).model == str(good)  # the pointer went back
-        flipped = tmp_path / "flipped.tar.gz"
-        flipped.write_bytes(flipped_artifact().pack())
+        flipped = write_model(tmp_path / "flipped.tar.gz", flipped_artifact())
         assert update_endpoint(settings, NAME, str(flipped), timeout=30).model == str(flipped)  # and it recovers
     finally:
         registry.delete(settings, NAME)

@@ -11,27 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from scones import state
 from scones.config import DEFAULT_ENDPOINT_NAME, Settings
-from scones.endpoint import registry
 from scones.storage import Store
 from tests.endpoint.conftest import running
-from tests.helpers import png_bytes
+from tests.helpers import png_bytes, register_endpoint
 
 RED, BLUE, GREY = (200, 30, 30), (30, 30, 200), (128, 128, 128)
 
 
 def register(settings: Settings, url: str, status: str = "InService", name: str = DEFAULT_ENDPOINT_NAME) -> None:
     """Record endpoint `name` at `url` in the endpoints table, as `scones deploy` does."""
-    conn = state.connect(settings)
-    state.ensure_table(conn, "endpoints", registry.DDL)
-    now = state.now()
-    conn.execute(
-        "INSERT OR REPLACE INTO endpoints (name, url, status, pid, model, config, created, updated) "
-        "VALUES (?, ?, ?, ?, 'tiny', '{}', ?, ?)",
-        (name, url, status, os.getpid(), now, now),
-    )
-    conn.close()
+    register_endpoint(settings, name, url, status=status, pid=os.getpid())
 
 
 @contextmanager

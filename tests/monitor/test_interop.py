@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 from typer.testing import CliRunner
 
-from scones import state
 from scones.cli import app
 from scones.config import Settings
 from scones.endpoint.capture import CaptureConfig, CaptureWriter
-from scones.endpoint.registry import DDL
 from scones.monitor.features import OnnxModel
 from scones.storage import Store
-from tests.helpers import tiny_artifact
+from tests.helpers import register_endpoint
 from tests.monitor.support import png, shift
 
 
 def _register(settings: Settings, name: str, model: Path, destination: str | None) -> None:
     config = {"capture_destination": destination, "variant": "AllTraffic", "classes": ["bicycle", "motorcycle"]}
-    with closing(state.connect(settings)) as conn:
-        state.ensure_table(conn, "endpoints", DDL)
-        conn.execute(
-            "INSERT INTO endpoints (name, url, status, model, config, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (name, "http://127.0.0.1:1", "InService", str(model), state.dumps(config), state.now(), state.now()),
-        )
+    register_endpoint(settings, name, "http://127.0.0.1:1", model=str(model), config=config)
 
 
 def _capture(store: Store, name: str, destination: str | None, images: np.ndarray, model: OnnxModel) -> None:
@@ -42,16 +34,14 @@ def _capture(store: Store, name: str, destination: str | None, images: np.ndarra
 def test_monitor_reads_the_endpoints_own_capture(
     settings: Settings,
     store: Store,
-    tmp_path: Path,
+    model_file: Path,
     images: tuple[np.ndarray, np.ndarray],
     split: dict[str, np.ndarray],
     model: OnnxModel,
 ) -> None:
-    artifact = tmp_path / "model.tar.gz"
-    artifact.write_bytes(tiny_artifact().pack())
     destination = f"s3://{settings.bucket}/elsewhere/capture"
-    _register(settings, "ep", artifact, destination)
-    _register(settings, "ep-dark", artifact, None)  # the default destination
+    _register(settings, "ep", model_file, destination)
+    _register(settings, "ep-dark", model_file, None)  # the default destination
     pixels = images[0][split["window"]][:100]
     _capture(store, "ep", destination, pixels, model)
     _capture(store, "ep-dark", None, shift(pixels, "darker"), model)

@@ -20,17 +20,14 @@ from scones.monitor.reading import WindowSpec, read_window
 from scones.monitor.report import FIGURES
 from scones.monitor.service import RunRequest, run_monitor
 from scones.storage import Store
-from tests.helpers import tiny_artifact
 from tests.monitor.support import T0, records_for, shift, write_capture
 
 BASELINE = "s3://scones/monitoring/test/baseline"
 
 
 @pytest.fixture
-def saved(store: Store, reference: baselines.Baseline, tmp_path: Path) -> str:
-    model = tmp_path / "model.tar.gz"
-    model.write_bytes(tiny_artifact().pack())
-    reference.meta["model"] = str(model)
+def saved(store: Store, reference: baselines.Baseline, model_file: Path) -> str:
+    reference.meta["model"] = str(model_file)
     baselines.save(store, reference, BASELINE)
     return BASELINE
 
@@ -177,11 +174,10 @@ def test_cli_exit_codes(
     assert plotted.exit_code == 0 and sorted(p.name for p in (tmp_path / "p").iterdir()) == sorted(FIGURES)
 
 
-def test_cli_baseline_from_a_dataset_folder(tmp_path: Path, images: tuple[np.ndarray, np.ndarray]) -> None:
-    model = tmp_path / "model.tar.gz"
-    model.write_bytes(tiny_artifact().pack())
+def test_cli_baseline_from_a_dataset_folder(model_file: Path, images: tuple[np.ndarray, np.ndarray]) -> None:
     data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bike-moto"
-    result = CliRunner().invoke(app, ["monitor", "baseline", "--model", str(model), "--data", str(data), "--json"])
+    command = ["monitor", "baseline", "--model", str(model_file), "--data", str(data), "--json"]
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["baseline"] == "s3://scones/monitoring/tiny-test-model/baseline" and body["training_images"] == 1000
@@ -195,11 +191,10 @@ def test_everything_on_s3(
     images: tuple[np.ndarray, np.ndarray],
     split: dict[str, np.ndarray],
     model: object,
+    model_file: Path,
 ) -> None:
     bucket = s3_settings.bucket
-    artifact = tmp_path / "model.tar.gz"
-    artifact.write_bytes(tiny_artifact().pack())
-    reference.meta["model"] = str(artifact)
+    reference.meta["model"] = str(model_file)
     uri = baselines.save(s3_store, reference, f"s3://{bucket}/monitoring/s3/baseline")
     local = _capture(tmp_path, shift(images[0][split["window"]][:120], "grayscale"), model, "cap")
     for path in local.rglob("*.jsonl"):

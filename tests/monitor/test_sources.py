@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-from contextlib import closing
-
-from scones import state
 from scones.config import Settings
-from scones.endpoint.registry import DDL
 from scones.monitor.sources import baseline_uri, endpoint_info, monitoring_uri
+from tests.helpers import register_endpoint
 
 
 def test_unregistered_endpoint_uses_the_default_destination(settings: Settings) -> None:
@@ -15,12 +12,9 @@ def test_unregistered_endpoint_uses_the_default_destination(settings: Settings) 
 
 def test_registered_endpoint_config_is_used(settings: Settings) -> None:
     config = {"capture_destination": "s3://other/cap", "variant": "Blue", "classes": ["a", "b", "c"]}
-    with closing(state.connect(settings)) as conn:
-        state.ensure_table(conn, "endpoints", DDL)
-        conn.execute(
-            "INSERT INTO endpoints (name, status, model, config) VALUES (?, 'InService', ?, ?)",
-            ("ep", "s3://scones/models/j/output/model.tar.gz", state.dumps(config)),
-        )
+    register_endpoint(
+        settings, "ep", "http://127.0.0.1:1", model="s3://scones/models/j/output/model.tar.gz", config=config
+    )
     info = endpoint_info(settings, "ep")
     assert info.capture == "s3://other/cap/ep/Blue" and info.classes == ["a", "b", "c"]
     assert info.model == "s3://scones/models/j/output/model.tar.gz"

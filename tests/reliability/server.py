@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,17 +50,9 @@ class ServerProcess:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        import httpx
+        from tests.helpers import wait_healthy
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"server exited: {self.log.read_text()[-2000:]}"
-            try:
-                if httpx.get(f"{self.url}/ping", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("server did not become ready")
+        wait_healthy(self.process, f"{self.url}/ping", timeout, log=self.log)
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -15,7 +15,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from scones.storage import Store
 from scones.workflow import executions, machines
 from tests.conftest import free_port
 from tests.functions.support import put_images
-from tests.helpers import png_bytes, tiny_artifact
+from tests.helpers import SCONES, png_bytes, served
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "scones"
 TOKEN = "tok-3f9a1c7e5b2d48e0a6c4"  # distinctive strings to grep for
@@ -84,11 +83,9 @@ def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def deployed(settings: Settings, tmp_path: Path, secrets_env: None) -> Iterator[str]:
-    model = tmp_path / "model.tar.gz"
-    model.write_bytes(tiny_artifact().pack())
+def deployed(settings: Settings, model_file: Path, secrets_env: None) -> Iterator[str]:
     runner = CliRunner()
-    result = runner.invoke(app, ["deploy", "--model", str(model), "--port", "0", "--capture-percent", "100"])
+    result = runner.invoke(app, ["deploy", "--model", str(model_file), "--port", "0", "--capture-percent", "100"])
     assert result.exit_code == 0, result.output
     try:
         yield registry.describe(settings, settings.endpoint_name).url
@@ -105,24 +102,12 @@ def test_endpoint_process_listens_on_loopback_and_hides_the_token(settings: Sett
 
 def test_console_listens_on_loopback(settings: Settings, secrets_env: None) -> None:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "scones.cli", "console", "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        addresses = listening(process.pid)
+    command = [*SCONES, "console", "--port", str(port)]
+    with served(command, f"http://127.0.0.1:{port}", health="/healthz") as console:
+        addresses = listening(console.process.pid)
         assert addresses == [("127.0.0.1", port)], addresses
-        assert httpx.get(f"http://127.0.0.1:{port}/", headers={"accept": "application/json"}).status_code == 401
-        assert TOKEN.encode() not in Path(f"/proc/{process.pid}/cmdline").read_bytes()
-    finally:
-        process.terminate()
-        process.wait(30)
+        assert httpx.get(f"{console.url}/", headers={"accept": "application/json"}).status_code == 401
+        assert TOKEN.encode() not in Path(f"/proc/{console.process.pid}/cmdline").read_bytes()
 
 
 def test_no_secrets_anywhere_and_home_is_private(settings: Settings, store: Store, deployed: str) -> None:

@@ -144,6 +144,23 @@ def invoke_command(
         _common.out.print(f"{p.source}: {p.label} ({probabilities})", markup=False, highlight=False, soft_wrap=True)
 
 
+def update_endpoint_command(
+    name: _Name,
+    model: Annotated[str, typer.Option(help="The new model: model.tar.gz, its folder, s3:// URI or training job.")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every worker to switch.")] = 120.0,
+) -> None:
+    """Switch a running endpoint to another model without failing a request (same URL, same workers)."""
+    from scones.endpoint.registry import update_endpoint
+
+    record = update_endpoint(_common.settings(), name, model, timeout=timeout)
+    _common.out.print(
+        f"{record.name} now serves {record.model} ({record.config.get('model_sha256', '')[:12]}) at {record.url}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.command("serve")(serve_command)
@@ -152,3 +169,4 @@ def register(app: typer.Typer) -> None:
     app.command("describe-endpoint")(describe_command)
     app.command("delete-endpoint")(delete_command)
     app.command("invoke")(invoke_command)
+    app.command("update-endpoint")(update_endpoint_command)

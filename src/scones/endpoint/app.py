@@ -17,7 +17,7 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scones.config import Settings
 from scones.endpoint.errors import (
@@ -25,18 +25,16 @@ from scones.endpoint.errors import (
     NotFound,
     PayloadTooLarge,
     RequestError,
-    ServiceUnavailable,
     Unauthorized,
     ValidationError,
     render,
 )
 from scones.endpoint.metrics import CONTENT_TYPE as METRICS_TYPE
 from scones.endpoint.service import EndpointConfig, InferenceService
+from scones.endpoint.slot import ModelSlot
+from scones.endpoint.watcher import ModelWatcher
 from scones.model.artifact import Artifact
 from scones.storage import Store
-
-if TYPE_CHECKING:
-    from scones.endpoint.update import ModelWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -56,30 +54,28 @@ class App:
     """ASGI app for one endpoint; the model loads at lifespan startup, in each worker process.
 
     Constructed from plain data (artifact, config, settings) so it can be pickled to worker
-    processes before anything heavy exists.
+    processes before anything heavy exists. `artifact` is the model it starts with; the one it
+    serves now is in `slot`, which a `ModelWatcher` may swap (update-endpoint).
     """
 
     def __init__(self, artifact: Artifact, config: EndpointConfig, settings: Settings) -> None:
         self.artifact, self.config, self.settings = artifact, config, settings
-        self.service: InferenceService | None = None
+        self.slot = ModelSlot(config.variant)
         self.watcher: ModelWatcher | None = None
         self._token = f"Bearer {config.auth_token}".encode() if config.auth_token else None
-        self._variant = config.variant.encode()
+        self._variant = self.slot.variant.encode()
 
     def start(self) -> None:
         import asyncio
 
-        from scones.endpoint.update import ModelWatcher
-
-        self.service = InferenceService(self.artifact, self.config, Store(self.settings))
-        # update-endpoint: follow the registry's model pointer and hot-swap (see endpoint/update.py)
-        self.watcher = ModelWatcher(self, asyncio.get_running_loop()).start()
+        self.slot.service = InferenceService(self.artifact, self.config, Store(self.settings))
+        # update-endpoint: follow the registry's model pointer and swap through the slot (endpoint/watcher.py)
+        self.watcher = ModelWatcher(self.slot, self.config, self.settings, asyncio.get_running_loop()).start()
 
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
-        if self.service is not None:
-            self.service.close()
+        self.slot.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -117,17 +113,17 @@ class App:
         status, headers, body = reply
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        if self.service is not None:
+        service = self.slot.service
+        if service is not None:
             route = _ROUTES.get(path) or ("invocations" if path.endswith("/invocations") else "other")
-            self.service.metrics.requests.labels(route, str(status)).inc()
+            service.metrics.requests.labels(route, str(status)).inc()
             if route == "invocations":
-                self.service.metrics.latency.observe(time.perf_counter() - started)
+                service.metrics.latency.observe(time.perf_counter() - started)
 
     async def _dispatch(self, path: str, method: str, scope: Scope, receive: Receive) -> Reply:
         if path == "/ping":
             _allow(method, ("GET", "HEAD"))
-            if self.service is None or not self.service.ready:
-                raise ServiceUnavailable()
+            self.slot.ready()
             return (200, [(b"content-length", b"0")], b"")
         headers = _headers(scope)
         if path == "/invocations" or (path.startswith("/endpoints/") and path.endswith("/invocations")):
@@ -140,37 +136,27 @@ class App:
         if path == "/metrics":
             _allow(method, ("GET",))
             self._authorize(headers)
-            service = self._ready()
-            body = service.metrics.render()
+            body = self.slot.ready().metrics.render()
             return 200, [(b"content-type", METRICS_TYPE.encode())], body
         raise NotFound()
 
     async def _invoke(self, headers: dict[bytes, bytes], receive: Receive) -> Reply:
-        self._ready()
+        self.slot.ready()
         body = await _read_body(receive, headers.get(b"content-length"), self.config.max_body_bytes)
         inference_id = headers.get(b"x-amzn-sagemaker-inference-id")
-        service = self._ready()  # taken after the body: a model swap may have happened meanwhile
-        service.in_flight += 1  # the swap closes the old service only once this is back to 0
-        try:
+        with self.slot.serving() as service:  # taken after the body: a model swap may have happened meanwhile
             reply, reply_type = await service.invoke(
                 body,
                 headers.get(b"content-type", b"").decode("latin-1"),
                 headers.get(b"accept", b"").decode("latin-1"),
                 inference_id.decode("latin-1") if inference_id else None,
             )
-        finally:
-            service.in_flight -= 1
         response_headers = [
             (b"content-type", reply_type.encode()),
             (b"content-length", str(len(reply)).encode()),
             (b"x-amzn-invoked-production-variant", self._variant),
         ]
         return 200, response_headers, reply
-
-    def _ready(self) -> InferenceService:
-        if self.service is None or not self.service.ready:
-            raise ServiceUnavailable()
-        return self.service
 
     def _authorize(self, headers: dict[bytes, bytes]) -> None:
         if self._token is None:

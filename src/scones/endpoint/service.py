@@ -93,7 +93,7 @@ class InferenceService:
         self.metrics = Metrics(config.name, artifact.manifest, self.capture)
         self.batcher = Batcher(self.predictor, config.batch(), on_batch=self.metrics.batch_size.observe)
         _, self._height, self._width = self.manifest.preprocessing.image_shape
-        self.in_flight = 0  # requests inside invoke(), counted by the app (see endpoint/update.py)
+        self.in_flight = 0  # requests inside invoke(), counted by the slot serving it (see endpoint/slot.py)
         self.ready = True
 
     async def invoke(

@@ -2,7 +2,7 @@
 
 Local storage reads `<home>/buckets/<bucket>/<key>`; "s3" storage uses boto3 (endpoint URL
 configurable, so moto or MinIO work). A local endpoint is found in the state database
-(`SELECT url, status FROM endpoints WHERE name=?`) and called over HTTP; a SageMaker endpoint
+(`scones.endpoint.table.url_and_status`, standard library only) and called over HTTP; a SageMaker endpoint
 through boto3 `sagemaker-runtime`. Every failure becomes one of the named errors in
 `scones.functions.errors`; every network call has a bounded timeout.
 Standard library and boto3 only: this module ships in the Lambda zips.
@@ -20,6 +20,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from scones.endpoint.table import url_and_status
 from scones.errors import StorageError
 from scones.functions._settings import STATE_PAYLOAD_LIMIT, FunctionSettings
 from scones.functions.errors import (
@@ -131,11 +132,7 @@ def local_endpoint_url(settings: FunctionSettings) -> str:
     if cached is not None and time.monotonic() - cached[0] < _URL_TTL:
         return cached[1]
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute("SELECT url, status FROM endpoints WHERE name=?", (name,)).fetchone()
-        finally:
-            conn.close()
+        row = url_and_status(db, name)
     except sqlite3.Error as exc:
         raise EndpointNotFound(f"No endpoint registry at {db} ({exc}); run 'scones deploy' first") from exc
     if row is None:

@@ -1,6 +1,6 @@
 """Where the monitor finds things: an endpoint's model and captured data, and baseline/run folders.
 
-Endpoints are read from the `endpoints` table (stage 2b) with plain SQL: the model it serves
+Endpoints are read from the `endpoints` table through its owner (`scones.endpoint.table`): the model it serves
 and its capture configuration (`capture_destination`, `variant` in the `config` JSON; the
 destination defaults to s3://<bucket>/data_capture as in scones' capture writer). Baselines
 and run results live in the default bucket under `monitoring/<name>/`.
@@ -8,12 +8,10 @@ and run results live in the default bucket under `monitoring/<name>/`.
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 
-from scones import state
 from scones.config import Settings
+from scones.endpoint import table
 from scones.errors import MonitorError
 from scones.keys import join_key, s3_uri
 from scones.monitor.captured import DEFAULT_VARIANT, capture_prefix, default_destination
@@ -32,20 +30,15 @@ class EndpointInfo:
 
 def endpoint_info(settings: Settings, name: str) -> EndpointInfo:
     """The endpoint's model and capture location (defaults when it is not in the endpoints table)."""
-    row = None
-    try:
-        with closing(state.connect(settings)) as conn:
-            row = conn.execute("SELECT model, config FROM endpoints WHERE name=?", (name,)).fetchone()
-    except sqlite3.OperationalError:  # no endpoints table yet: nothing was ever deployed here
-        row = None
-    config = (state.loads(row["config"]) or {}) if row else {}
+    record = table.find(settings, name)
+    config = record.config if record else {}
     destination = config.get("capture_destination") or default_destination(settings.bucket)
     variant = config.get("variant") or DEFAULT_VARIANT
     return EndpointInfo(
         name=name,
-        model=row["model"] if row else None,
+        model=record.model if record else None,
         capture=capture_prefix(destination, name, variant),
-        registered=row is not None,
+        registered=record is not None,
         classes=list(config["classes"]) if isinstance(config.get("classes"), list) else None,
     )
 

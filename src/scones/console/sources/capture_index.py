@@ -21,6 +21,7 @@ from typing import Any
 from scones import state
 from scones.config import Settings
 from scones.console.db import Database
+from scones.endpoint import table
 from scones.errors import SconesError
 from scones.keys import parse_s3_uri
 from scones.storage import Store
@@ -122,9 +123,8 @@ class CaptureIndex:
     def destinations(self) -> list[tuple[str, str]]:
         """The default destination plus any an endpoint was deployed with (bucket, prefix)."""
         found = {(self.settings.bucket, "data_capture")}
-        if self.db.has_table("endpoints"):
-            for (config,) in self.db.conn().execute("SELECT config FROM endpoints"):
-                found.update(_destinations_in(state.loads(config) if config else None))
+        for config in table.capture_configs(self.settings):
+            found.update(_destinations_in(config))
         return sorted(found)
 
     # -- refreshing ---------------------------------------------------------------------------

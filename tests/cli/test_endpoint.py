@@ -1,4 +1,4 @@
-"""`scones update-endpoint` through the CLI runner."""
+"""The endpoint stage's commands through the CLI runner (deploy, invoke, ... are in tests/endpoint)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,14 @@ from scones.cli import app
 from scones.config import Settings
 from scones.endpoint import registry
 from scones.endpoint.server import endpoint_config
-from tests.helpers import tiny_artifact
+from tests.helpers import tiny_artifact, write_model
 
 runner = CliRunner()
 
 
-def test_update_endpoint_command(settings: Settings, tmp_path: Path) -> None:
-    first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
-    first.write_bytes(tiny_artifact().pack())
-    second.write_bytes(tiny_artifact(("bicycle", "motorcycle", "scooter")).pack())
-    registry.deploy(settings, endpoint_config(settings, name="cli-update", port=0), str(first), timeout=60)
+def test_update_endpoint_command(settings: Settings, tmp_path: Path, model_file: Path) -> None:
+    second = write_model(tmp_path / "b.tar.gz", tiny_artifact(("bicycle", "motorcycle", "scooter")))
+    registry.deploy(settings, endpoint_config(settings, name="cli-update", port=0), str(model_file), timeout=60)
     try:
         result = runner.invoke(app, ["update-endpoint", "cli-update", "--model", str(second)])
         assert result.exit_code == 0, result.output
@@ -29,8 +27,6 @@ def test_update_endpoint_command(settings: Settings, tmp_path: Path) -> None:
         registry.delete(settings, "cli-update")
 
 
-def test_update_unknown_endpoint_is_one_line(tmp_path: Path) -> None:
-    model = tmp_path / "a.tar.gz"
-    model.write_bytes(tiny_artifact().pack())
-    result = runner.invoke(app, ["update-endpoint", "nope", "--model", str(model)])
+def test_update_unknown_endpoint_is_one_line(model_file: Path) -> None:
+    result = runner.invoke(app, ["update-endpoint", "nope", "--model", str(model_file)])
     assert result.exit_code == 1 and "No endpoint named 'nope'" in result.output and "Traceback" not in result.output

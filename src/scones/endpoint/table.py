@@ -1,0 +1,189 @@
+"""The `endpoints` table and its `endpoint_workers` acknowledgements: every query of them lives here.
+
+One row per named endpoint: where it listens (`url`), its status (Creating | InService | Failed |
+Deleting), its server process, the model it serves and its settings (`config` JSON: port, workers,
+capture, classes, model_sha256, log, ...). The row is also the model pointer that
+`registry.update_endpoint` moves and each worker's `ModelWatcher` follows; the workers answer in
+`endpoint_workers` with the model they serve.
+
+Writers take a connection from `connect` (and close it); readers in later stages use `find`,
+`capture_configs` and `url_and_status`, which never create the database. Standard library only
+(plus `scones.state`): the Lambda zips bundle this module for `url_and_status`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from scones import state
+from scones.config import Settings
+
+DDL = """
+CREATE TABLE IF NOT EXISTS endpoints (
+    name TEXT PRIMARY KEY,
+    url TEXT,
+    status TEXT NOT NULL,        -- Creating | InService | Failed | Deleting
+    pid INTEGER,
+    model TEXT,                  -- the artifact location the server loaded
+    config TEXT,                 -- JSON: port, workers, capture, classes, log, ...
+    created TEXT,
+    updated TEXT,
+    failure_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS endpoint_workers (
+    name TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    model_sha256 TEXT,           -- the model this worker serves
+    failed_sha256 TEXT,          -- the last model it could not load, and why
+    error TEXT,
+    updated TEXT,
+    PRIMARY KEY (name, pid)
+);
+"""
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    name: str
+    url: str
+    status: str
+    pid: int | None
+    model: str
+    config: dict[str, Any]
+    created: str
+    updated: str
+    failure_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WorkerAck:
+    """One server process's answer to the model pointer."""
+
+    pid: int
+    model_sha256: str | None
+    failed_sha256: str | None
+    error: str | None
+
+
+def connect(settings: Settings) -> sqlite3.Connection:
+    """The state database with both tables present (autocommit: each statement is its own write)."""
+    conn = state.connect(settings)
+    try:
+        state.ensure_table(conn, "endpoints", DDL)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+def get(conn: sqlite3.Connection, name: str) -> EndpointRecord | None:
+    row = conn.execute("SELECT * FROM endpoints WHERE name=?", (name,)).fetchone()
+    return _record(row) if row else None
+
+
+def all_records(conn: sqlite3.Connection) -> list[EndpointRecord]:
+    return [_record(row) for row in conn.execute("SELECT * FROM endpoints ORDER BY name").fetchall()]
+
+
+def put_creating(
+    conn: sqlite3.Connection, name: str, url: str, model: str, config: dict[str, Any], created: str
+) -> None:
+    """Record (or replace) `name` as Creating, with no process yet."""
+    conn.execute(
+        "INSERT OR REPLACE INTO endpoints (name, url, status, pid, model, config, created, updated, failure_reason)"
+        " VALUES (?, ?, 'Creating', NULL, ?, ?, ?, ?, NULL)",
+        (name, url, model, state.dumps(config), created, state.now()),
+    )
+
+
+def set_pid(conn: sqlite3.Connection, name: str, pid: int) -> None:
+    conn.execute("UPDATE endpoints SET pid=?, updated=? WHERE name=?", (pid, state.now(), name))
+
+
+def set_status(conn: sqlite3.Connection, name: str, status: str) -> None:
+    conn.execute("UPDATE endpoints SET status=?, updated=? WHERE name=?", (status, state.now(), name))
+
+
+def mark_failed(conn: sqlite3.Connection, name: str, reason: str) -> None:
+    conn.execute(
+        "UPDATE endpoints SET status='Failed', failure_reason=?, updated=? WHERE name=?", (reason, state.now(), name)
+    )
+
+
+def point(conn: sqlite3.Connection, name: str, model: str, config: dict[str, Any]) -> None:
+    """Move the model pointer (the status stays: the endpoint serves throughout)."""
+    conn.execute(
+        "UPDATE endpoints SET model=?, config=?, updated=? WHERE name=?",
+        (model, state.dumps(config), state.now(), name),
+    )
+
+
+def remove(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute("DELETE FROM endpoints WHERE name=?", (name,))
+
+
+def _record(row: sqlite3.Row) -> EndpointRecord:
+    return EndpointRecord(
+        name=row["name"], url=row["url"], status=row["status"], pid=row["pid"], model=row["model"],
+        config=state.loads(row["config"]) or {}, created=row["created"], updated=row["updated"],
+        failure_reason=row["failure_reason"],
+    )  # fmt: skip
+
+
+# -- endpoint_workers ---------------------------------------------------------------------------
+def acknowledge(conn: sqlite3.Connection, name: str, pid: int, sha: str, failed: str | None, error: str | None) -> None:
+    """Worker `pid` of `name` serves `sha` (and could not load `failed`, for `error`)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO endpoint_workers (name, pid, model_sha256, failed_sha256, error, updated) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (name, pid, sha, failed, error, state.now()),
+    )
+
+
+def acknowledgements(conn: sqlite3.Connection, name: str) -> list[WorkerAck]:
+    rows = conn.execute(
+        "SELECT pid, model_sha256, failed_sha256, error FROM endpoint_workers WHERE name=?", (name,)
+    ).fetchall()
+    return [WorkerAck(r["pid"], r["model_sha256"], r["failed_sha256"], r["error"]) for r in rows]
+
+
+# -- readers in later stages (never create the database) -----------------------------------------
+def find(settings: Settings, name: str) -> EndpointRecord | None:
+    """`name`'s record as stored (its process unchecked), or None when nothing was deployed here."""
+    if not settings.state_db.exists():
+        return None
+    try:
+        with closing(state.connect(settings)) as conn:
+            return get(conn, name)
+    except sqlite3.OperationalError:  # no endpoints table yet
+        return None
+
+
+def capture_configs(settings: Settings) -> list[dict[str, Any]]:
+    """Every endpoint's `config` (capture destination, variant, ...); [] when none was deployed."""
+    if not settings.state_db.exists():
+        return []
+    try:
+        with closing(state.connect(settings)) as conn:
+            rows = conn.execute("SELECT config FROM endpoints").fetchall()
+    except sqlite3.OperationalError:  # no endpoints table yet
+        return []
+    return [state.loads(config) or {} for (config,) in rows]
+
+
+def url_and_status(db: Path, name: str) -> tuple[str | None, str] | None:
+    """(url, status) of `name` from the database file `db`, opened read-only; sqlite3.Error if unreadable."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute("SELECT url, status FROM endpoints WHERE name=?", (name,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (row[0], row[1])
