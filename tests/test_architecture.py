@@ -85,44 +85,6 @@ def test_modules_the_lambda_zips_bundle_are_standard_library_only(name: str) -> 
             assert top in sys.stdlib_module_names or top == "__future__", imported
 
 
-def _stage_graph(stage: str) -> dict[str, set[str]]:
-    """Module -> the modules of the same stage it imports anywhere (in functions and TYPE_CHECKING too)."""
-    package = f"scones.{stage}"
-    graph: dict[str, set[str]] = {}
-    for path in sorted((SRC / stage).glob("*.py")):
-        module = _module_name(path)
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module)
-                found.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
-        graph[module] = {
-            m
-            for m in found
-            if m.startswith(package + ".") and m != module and (SRC.parent / (m.replace(".", "/") + ".py")).is_file()
-        }
-    return graph
-
-
-def test_no_import_cycle_inside_the_endpoint_stage() -> None:
-    graph = _stage_graph("endpoint")
-    assert "scones.endpoint.app" in graph and graph["scones.endpoint.app"]  # the walk sees the stage
-
-    def cycle_from(module: str, path: list[str]) -> list[str] | None:
-        for imported in sorted(graph.get(module, ())):
-            if imported in path:
-                return [*path[path.index(imported) :], imported]
-            found = cycle_from(imported, [*path, imported])
-            if found:
-                return found
-        return None
-
-    cycles = [c for m in graph if (c := cycle_from(m, [m]))]
-    assert cycles == [], " -> ".join(cycles[0]) if cycles else ""
-
-
 # model/__init__.py sets OMP_WAIT_POLICY for libgomp before torch loads: it writes the
 # environment of the process for a C library, it reads no configuration.
 ENVIRONMENT_WRITERS = {"model/__init__.py"}
@@ -137,3 +99,98 @@ def test_only_config_reads_the_environment() -> None:
         and str(p.relative_to(SRC)) not in ENVIRONMENT_WRITERS
     ]
     assert offenders == []
+
+
+def _is_module(name: str) -> bool:
+    parts = name.split(".")[1:]
+    base = SRC.joinpath(*parts)
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def _targets(path: Path) -> set[str]:
+    """Every scones module this file imports, in-function imports included, `from pkg import mod` resolved."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("scones"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("scones"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if _is_module(sub) else node.module)
+    return found
+
+
+def _cycle_in(stage: str) -> list[str] | None:
+    graph = {_module_name(p): _targets(p) for p in _modules() if _stage(_module_name(p)) == stage}
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph or nxt == node:
+                continue
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+@pytest.mark.parametrize("stage", ORDER)
+def test_no_import_cycle_inside_a_stage(stage: str) -> None:
+    cycle = _cycle_in(stage)
+    assert cycle is None, "import cycle (in-function imports count): " + " -> ".join(cycle or [])
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`_name`s this module takes from another scones module (a package may use its own `_module`s)."""
+    module = _module_name(path) if path.is_relative_to(SRC) else f"bench.{path.stem}"
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    bad: list[str] = []
+    aliases: dict[str, str] = {}
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("scones"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                if _is_module(sub):
+                    aliases[alias.asname or alias.name] = sub
+                    if alias.name.startswith("_") and node.module != package:
+                        bad.append(sub)
+                elif alias.name.startswith("_") and not alias.name.startswith("__") and node.module != module:
+                    bad.append(sub)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("scones") and alias.asname:
+                    aliases[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and aliases[node.value.id] != module
+            and not _is_module(f"{aliases[node.value.id]}.{node.attr}")
+        ):
+            bad.append(f"{aliases[node.value.id]}.{node.attr}")
+    return sorted(set(bad))
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_no_private_name_crosses_modules(path: Path) -> None:
+    assert _private_imports(path) == [], f"{_module_name(path)} reaches into private names of another module"
+
+
+@pytest.mark.parametrize("path", sorted((SRC.parent.parent / "bench").rglob("*.py")), ids=lambda p: p.name)
+def test_benchmarks_use_only_public_names(path: Path) -> None:
+    assert _private_imports(path) == [], f"{path.name} reaches into private names of scones"
