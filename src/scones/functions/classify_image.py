@@ -22,6 +22,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if len(image) > _clients.MAX_IMAGE_BYTES:  # the answer carries the image on: it must fit a state too
         raise PayloadTooLarge(
             f"image_data holds {len(image)} bytes; at most {_clients.MAX_IMAGE_BYTES} fit the "
-            f"{_clients.STATE_PAYLOAD_LIMIT}-byte state payload limit; resize the image"
+            f"{_settings.STATE_PAYLOAD_LIMIT}-byte state payload limit; resize the image"
         )
     return _event.answer({**body, "inferences": _clients.classify(settings, image)})

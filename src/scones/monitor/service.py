@@ -96,6 +96,8 @@ def make_baseline(
 
     progress = progress or NullProgress()
     config = config or load_config()
+    if request.output:
+        parse_s3_uri(request.output)  # a bad --output fails now, not after reading the data and the model
     if request.model:
         location, name = model_location(settings, request.model), None
     elif request.endpoint:
