@@ -20,7 +20,7 @@ import pytest
 from scones.config import Settings, load_settings
 from scones.console import access_token, create_app
 from scones.console.auth import COOKIE
-from scones.console.guard import allowed_hosts, host_name, is_loopback, session_value
+from scones.console.guard import Guard, allowed_hosts, host_name, is_loopback, session_value
 from scones.errors import ConfigError
 from tests.conftest import free_port
 from tests.console._client import LOCAL, TestClient
@@ -142,3 +142,27 @@ def test_no_auth_console_prints_no_token_and_still_checks_the_host(tmp_path: Pat
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_guard_wraps_any_app_and_refuses_websockets_too() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    guard = Middleware(Guard, token="s3cret", hosts=allowed_hosts("127.0.0.1"))
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)], middleware=[guard])
+    with TestClient(app, base_url=LOCAL) as c:
+        # (the test client's websockets name "testserver" whatever the base URL: the Host is given)
+        good = {"Authorization": "Bearer s3cret", "Host": "127.0.0.1"}
+        with c.websocket_connect("/ws", headers=good) as ws:
+            assert ws.receive_text() == "hello"
+        for headers in ({**good, "Host": "evil.example"}, {"Host": "127.0.0.1"}):
+            with pytest.raises(WebSocketDisconnect) as refused, c.websocket_connect("/ws", headers=headers):
+                pass
+            assert refused.value.code == 1008

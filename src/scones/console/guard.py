@@ -21,7 +21,7 @@ import ipaddress
 from collections.abc import Iterable
 from urllib.parse import quote, urlencode
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -64,7 +64,7 @@ def session_value(token: str) -> str:
     return hmac.new(token.encode(), b"scones-console-session", hashlib.sha256).hexdigest()
 
 
-def authorised(request: Request, token: str, cookie: str) -> bool:
+def authorised(request: HTTPConnection, token: str, cookie: str) -> bool:
     """A bearer header or the session cookie that matches `token`."""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
@@ -100,14 +100,15 @@ class Guard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        response = self._refusal(request)
+        response = self._refusal(HTTPConnection(scope), scope.get("method", "GET"))
         if response is None:
             await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":  # refused before the handshake: close with "policy violation"
+            await send({"type": "websocket.close", "code": 1008})
         else:
             await response(scope, receive, send)
 
-    def _refusal(self, request: Request) -> Response | None:
+    def _refusal(self, request: HTTPConnection, method: str) -> Response | None:
         """None when the request may pass; else the answer it gets instead."""
         name = host_name(request.headers.get("host", ""))
         if name not in self.hosts:
@@ -119,11 +120,11 @@ class Guard:
         if self.token is None or request.url.path.startswith(self.open_paths):
             return None
         given = request.query_params.get("token")
-        if given is not None and request.method == "GET" and hmac.compare_digest(given.encode(), self.token.encode()):
+        if given is not None and method == "GET" and hmac.compare_digest(given.encode(), self.token.encode()):
             return self._sign_in(request, self.token)
         if authorised(request, self.token, self.cookie):
             return None
-        if self.login_path and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        if self.login_path and method == "GET" and "text/html" in request.headers.get("accept", ""):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"{self.login_path}?next={quote(target)}", status_code=303)
         return JSONResponse(
@@ -132,7 +133,7 @@ class Guard:
             status_code=401, headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
 
-    def _sign_in(self, request: Request, token: str) -> Response:
+    def _sign_in(self, request: HTTPConnection, token: str) -> Response:
         """The first visit with ?token=: set the cookie, and drop the token from the address bar."""
         rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
         response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
