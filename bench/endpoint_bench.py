@@ -3,15 +3,18 @@
     .venv/bin/python bench/endpoint_bench.py [--seconds 8] [--concurrency 1,8,64]
 
 What runs (each server in its own process, load from a separate process, all on this machine):
-- ceiling: in one process, PNG decode + preprocess + ONNX Runtime in batches of 32, same model,
-  same cores, no HTTP: the most the endpoint could ever do here.
+- ceiling: PNG decode + preprocess + ONNX Runtime in batches of 64, no HTTP, same model, both
+  cores busy: one process per core (1 ORT thread each) and one process with ORT on every core;
+  the better of the two is the ceiling, the most any server could do here.
 - scones: `scones serve` (uvicorn, dynamic batching, ORT) with capture off and at 100 %.
 - baseline: what a typical user writes: Starlette + PyTorch eager, one request at a time
   (the model runs inside the async handler), same weights, uvicorn defaults.
 The load generator is a small asyncio HTTP/1.1 client with keep-alive connections (one per
 concurrent client), cheaper per request than httpx so it steals less CPU from the server.
-The model is scones.model.net's ResNet-20 (random weights: speed does not depend on them),
-exported to ONNX as training exports it. Images: the real 32x32 PNGs in ../shared/data/bike-moto.
+The model is the default one `scones train` makes (airbench, width 32; `--model` serves a trained
+model.tar.gz, otherwise random weights of the same net: speed does not depend on them), exported
+to ONNX as training exports it; the PyTorch baseline runs the same net.
+Images: the real 32x32 PNGs in ../shared/data/bike-moto.
 """
 
 from __future__ import annotations
@@ -38,14 +41,24 @@ CLASSES = ["bicycle", "motorcycle"]
 
 
 # -- model and images ------------------------------------------------------------------------------
+def default_net() -> Any:
+    """The NetConfig `scones train` builds from the default hyperparameters."""
+    from scones.model.hyperparameters import Hyperparameters
+    from scones.model.net import NetConfig
+
+    hp = Hyperparameters()
+    return NetConfig(num_layers=hp.num_layers, width=hp.channels, num_classes=2, architecture=hp.architecture,
+                     members=hp.ensemble)  # fmt: skip
+
+
 def build_model(workdir: Path) -> tuple[Path, Path]:
     """model.tar.gz (ONNX) and weights.pt (the same net for the PyTorch baseline)."""
     import torch
 
     from scones.model.artifact import Artifact, Manifest, Preprocessing, sha256
-    from scones.model.net import Exported, NetConfig, build
+    from scones.model.net import Exported, build
 
-    net = build(NetConfig(num_layers=20, num_classes=2), seed=0).eval()
+    net = build(default_net(), seed=0).eval()
     weights = workdir / "weights.pt"
     torch.save(net.state_dict(), weights)
     exported = Exported(net).eval()
@@ -56,7 +69,8 @@ def build_model(workdir: Path) -> tuple[Path, Path]:
     )  # fmt: skip
     onnx_bytes = buffer.getvalue()
     manifest = Manifest(
-        classes=CLASSES, preprocessing=Preprocessing(), embedding_dim=64, training_job="bench-resnet20",
+        classes=CLASSES, preprocessing=Preprocessing(), embedding_dim=default_net().embedding_dim,
+        training_job="bench-default",
         model_sha256=sha256(onnx_bytes),
     )  # fmt: skip
     model = workdir / "model.tar.gz"
@@ -79,23 +93,36 @@ def load_images(limit: int = 1000) -> list[bytes]:
 
 
 # -- the ceiling -------------------------------------------------------------------------------------
-def ceiling(model: Path, images: list[bytes], seconds: float) -> tuple[float, dict[int, float]]:
-    """Images/s for decode + preprocess + ORT in this process, at the best of batch sizes 1, 8, 32."""
+CEILING_BATCH = 64
+
+
+def ceiling_worker(model: str, seconds: float, threads: int) -> None:
+    """One process of the ceiling: decode + preprocess + ORT at batch 64; prints images/s."""
     from scones.endpoint.predictor import Predictor
     from scones.model.artifact import load
     from scones.model.preprocess import decode
 
-    predictor = Predictor(load(str(model)))
-    by_batch: dict[int, float] = {}
-    for size in (1, 8, 32):
-        done, start, i = 0, time.perf_counter(), 0
-        while time.perf_counter() - start < seconds / 3:
-            batch = [images[(i + k) % len(images)] for k in range(size)]
-            i += size
-            predictor.predict_images(np.stack([decode(b) for b in batch]))
-            done += size
-        by_batch[size] = done / (time.perf_counter() - start)
-    return max(by_batch.values()), by_batch
+    images = load_images()
+    predictor = Predictor(load(model), threads=threads)
+    predictor.predict_images(np.stack([decode(b) for b in images[:CEILING_BATCH]]))  # warm-up
+    done, start, i = 0, time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        batch = [images[(i + k) % len(images)] for k in range(CEILING_BATCH)]
+        i += CEILING_BATCH
+        predictor.predict_images(np.stack([decode(b) for b in batch]))
+        done += CEILING_BATCH
+    print(done / (time.perf_counter() - start))
+
+
+def ceiling(model: Path, seconds: float, env: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """Images/s at batch 64 on every core: one process per core, and one process using all cores."""
+    cores = len(os.sched_getaffinity(0))
+    command = [sys.executable, __file__, "ceiling-worker", "--model", str(model), "--seconds", str(seconds)]
+    workers = [subprocess.Popen([*command, "--threads", "1"], stdout=subprocess.PIPE, env=env) for _ in range(cores)]
+    per_core = sum(float(w.communicate()[0]) for w in workers)
+    shared = float(subprocess.run([*command, "--threads", "0"], check=True, capture_output=True, env=env).stdout)
+    by_layout = {f"{cores} processes x 1 thread": per_core, f"1 process x {cores} threads": shared}
+    return max(by_layout.values()), by_layout
 
 
 def capture_cost(images: list[bytes], workdir: Path, count: int = 5000) -> tuple[float, float]:
@@ -127,11 +154,11 @@ def baseline_app(weights: str, threads: int) -> Any:
     from starlette.routing import Route
 
     from scones.model.artifact import CIFAR_MEAN, CIFAR_STD
-    from scones.model.net import Exported, NetConfig, build
+    from scones.model.net import Exported, build
 
     if threads:
         torch.set_num_threads(threads)
-    net = build(NetConfig(num_layers=20, num_classes=2), seed=0)
+    net = build(default_net(), seed=0)
     net.load_state_dict(torch.load(weights, weights_only=True))
     model = Exported(net).eval()
     mean = torch.tensor(CIFAR_MEAN).view(3, 1, 1)
@@ -264,6 +291,8 @@ def run_all(args: argparse.Namespace, workdir: Path) -> None:
     levels = [int(c) for c in args.concurrency.split(",")]
     env = environ_with(SCONES_HOME=str(workdir / "home"), PYTHONPATH=str(REPO / "src"))
     model, weights = build_model(workdir)
+    if args.model:
+        model = args.model.resolve()  # the trained default model; the baseline keeps random weights
     images = load_images()
     print(f"cores: {len(os.sched_getaffinity(0))}, images: {len(images)} real PNGs from {IMAGES}", flush=True)
     offer_us, writer_us = capture_cost(images, workdir)
@@ -292,10 +321,10 @@ def run_all(args: argparse.Namespace, workdir: Path) -> None:
         for port, process in servers.values():
             wait_ready(port, process)
         for round_number in range(args.rounds):
-            best, by_batch = ceiling(model, images, args.seconds)
+            best, by_layout = ceiling(model, args.seconds, env)
             ceilings.append(best)
-            batches = ", ".join(f"batch {size}: {rate:.0f}" for size, rate in by_batch.items())
-            print(f"round {round_number + 1}: ceiling {best:.1f} images/s ({batches})", flush=True)
+            layouts = ", ".join(f"{layout}: {rate:.0f}" for layout, rate in by_layout.items())
+            print(f"round {round_number + 1}: ceiling {best:.1f} images/s at batch 64 ({layouts})", flush=True)
             for label, (port, _) in servers.items():
                 for concurrency in levels:
                     result = load_once(port, concurrency, args.seconds, env)
@@ -335,6 +364,15 @@ def summarise(report: dict[str, Any], levels: list[int]) -> None:
     if 8 in off:
         print(f"  c=8 p99: {off[8]['p99_ms']:.1f} ms (capture off), {on[8]['p99_ms']:.1f} ms (capture 100%)")
     print(f"  capture 100% cost at c={top}: {1 - on[top]['rps'] / off[top]['rps']:.1%} of throughput")
+    # Round by round (each round measures everything back to back): median and range, never the best.
+    ratio = [o / c for o, c in zip(off[top]["rounds_rps"], report["ceiling_rounds"], strict=True)]
+    speedup = [o / b for o, b in zip(off[top]["rounds_rps"], base[top]["rounds_rps"], strict=True)]
+    cost = [1 - n / o for n, o in zip(on[top]["rounds_rps"], off[top]["rounds_rps"], strict=True)]
+    for name, values in (("of ceiling", ratio), ("x baseline", speedup), ("capture cost", cost)):
+        print(
+            f"  per round, c={top} {name}: median {np.median(values):.2f}, range {min(values):.2f}-{max(values):.2f}"
+            f" ({', '.join(f'{v:.2f}' for v in values)})"
+        )
     if 1 in off:
         print(f"  c=1: scones p50 {off[1]['p50_ms']:.2f} ms vs baseline {base[1]['p50_ms']:.2f} ms")
     print(json.dumps(report))
@@ -348,6 +386,11 @@ def main() -> None:
         p.add_argument("--seconds", type=float, default=4.0)
         p.add_argument("--rounds", type=int, default=3)
         p.add_argument("--concurrency", default="1,8,64")
+        p.add_argument("--model", type=Path, default=None, help="a trained model.tar.gz (default: random weights)")
+    worker = sub.add_parser("ceiling-worker")
+    worker.add_argument("--model", required=True)
+    worker.add_argument("--seconds", type=float, required=True)
+    worker.add_argument("--threads", type=int, required=True)
     base = sub.add_parser("baseline-server")
     base.add_argument("--weights", required=True)
     base.add_argument("--port", type=int, required=True)
@@ -360,6 +403,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "baseline-server":
         run_baseline_server(args.weights, args.port, args.threads)
+    elif args.command == "ceiling-worker":
+        ceiling_worker(args.model, args.seconds, args.threads)
     elif args.command == "load":
         run_load(args.port, args.path, args.concurrency, args.seconds)
     else:

@@ -18,7 +18,6 @@ import json
 import os
 import pickle
 import tarfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,16 +25,26 @@ import pytest
 from typer.testing import CliRunner
 
 from scones.cli import app
+from tests.data.archives import small_archive
 from tests.helpers import png_bytes, tiny_artifact, write_model
 
 
 @dataclass(frozen=True)
 class Case:
+    """One bad input: a valid command line with exactly one thing changed, and the error it must name.
+
+    `setup` makes the rest of the command valid first (data staged, a state machine, a running
+    endpoint), so that only the changed thing can fail it; `expect` is a phrase of the one-line
+    error (for `functions invoke`, of Lambda's errorMessage, with `error_type` its errorType).
+    """
+
     id: str
     argv: list[str]
     tried: str  # what the input is, for the table
+    expect: str  # a phrase of the error message that only the named check produces
     outcome: str = "error"  # error | usage | lambda
-    names: tuple[str, ...] = ()  # lambda: accepted errorType values
+    error_type: str = ""  # lambda: the errorType
+    setup: tuple[str, ...] = ()  # "staged", "machine", "endpoint" (see SETUPS)
     untouched: tuple[str, ...] = field(default=())  # paths under {tmp} that must not exist afterwards
 
 
@@ -77,6 +86,7 @@ def hostile_files(tmp: Path) -> None:
     (tmp / "notimage.png").write_bytes(b"this is not a png")
     (tmp / "nonempty").mkdir(exist_ok=True)
     (tmp / "nonempty" / "keep.txt").write_text("mine")
+    small_archive(tmp / "cifar.tar.gz")  # a valid CIFAR-100 python archive holding bicycle and motorcycle
     root = "cifar-100-python"
     _tar(tmp / "traversal.tar.gz", [(_member(f"{root}/../../escaped.txt"), b"escaped"),
                                     (_member(f"{root}/meta", tarfile.SYMTYPE, "/etc/passwd"), b""),
@@ -100,143 +110,202 @@ def hostile_files(tmp: Path) -> None:
 
 
 T = "{tmp}"
-LAMBDA_BAD_EVENT = ("InvalidEvent",)
+STAGE = ["stage", "--source", f"{T}/cifar.tar.gz"]  # valid: the small archive holds both classes
+TRAIN = ["train", "-p", "epochs=1", "-p", "width=4", "-p", "mini_batch_size=16"]  # valid and quick once staged
+EXPORT = ["aws", "export", f"{T}/export", "--account", "123456789012", "--model", f"{T}/model.tar.gz"]
 CASES: list[Case] = [
     # global options
-    Case("storage-unknown", ["--storage", "ftp", "endpoints"], "--storage ftp"),
-    Case("home-is-a-file", ["--home", f"{T}/garbage.bin", "endpoints"], "--home pointing at a file"),
-    Case("bucket-invalid", ["--bucket", "Bad_Bucket!", "testcases"], "--bucket Bad_Bucket!"),
-    Case("s3-unreachable", ["--storage", "s3", "--s3-endpoint-url", "http://127.0.0.1:9", "testcases"],
-         "--storage s3 with nothing listening at the endpoint URL"),
+    Case("storage-unknown", ["--storage", "ftp", "endpoints"], "--storage ftp", "expected one of local, s3"),
+    Case("home-is-a-file", ["--home", f"{T}/garbage.bin", "endpoints"], "--home pointing at a file",
+         "Cannot create the scones home"),
+    Case("bucket-invalid", ["--bucket", "Bad_Bucket!", *STAGE], "--bucket Bad_Bucket!",
+         "Invalid bucket name 'Bad_Bucket!'"),
+    Case("s3-unreachable", ["--storage", "s3", "--s3-endpoint-url", "http://127.0.0.1:9", *STAGE],
+         "--storage s3 with nothing listening at the endpoint URL", "check that the store is reachable"),
     # stage 1
-    Case("stage-missing-source", ["stage", "--source", f"{T}/nope.tar.gz"], "--source a file that does not exist"),
-    Case("stage-garbage-source", ["stage", "--source", f"{T}/garbage.bin"], "--source 4 KB of random bytes"),
-    Case("stage-empty-source", ["stage", "--source", f"{T}/empty.tar.gz"], "--source an empty file"),
+    Case("stage-missing-source", ["stage", "--source", f"{T}/nope.tar.gz"], "--source a file that does not exist",
+         "No source at"),
+    Case("stage-garbage-source", ["stage", "--source", f"{T}/garbage.bin"], "--source 4 KB of random bytes",
+         "is not a readable tar archive (invalid header)"),
+    Case("stage-empty-source", ["stage", "--source", f"{T}/empty.tar.gz"], "--source an empty file",
+         "is not a readable tar archive (empty file)"),
     Case("stage-tar-traversal", ["stage", "--source", f"{T}/traversal.tar.gz"],
-         "tar with ../../ and absolute members and a symlink to /etc/passwd", untouched=("escaped.txt",)),
+         "tar with ../../ and absolute members and a symlink to /etc/passwd", "has an unsafe member name",
+         untouched=("escaped.txt",)),
     Case("stage-malicious-pickle", ["stage", "--source", f"{T}/pickle.tar.gz"],
-         "CIFAR members that are pickles calling os.system", untouched=("pwned",)),
+         "CIFAR members that are pickles calling os.system", "global posix.system is not allowed",
+         untouched=("pwned",)),
     Case("stage-declared-huge", ["stage", "--source", f"{T}/declared-huge.tar.gz"],
-         "tar member declaring 10 GB, 1 KB present"),
-    Case("stage-bad-classes", ["stage", "--source", f"{T}/garbage.bin", "--classes", ""], "--classes ''"),
-    Case("stage-prefix-escape", ["stage", "--source", f"{T}/garbage.bin", "--prefix", "../../etc"],
-         "--prefix ../../etc (escapes the bucket)"),
-    Case("stage-bucket-escape", ["stage", "--source", f"{T}/garbage.bin", "--bucket", "../x"], "--bucket ../x"),
+         "tar member declaring 10 GB, 1 KB present", "too large for CIFAR-100"),
+    Case("stage-bad-classes", [*STAGE, "--classes", ""], "--classes ''", "No classes given"),
+    Case("stage-prefix-escape", [*STAGE, "--prefix", "../../etc"], "--prefix ../../etc (escapes the bucket)",
+         "Refused object key '../../etc'"),
+    Case("stage-bucket-escape", [*STAGE, "--bucket", "../x"], "--bucket ../x", "Invalid bucket name '../x'"),
     # stage 2a
-    Case("train-hp-not-number", ["train", "-p", "epochs=abc"], "-p epochs=abc"),
-    Case("train-hp-unknown", ["train", "-p", "colour=blue"], "-p colour=blue (unknown hyperparameter)"),
-    Case("train-hp-no-equals", ["train", "-p", "epochs"], "-p epochs (no =)"),
-    Case("train-hp-negative", ["train", "-p", "learning_rate=-1"], "-p learning_rate=-1"),
-    Case("train-no-data", ["train", "--data", "s3://scones/nothing-here"], "--data a prefix with no staged data"),
-    Case("train-data-escape", ["train", "--data", "s3://scones/../../etc"], "--data s3://scones/../../etc"),
-    Case("train-name-invalid", ["train", "--name", "bad name/../x"], "--name 'bad name/../x'"),
-    Case("describe-job-unknown", ["describe-training-job", "nope"], "a job that does not exist"),
-    Case("evaluate-model-missing", ["evaluate", "--model", f"{T}/nope.tar.gz"], "--model a missing file"),
+    Case("train-hp-not-number", [*TRAIN, "-p", "epochs=abc"], "-p epochs=abc", "expected an integer",
+         setup=("staged",)),
+    Case("train-hp-unknown", [*TRAIN, "-p", "colour=blue"], "-p colour=blue (unknown hyperparameter)",
+         "Unknown hyperparameter colour", setup=("staged",)),
+    Case("train-hp-no-equals", [*TRAIN, "-p", "epochs"], "-p epochs (no =)", "is not KEY=VALUE",
+         setup=("staged",)),
+    Case("train-hp-negative", [*TRAIN, "-p", "learning_rate=-1"], "-p learning_rate=-1",
+         "learning_rate=-1.0 is invalid", setup=("staged",)),
+    Case("train-no-data", [*TRAIN, "--data", "s3://scones/nothing-here"], "--data a prefix with no staged data",
+         "No label list at s3://scones/nothing-here/train.lst", setup=("staged",)),
+    Case("train-data-escape", [*TRAIN, "--data", "s3://scones/../../etc"], "--data s3://scones/../../etc",
+         "Refused object key '../../etc'", setup=("staged",)),
+    Case("train-name-invalid", [*TRAIN, "--name", "bad name/../x"], "--name 'bad name/../x'",
+         "Training job name 'bad name/../x' is invalid", setup=("staged",)),
+    Case("describe-job-unknown", ["describe-training-job", "nope"], "a job that does not exist",
+         "no training job nope"),
+    Case("evaluate-model-missing", ["evaluate", "--model", f"{T}/nope.tar.gz"], "--model a missing file",
+         "No model at", setup=("staged",)),
     Case("evaluate-model-pickle", ["evaluate", "--model", f"{T}/model-pickle.tar.gz"],
-         "--model a tar holding a malicious pickle", untouched=("pwned",)),
+         "--model a tar holding a malicious pickle", "has no model.onnx", setup=("staged",), untouched=("pwned",)),
     # stage 2b
-    Case("serve-model-garbage", ["serve", "--model", f"{T}/garbage.bin"], "--model random bytes"),
+    Case("serve-model-garbage", ["serve", "--model", f"{T}/garbage.bin"], "--model random bytes",
+         "is not a readable model.tar.gz"),
     Case("serve-model-symlink", ["serve", "--model", f"{T}/model-symlink.tar.gz"],
-         "model.tar.gz whose manifest.json is a symlink to /etc/passwd"),
+         "model.tar.gz whose manifest.json is a symlink to /etc/passwd", "has no manifest.json"),
     Case("serve-model-pickle", ["serve", "--model", f"{T}/model-pickle.tar.gz"],
-         "model.tar.gz with a pickle instead of model.onnx", untouched=("pwned",)),
+         "model.tar.gz with a pickle instead of model.onnx", "has no model.onnx", untouched=("pwned",)),
     Case("serve-model-bad-manifest", ["serve", "--model", f"{T}/model-bad-manifest.tar.gz"],
-         "manifest.json that is not JSON"),
+         "manifest.json that is not JSON", "manifest.json is not valid JSON"),
     Case("serve-model-garbage-onnx", ["serve", "--model", f"{T}/model-garbage-onnx"],
-         "model folder whose model.onnx is random bytes"),
+         "model folder whose model.onnx is random bytes", "does not match the sha256"),
     Case("serve-model-s3-escape", ["serve", "--model", "s3://scones/../../etc/passwd"],
-         "--model s3://scones/../../etc/passwd"),
-    Case("serve-port-range", ["serve", "--model", f"{T}/model-garbage-onnx", "--port", "70000"], "--port 70000"),
-    Case("serve-port-text", ["serve", "--port", "eighty"], "--port eighty", outcome="usage"),
-    Case("deploy-name-invalid", ["deploy", "--model", f"{T}/nope.tar.gz", "--name", "no_underscores"],
-         "--name no_underscores"),
-    Case("deploy-capture-percent", ["deploy", "--model", f"{T}/nope.tar.gz", "--capture-percent", "150"],
-         "--capture-percent 150"),
-    Case("deploy-capture-destination", ["deploy", "--model", f"{T}/nope.tar.gz",
-                                        "--capture-destination", "file:///etc"], "--capture-destination file:///etc"),
+         "--model s3://scones/../../etc/passwd", "Refused object key '../../etc/passwd'"),
+    Case("serve-port-range", ["serve", "--model", f"{T}/model.tar.gz", "--port", "70000"], "--port 70000",
+         "Port 70000 is out of range"),
+    Case("serve-port-text", ["serve", "--model", f"{T}/model.tar.gz", "--port", "eighty"], "--port eighty",
+         "Invalid value for '--port'", outcome="usage"),
+    Case("serve-token-file-missing", ["serve", "--model", f"{T}/model.tar.gz", "--auth-token-file", f"{T}/nope"],
+         "--auth-token-file a missing file", "Cannot read --auth-token-file"),
+    Case("deploy-name-invalid", ["deploy", "--model", f"{T}/model.tar.gz", "--name", "no_underscores"],
+         "--name no_underscores", "Endpoint name 'no_underscores' is not valid"),
+    Case("deploy-capture-percent", ["deploy", "--model", f"{T}/model.tar.gz", "--capture-percent", "150"],
+         "--capture-percent 150", "Capture percent is 150.0"),
+    Case("deploy-capture-destination", ["deploy", "--model", f"{T}/model.tar.gz",
+                                        "--capture-destination", "file:///etc"], "--capture-destination file:///etc",
+         "is not an s3:// URI"),
     Case("deploy-capture-escape", ["deploy", "--model", f"{T}/model.tar.gz", "--port", "0", "--capture-percent",
                                    "100", "--capture-destination", "s3://scones/../../etc"],
-         "--capture-destination s3://scones/../../etc (valid model)"),
-    Case("deploy-model-missing", ["deploy", "--model", f"{T}/nope.tar.gz"], "--model a missing file"),
-    Case("invoke-no-endpoint", ["invoke", "nope", f"{T}/image.png"], "an endpoint that does not exist"),
-    Case("invoke-missing-file", ["invoke", "nope", f"{T}/nope.png"], "an image file that does not exist"),
-    Case("describe-endpoint-unknown", ["describe-endpoint", "nope"], "an endpoint that does not exist"),
-    Case("delete-endpoint-unknown", ["delete-endpoint", "nope"], "an endpoint that does not exist"),
-    Case("update-endpoint-unknown", ["update-endpoint", "nope", "--model", f"{T}/nope.tar.gz"],
-         "an endpoint that does not exist"),
-    Case("testcases-negative", ["testcases", "--count", "-3"], "--count -3"),
-    Case("testcases-huge", ["testcases", "--count", "1000000000000"], "--count 10^12 with nothing staged"),
+         "--capture-destination s3://scones/../../etc", "Refused object key '../../etc'"),
+    Case("deploy-model-missing", ["deploy", "--model", f"{T}/nope.tar.gz"], "--model a missing file", "No model at"),
+    Case("deploy-token-file-empty", ["deploy", "--model", f"{T}/model.tar.gz", "--auth-token-file",
+                                     f"{T}/empty.tar.gz"], "--auth-token-file an empty file",
+         "must hold the token alone on one line"),
+    Case("invoke-no-endpoint", ["invoke", "nope", f"{T}/image.png"], "an endpoint that does not exist",
+         "No endpoint named 'nope'"),
+    Case("invoke-missing-file", ["invoke", "ep", f"{T}/nope.png"], "an image file that does not exist",
+         "No such file", setup=("endpoint",)),
+    Case("describe-endpoint-unknown", ["describe-endpoint", "nope"], "an endpoint that does not exist",
+         "No endpoint named 'nope'"),
+    Case("delete-endpoint-unknown", ["delete-endpoint", "nope"], "an endpoint that does not exist",
+         "No endpoint named 'nope'"),
+    Case("update-endpoint-unknown", ["update-endpoint", "nope", "--model", f"{T}/model.tar.gz"],
+         "an endpoint that does not exist", "No endpoint named 'nope'"),
+    Case("testcases-negative", ["testcases", "--count", "-3"], "--count -3", "--count must be at least 1",
+         setup=("staged",)),
+    Case("testcases-huge", ["testcases", "--count", "1000000000000"], "--count 10^12",
+         "is more than 100000 test cases", setup=("staged",)),
+    Case("testcases-nothing-staged", ["testcases"], "nothing staged", "run 'scones stage' first"),
     # stage 3: functions (Lambda error documents) and workflows
-    Case("function-unknown", ["functions", "invoke", "nope"], "a function that does not exist"),
-    Case("function-bad-json", ["functions", "invoke", "filter_inferences", "--payload", "{bad"], "--payload '{bad'"),
+    Case("function-unknown", ["functions", "invoke", "nope"], "a function that does not exist",
+         "No function named 'nope'"),
+    Case("function-bad-json", ["functions", "invoke", "filter_inferences", "--payload", "{bad"], "--payload '{bad'",
+         "The payload is not JSON"),
     Case("function-missing-file", ["functions", "invoke", "filter_inferences", "--payload", f"@{T}/nope.json"],
-         "--payload @missing.json"),
+         "--payload @missing.json", "Cannot read payload file"),
     Case("function-event-list", ["functions", "invoke", "serialize_image_data", "--payload", f"@{T}/list.json"],
-         "event that is a JSON list", outcome="lambda", names=LAMBDA_BAD_EVENT),
+         "event that is a JSON list", "Event must be a JSON object", outcome="lambda", error_type="InvalidEvent"),
     Case("function-key-escape", ["functions", "invoke", "serialize_image_data", "--payload",
                                  '{"s3_bucket": "scones", "s3_key": "../../../etc/passwd"}'],
-         "s3_key ../../../etc/passwd", outcome="lambda", names=("InvalidKey",)),
+         "s3_key ../../../etc/passwd", "Refused object key '../../../etc/passwd'", outcome="lambda",
+         error_type="InvalidKey"),
     Case("function-bucket-escape", ["functions", "invoke", "serialize_image_data", "--payload",
-                                    '{"s3_bucket": "..", "s3_key": "etc/passwd"}'],
-         "s3_bucket ..", outcome="lambda", names=("InvalidKey", "InvalidEvent", "StorageError")),
+                                    '{"s3_bucket": "..", "s3_key": "data/test/x.png"}'],
+         "s3_bucket ..", "Invalid bucket name '..'", outcome="lambda", error_type="InvalidKey"),
     Case("function-wrong-types", ["functions", "invoke", "serialize_image_data", "--payload",
-                                  '{"s3_bucket": 7, "s3_key": ["a"]}'],
-         "s3_bucket 7, s3_key a list", outcome="lambda", names=LAMBDA_BAD_EVENT),
+                                  '{"s3_bucket": 7, "s3_key": "data/test/x.png"}'],
+         "s3_bucket 7", "'s3_bucket' must be a non-empty string", outcome="lambda", error_type="InvalidEvent"),
     Case("function-huge-event", ["functions", "invoke", "serialize_image_data", "--payload", f"@{T}/huge.json"],
-         "an 8 MB event (key of 8 million characters)", outcome="lambda", names=("InvalidKey", "InvalidEvent")),
+         "an 8 MB event (key of 8 million characters)", "(8000002 characters): longer than 1024 bytes",
+         outcome="lambda", error_type="InvalidKey"),
     Case("function-bad-base64", ["functions", "invoke", "classify_image", "--payload",
                                  '{"body": {"image_data": "***", "s3_bucket": "b", "s3_key": "k"}}'],
-         "image_data that is not base64", outcome="lambda", names=LAMBDA_BAD_EVENT),
+         "image_data that is not base64", "is not valid base64", outcome="lambda", error_type="InvalidEvent"),
     Case("function-body-not-json", ["functions", "invoke", "filter_inferences", "--payload", '{"body": "{oops"}'],
-         "body that is a string but not JSON", outcome="lambda", names=LAMBDA_BAD_EVENT),
+         "body that is a string but not JSON", "is a string that is not JSON", outcome="lambda",
+         error_type="InvalidEvent"),
     Case("function-inferences-strings", ["functions", "invoke", "filter_inferences", "--payload",
                                          '{"inferences": ["0.99", true]}'],
-         "inferences ['0.99', true]", outcome="lambda", names=LAMBDA_BAD_EVENT),
+         "inferences ['0.99', true]", "must be a non-empty list of probabilities", outcome="lambda",
+         error_type="InvalidEvent"),
     Case("workflow-definition-not-json", ["workflow", "create", "m", "--definition", f"{T}/bad.json"],
-         "--definition a file that is not JSON"),
+         "--definition a file that is not JSON", "The definition is not JSON"),
     Case("workflow-definition-not-asl", ["workflow", "create", "m", "--definition", f"{T}/notasl.json"],
-         "--definition JSON with a state of Type Banana"),
-    Case("workflow-function-no-equals", ["workflow", "create", "m", "--function", "oops"], "--function oops"),
-    Case("workflow-name-invalid", ["workflow", "create", "../../m"], "state machine name ../../m"),
-    Case("workflow-start-unknown", ["workflow", "start-execution", "nope"], "a machine that does not exist"),
-    Case("workflow-start-bad-input", ["workflow", "start-execution", "nope", "--input", "{bad"], "--input '{bad'"),
-    Case("workflow-start-bad-type", ["workflow", "start-execution", "nope", "--type", "FAST"], "--type FAST"),
-    Case("workflow-describe-unknown", ["workflow", "describe-execution", "nope"], "an execution that does not exist"),
-    Case("workflow-history-unknown", ["workflow", "get-execution-history", "nope"], "an execution that does not exist"),
-    Case("workflow-graph-unknown", ["workflow", "graph", "nope"], "a machine that does not exist"),
-    Case("workflow-testcases-negative", ["workflow", "run-testcases", "nope", "--count", "-1"], "--count -1"),
-    Case("workflow-testcases-processes", ["workflow", "run-testcases", "nope", "--processes", "0"], "--processes 0"),
-    Case("workflow-list-unknown", ["workflow", "list-executions", "nope"], "a machine that does not exist"),
+         "--definition JSON with a state of Type Banana", "Invalid state machine definition"),
+    Case("workflow-function-no-equals", ["workflow", "create", "m", "--function", "oops"], "--function oops",
+         "write it as AWS_NAME=serialize_image_data"),
+    Case("workflow-name-invalid", ["workflow", "create", "../../m"], "state machine name ../../m",
+         "Invalid state machine name '../../m'"),
+    Case("workflow-start-unknown", ["workflow", "start-execution", "nope"], "a machine that does not exist",
+         "No state machine 'nope'"),
+    Case("workflow-start-bad-input", ["workflow", "start-execution", "m", "--input", "{bad"], "--input '{bad'",
+         "The input is not JSON", setup=("machine",)),
+    Case("workflow-start-bad-type", ["workflow", "start-execution", "m", "--type", "FAST"], "--type FAST",
+         "Unknown execution type 'FAST'", setup=("machine",)),
+    Case("workflow-describe-unknown", ["workflow", "describe-execution", "nope"], "an execution that does not exist",
+         "No execution 'nope'"),
+    Case("workflow-history-unknown", ["workflow", "get-execution-history", "nope"],
+         "an execution that does not exist", "No execution 'nope'"),
+    Case("workflow-graph-unknown", ["workflow", "graph", "nope"], "a machine that does not exist",
+         "No state machine 'nope'"),
+    Case("workflow-testcases-negative", ["workflow", "run-testcases", "m", "--count", "-1"], "--count -1",
+         "--count must be at least 1", setup=("staged", "machine")),
+    Case("workflow-testcases-huge", ["workflow", "run-testcases", "m", "--count", "1000000000000"], "--count 10^12",
+         "is more than 100000 test cases", setup=("staged", "machine")),
+    Case("workflow-testcases-processes", ["workflow", "run-testcases", "m", "--processes", "0"], "--processes 0",
+         "--processes must be at least 1", setup=("staged", "machine")),
+    Case("workflow-list-unknown", ["workflow", "list-executions", "nope"], "a machine that does not exist",
+         "No state machine 'nope'"),
     # stage 4: monitor
-    Case("monitor-since-garbage", ["monitor", "run", "--since", "last tuesday"], "--since 'last tuesday'"),
-    Case("monitor-run-no-baseline", ["monitor", "run", "--capture", f"{T}/nope"],
-         "--capture a missing folder, no baseline yet"),
+    Case("monitor-since-garbage", ["monitor", "run", "--since", "last tuesday"], "--since 'last tuesday'",
+         "is neither ISO-8601"),
+    Case("monitor-run-no-baseline", ["monitor", "run"], "no baseline made yet", "No baseline file"),
     Case("monitor-plot-garbage", ["monitor", "plot", "--capture", f"{T}/garbage.jsonl", "--out", f"{T}/plots"],
-         "--capture a .jsonl file of random bytes", untouched=("plots",)),
+         "--capture a .jsonl file of random bytes", "No readable captured records", untouched=("plots",)),
     Case("monitor-plot-not-capture", ["monitor", "plot", "--capture", f"{T}/list.json", "--out", f"{T}/plots"],
-         "--capture a JSON file that is not captured data", untouched=("plots",)),
-    Case("monitor-baseline-missing-model", ["monitor", "baseline", "--model", f"{T}/nope.tar.gz"],
-         "--model a missing file"),
-    Case("monitor-baseline-output-escape", ["monitor", "baseline", "--model", f"{T}/model.tar.gz", "--output",
-                                            "s3://scones/../../x"], "--output s3://scones/../../x (nothing staged)"),
-    Case("monitor-schedule-every", ["monitor", "schedule", "--every", "banana"], "--every banana"),
-    Case("monitor-schedule-zero", ["monitor", "schedule", "--every", "0s"], "--every 0s"),
+         "--capture a JSON file that is not captured data", "no captureData object", untouched=("plots",)),
     Case("monitor-plot-missing", ["monitor", "plot", "--capture", f"{T}/nope", "--out", f"{T}/plots"],
-         "--capture a missing folder", untouched=("plots",)),
+         "--capture a missing folder", "No captured data at", untouched=("plots",)),
+    Case("monitor-baseline-missing-model", ["monitor", "baseline", "--model", f"{T}/nope.tar.gz"],
+         "--model a missing file", "No model at", setup=("staged",)),
+    Case("monitor-baseline-output-escape", ["monitor", "baseline", "--model", f"{T}/model.tar.gz", "--output",
+                                            "s3://scones/../../x"], "--output s3://scones/../../x",
+         "Cannot write the baseline to --output", setup=("staged",)),
+    Case("monitor-schedule-every", ["monitor", "schedule", "--every", "banana"], "--every banana",
+         "Interval 'banana' is not a duration"),
+    Case("monitor-schedule-zero", ["monitor", "schedule", "--every", "0s"], "--every 0s",
+         "Interval '0s' is not a duration"),
     # console and AWS (no network: a given account skips STS)
-    Case("console-port-range", ["console", "--port", "70000"], "--port 70000", outcome="usage"),
-    Case("aws-export-nonempty", ["aws", "export", f"{T}/nonempty", "--account", "123456789012",
-                                 "--model", f"{T}/model-garbage-onnx"], "an export folder that is not empty"),
-    Case("aws-export-bad-bucket", ["aws", "export", f"{T}/export", "--bucket", "Bad_Bucket!",
-                                   "--account", "123456789012"], "--bucket Bad_Bucket!", untouched=("export",)),
-    Case("aws-export-bad-account", ["aws", "export", f"{T}/export", "--account", "me", "--model",
-                                    f"{T}/model.tar.gz"], "--account me",
-         untouched=("export",)),
-    Case("aws-export-bad-region", ["aws", "export", f"{T}/export", "--region", "moon-1", "--account",
-                                   "123456789012", "--model", f"{T}/model.tar.gz"], "--region moon-1",
-         untouched=("export",)),
-    Case("aws-export-garbage-model", ["aws", "export", f"{T}/export", "--account", "123456789012", "--model",
-                                      f"{T}/garbage.bin"], "--model random bytes", untouched=("export",)),
+    Case("console-port-range", ["console", "--port", "70000"], "--port 70000", "less than or equal to 65535",
+         outcome="usage"),
+    Case("console-no-auth-wide", ["console", "--host", "0.0.0.0", "--no-auth"], "--no-auth with --host 0.0.0.0",
+         "--no-auth is refused with --host 0.0.0.0"),
+    Case("console-token-file-missing", ["console", "--auth-token-file", f"{T}/nope"],
+         "--auth-token-file a missing file", "Cannot read --auth-token-file"),
+    Case("aws-export-nonempty", [*EXPORT[:2], f"{T}/nonempty", *EXPORT[3:]], "an export folder that is not empty",
+         "exists and is not an empty folder"),
+    Case("aws-export-bad-bucket", [*EXPORT, "--bucket", "Bad_Bucket!"], "--bucket Bad_Bucket!",
+         "Invalid bucket name 'Bad_Bucket!'", untouched=("export",)),
+    Case("aws-export-bad-account", [*EXPORT[:4], "me", *EXPORT[5:]], "--account me",
+         "Account 'me' is not a 12-digit AWS account id", untouched=("export",)),
+    Case("aws-export-bad-region", [*EXPORT, "--region", "moon-1"], "--region moon-1",
+         "Region 'moon-1' is not an AWS region name", untouched=("export",)),
+    Case("aws-export-garbage-model", [*EXPORT[:6], f"{T}/garbage.bin"], "--model random bytes",
+         "is not a readable model.tar.gz", untouched=("export",)),
 ]  # fmt: skip
 
 
@@ -246,38 +315,84 @@ class Outcome:
     stdout: str
     stderr: str
     exception: BaseException | None
+    left: list[str] = field(default_factory=list)  # objects or rows the command added to the home
+
+
+def _setup(kind: str, tmp: Path) -> None:
+    """Make the rest of a command valid: what `Case.setup` names, through the stages' own APIs."""
+    from scones.config import load_settings
+    from scones.storage import Store
+
+    settings = load_settings()
+    if kind == "staged":
+        from scones.data.stage import stage
+
+        stage(Store(settings), tmp / "cifar.tar.gz")
+    elif kind == "machine":
+        from scones.workflow import machines
+
+        machines.create(settings, "m", machines.pipeline_definition())
+    elif kind == "endpoint":
+        from scones.endpoint import registry
+        from scones.endpoint.service import EndpointConfig
+
+        Store(settings).put(settings.bucket, "models/m/model.tar.gz", (tmp / "model.tar.gz").read_bytes())
+        registry.deploy(settings, EndpointConfig(name="ep", port=0), f"s3://{settings.bucket}/models/m/model.tar.gz")
+
+
+def _teardown(case: Case) -> None:
+    if "endpoint" in case.setup:
+        from scones.config import load_settings
+        from scones.endpoint import registry
+
+        registry.delete(load_settings(), "ep")
 
 
 def run_case(case: Case, tmp: Path) -> Outcome:
+    """Set up, snapshot the home, run the command line; `Outcome.stderr` notes anything it left behind."""
+    for kind in case.setup:
+        _setup(kind, tmp)
+    home = Path(os.environ["SCONES_HOME"])
+    before = contents(home)
     argv = [a.replace(T, str(tmp)) for a in case.argv]
-    result = CliRunner().invoke(app, argv)
+    try:
+        result = CliRunner().invoke(app, argv)
+        left = sorted(set(contents(home).items()) - set(before.items()))
+    finally:
+        _teardown(case)
     exception = result.exception if not isinstance(result.exception, SystemExit) else None
-    return Outcome(result.exit_code, result.stdout, result.stderr, exception)
+    return Outcome(result.exit_code, result.stdout, result.stderr, exception, [f"{k}: {v}" for k, v in left])
 
 
-def leftovers(home: Path) -> list[str]:
-    """Objects in the home's buckets and rows in its state database (a failed command leaves none)."""
+def contents(home: Path) -> dict[str, int]:
+    """Each object in the home's buckets (its size) and each table of its state database (its rows)."""
     import sqlite3
 
-    found = [str(p.relative_to(home)) for p in (home / "buckets").rglob("*") if p.is_file()]
+    found = {str(p.relative_to(home)): p.stat().st_size for p in (home / "buckets").rglob("*") if p.is_file()}
     if (home / "state.db").is_file():
         with sqlite3.connect(home / "state.db") as conn:
             for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
                 # A monitoring execution that failed is recorded Failed, as SageMaker lists it: that is a
                 # result, not a half-written one. Any other row is.
                 where = " WHERE status != 'Failed'" if table == "monitoring_executions" else ""
-                if conn.execute(f'SELECT COUNT(*) FROM "{table}"{where}').fetchone()[0]:  # noqa: S608 (names from sqlite_master)
-                    found.append(f"rows in {table}")
+                rows = conn.execute(f'SELECT COUNT(*) FROM "{table}"{where}').fetchone()[0]  # noqa: S608 (names from sqlite_master)
+                if rows:
+                    found[f"rows in {table}"] = rows
         conn.close()
     return found
+
+
+def _unboxed(text: str) -> str:
+    """Click/Rich usage errors come in a box wrapped over lines: one line of plain words."""
+    return " ".join(line.strip(" │╭╮╰╯─") for line in text.splitlines() if line.strip(" │╭╮╰╯─"))
 
 
 def verdict(case: Case, outcome: Outcome, tmp: Path) -> str:
     """'' when the outcome is what the case demands, else what went wrong."""
     if outcome.exception is not None:
         return f"uncaught {type(outcome.exception).__name__}: {outcome.exception}"
-    if left := leftovers(Path(os.environ["SCONES_HOME"])):
-        return f"left behind: {left}"
+    if outcome.left:
+        return f"left behind: {outcome.left}"
     text = outcome.stdout + outcome.stderr
     if "Traceback" in text:
         return "a traceback was printed"
@@ -285,27 +400,21 @@ def verdict(case: Case, outcome: Outcome, tmp: Path) -> str:
         if (tmp / name).exists():
             return f"{name} was written"
     if case.outcome == "usage":
-        return "" if outcome.code == 2 else f"exit {outcome.code}, expected a usage error (2)"
+        if outcome.code != 2:
+            return f"exit {outcome.code}, expected a usage error (2)"
+        return "" if case.expect in _unboxed(text) else f"the usage error does not say {case.expect!r}"
     if outcome.code != 1:
         return f"exit {outcome.code}, expected 1"
     if case.outcome == "lambda":
         document = json.loads(outcome.stdout)
-        return "" if document.get("errorType") in case.names else f"errorType {document.get('errorType')}"
+        if document.get("errorType") != case.error_type:
+            return f"errorType {document.get('errorType')}, expected {case.error_type}"
+        message = str(document.get("errorMessage"))
+        return "" if case.expect in message else f"errorMessage {message[:200]!r} does not say {case.expect!r}"
     errors = [line for line in outcome.stderr.splitlines() if line.startswith("Error:")]
     if len(errors) != 1 or not outcome.stderr.strip().endswith(errors[0] if errors else "\0"):
         return f"expected one 'Error:' line last on stderr, got {outcome.stderr!r}"
-    return ""
-
-
-def summary(case: Case, outcome: Outcome) -> str:
-    """The one line a user sees, for the table."""
-    if case.outcome == "lambda" and outcome.stdout.strip().startswith("{"):
-        document = json.loads(outcome.stdout)
-        return f"{document.get('errorType')}: {document.get('errorMessage')}"
-    lines = [line for line in outcome.stderr.splitlines() if line.strip()]
-    if case.outcome == "usage":
-        return next((line.strip(" │") for line in lines if "Invalid value" in line), lines[-1])
-    return lines[-1] if lines else outcome.stdout.strip()[:200]
+    return "" if case.expect in errors[0] else f"{errors[0][:200]!r} does not say {case.expect!r}"
 
 
 @pytest.fixture(scope="module")
@@ -321,31 +430,37 @@ def test_bad_input(case: Case, tmp: Path) -> None:
     assert verdict(case, outcome, tmp) == "", (outcome.code, outcome.stdout[-2000:], outcome.stderr[-2000:])
 
 
-def table(tmp: Path, environ: Callable[[], None]) -> str:
-    rows = ["| command | input tried | exit | what it said |", "|---|---|---|---|"]
+# -- the table in docs/reliability.md, rendered from CASES -------------------------------------------
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+BEGIN = "<!-- bad-input table: generated by `python -m tests.cli.test_bad_input --write`; do not edit -->"
+END = "<!-- end of the bad-input table -->"
+
+
+def table() -> str:
+    """The cases as a markdown table: command, what was tried, set-up, exit and the error named."""
+    rows = [f"{len(CASES)} cases.", "", "| command | input tried | set up first | exit | the error must say |",
+            "|---|---|---|---|---|"]  # fmt: skip
     for case in CASES:
-        environ()
-        outcome = run_case(case, tmp)
-        problem = verdict(case, outcome, tmp)
-        said = summary(case, outcome).replace("|", "\\|").replace(str(tmp), "…")
         command = " ".join(a.replace(f"{T}/", "") if len(a) < 60 else a[:40] + "…" for a in case.argv)
-        said = f"**FAILS: {problem}** — {said}" if problem else said
-        rows.append(f"| `scones {command}` | {case.tried} | {outcome.code} | {said[:240]} |")
-    return "\n".join(rows)
+        exit_code = 2 if case.outcome == "usage" else 1
+        said = f"{case.error_type}: …{case.expect}…" if case.outcome == "lambda" else f"…{case.expect}…"
+        cells = [f"`scones {command}`", case.tried, ", ".join(case.setup) or "-", str(exit_code), said]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join([BEGIN, *rows, END])
+
+
+def test_the_reliability_doc_shows_exactly_these_cases() -> None:
+    text = DOC.read_text()
+    assert BEGIN in text and END in text, f"{DOC} lost its table markers"
+    shown = text[text.index(BEGIN) : text.index(END) + len(END)]
+    assert shown == table(), "docs/reliability.md is stale: run python -m tests.cli.test_bad_input --write"
 
 
 if __name__ == "__main__":
-    import tempfile
+    import sys
 
-    with tempfile.TemporaryDirectory() as root:
-        base = Path(root)
-        hostile_files(base / "files")
-
-        def fresh_environ() -> None:  # what the autouse fixture does for tests
-            for name in list(os.environ):
-                if name.startswith(("SCONES_", "AWS_")):
-                    del os.environ[name]
-            os.environ.update(SCONES_HOME=str(base / "home"), AWS_ACCESS_KEY_ID="testing",
-                              AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
-
-        print(table(base / "files", fresh_environ))
+    if sys.argv[1:] == ["--write"]:
+        text = DOC.read_text()
+        DOC.write_text(text[: text.index(BEGIN)] + table() + text[text.index(END) + len(END) :])
+    else:
+        print(table())

@@ -16,4 +16,6 @@ with warnings.catch_warnings():
     )
     from starlette.testclient import TestClient
 
-__all__ = ["TestClient"]
+__all__ = ["LOCAL", "TestClient"]
+
+LOCAL = "http://127.0.0.1"  # the console answers only Host names it is served under (console/guard.py)

@@ -28,6 +28,9 @@ from tests.helpers import png_bytes, tiny_artifact, wait_healthy
 
 COLOURS = {"red.png": (210, 30, 30), "blue.png": (30, 30, 210), "grey.png": (128, 128, 128)}
 TOKEN = "console-test-token"
+REAL_JOB = "real-tiny-job"
+# A small net for two epochs: seconds on the staged images, and a job record written by training itself.
+REAL_HYPERPARAMETERS = {"num_layers": 8, "width": 4, "epochs": 2, "mini_batch_size": 16, "seed": 3}
 
 
 class Background(threading.Thread):
@@ -58,6 +61,7 @@ class Pipeline:
     executions: dict[str, str]  # image key -> execution ARN
     token: str
     monitoring: Background  # the monitoring run finishes while the first tests run: wait() before reading it
+    training: Background  # REAL_JOB, a real (tiny) `scones train` run on the staged images: wait() first
 
 
 def _stage_images(store: Store, work: Path) -> list[str]:
@@ -114,6 +118,12 @@ def _record_training_job(settings: Settings, model: str) -> None:
     jobs.update_metrics(settings, "tiny-test-model", {"epochs": epochs})
     metrics = {"epochs": epochs, "best_epoch": 2, "validation_accuracy": 0.9, "train_accuracy": 0.8}
     jobs.finish(settings, "tiny-test-model", "Completed", duration_seconds=6.0, metrics=metrics, artifact_uri=model)
+
+
+def _train(settings: Settings, store: Store) -> None:
+    from scones.model.train import train
+
+    train(settings, REAL_HYPERPARAMETERS, name=REAL_JOB, store=store)
 
 
 def _baseline(settings: Settings, store: Store) -> None:
@@ -182,6 +192,8 @@ def _fill(home: Path, port: int, console: subprocess.Popen[bytes]) -> Iterator[P
             staging.wait()
             baseline = Background(lambda: _baseline(settings, store))  # overlaps with the executions
             baseline.start()
+            training = Background(lambda: _train(settings, store))
+            training.start()
             machines.create(settings, "pipeline", machines.pipeline_definition())
             arns = {}
             for key in staged:
@@ -192,7 +204,10 @@ def _fill(home: Path, port: int, console: subprocess.Popen[bytes]) -> Iterator[P
             baseline.wait()
             monitoring = Background(lambda: _monitor(settings, store))
             monitoring.start()
-            yield Pipeline(settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN, monitoring)
+            yield Pipeline(
+                settings, settings.endpoint_name, f"http://127.0.0.1:{port}", arns, TOKEN, monitoring, training
+            )
             monitoring.join()
+            training.join()
         finally:
             registry.delete(settings, settings.endpoint_name)

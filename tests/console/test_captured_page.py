@@ -8,7 +8,7 @@ from scones.config import Settings
 from scones.console import create_app
 from scones.console.pages import captured as page
 from scones.storage import Store
-from tests.console._client import TestClient
+from tests.console._client import LOCAL, TestClient
 from tests.console.sources.test_capture_index import PREFIX, line
 
 
@@ -17,7 +17,7 @@ def test_a_capped_count_still_pages_to_the_end(
 ) -> None:
     monkeypatch.setattr(page, "COUNT_CAP", 50)
     store.put(settings.bucket, f"{PREFIX}/10/00-00-000-a.jsonl", b"".join(line(0.99, i) for i in range(60)))
-    with TestClient(create_app(settings, background_index=False)) as client:
+    with TestClient(create_app(settings, None, background_index=False), base_url=LOCAL) as client:
         first = client.get("/captured").text
         assert "1–48 of 50+" in first and "Page 1</span>" in first and 'rel="next"' in first
         second = client.get("/captured?page=2").text
@@ -27,7 +27,7 @@ def test_a_capped_count_still_pages_to_the_end(
 
 def test_junk_query_values_are_ignored(settings: Settings, store: Store) -> None:
     store.put(settings.bucket, f"{PREFIX}/10/00-00-000-b.jsonl", line(0.99, 1) + line(0.2, 2))
-    with TestClient(create_app(settings, background_index=False)) as client:
+    with TestClient(create_app(settings, None, background_index=False), base_url=LOCAL) as client:
         for query in ("page=-3", "page=abc", "class=<script>", "since=yesterday", "endpoint=%00", "low=maybe"):
             response = client.get(f"/captured?{query}")
             assert response.status_code == 200, query

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 
@@ -10,14 +11,15 @@ import pytest
 
 from scones.config import Settings
 from scones.console import create_app
-from tests.console._client import TestClient
-from tests.console.conftest import COLOURS, Pipeline
+from scones.storage import Store
+from tests.console._client import LOCAL, TestClient
+from tests.console.conftest import COLOURS, REAL_HYPERPARAMETERS, REAL_JOB, Pipeline
 from tests.helpers import png_bytes
 
 
 @pytest.fixture(scope="module")
 def client(pipeline: Pipeline) -> Iterator[TestClient]:
-    with TestClient(create_app(pipeline.settings, auth_token=pipeline.token, background_index=False)) as c:
+    with TestClient(create_app(pipeline.settings, pipeline.token, background_index=False), base_url=LOCAL) as c:
         c.headers["Authorization"] = f"Bearer {pipeline.token}"
         yield c
 
@@ -88,7 +90,7 @@ def test_the_upload_form_classifies_an_image(client: TestClient, pipeline: Pipel
     unsure = client.post(url, data={"csrf": _csrf(client)}, files={"image": ("g.png", png_bytes(COLOURS["grey.png"]))})
     assert "below</span> the 93% threshold" in unsure.text
     forged = client.post(url, data={"csrf": "forged"}, files=files)
-    assert forged.status_code == 400 and "expired" in forged.text
+    assert forged.status_code == 403 and "expired" in forged.text
     junk = client.post(url, data={"csrf": _csrf(client)}, files={"image": ("x.png", b"not an image", "image/png")})
     assert junk.status_code == 400 and "400" in junk.text  # the endpoint's ValidationError, shown on the page
 
@@ -105,13 +107,40 @@ def test_training_job_detail_has_hyperparameters_and_the_accuracy_chart(client: 
     assert "<code>num_layers</code>" in text
 
 
+def test_training_pages_show_a_job_that_really_ran(client: TestClient, pipeline: Pipeline) -> None:
+    from scones.model import jobs
+
+    pipeline.training.wait()
+    record = jobs.describe(pipeline.settings, REAL_JOB)
+    assert record["status"] == "Completed"
+    assert f'href="/training-jobs/{REAL_JOB}"' in client.get("/training-jobs?status=Completed").text
+    text = client.get(f"/training-jobs/{REAL_JOB}").text
+    epochs = record["metrics"]["epochs"]
+    assert len(epochs) == REAL_HYPERPARAMETERS["epochs"]
+    assert text.count("<polyline") == 2  # train and validation accuracy, drawn from the recorded epochs
+    table = text[text.index("<summary>Per-epoch table</summary>") :].split("</table>")[0]
+    assert table.count("<tr>") == len(epochs) + 1  # a header row and one per epoch the job recorded
+    hyperparameters = dict(re.findall(r"<dt><code>([^<]+)</code></dt><dd>([^<]*)</dd>", text))
+    for key, value in REAL_HYPERPARAMETERS.items():
+        assert hyperparameters[key] == str(value), key
+    assert html.escape(record["artifact_uri"]) in text
+
+
 def test_monitoring_run_shows_violations_and_pictures(client: TestClient, pipeline: Pipeline) -> None:
     pipeline.monitoring.wait()
     listing = client.get("/monitoring").text
     run = re.search(r'href="/monitoring/([^"]+)"', listing)
     assert run is not None
     text = client.get(f"/monitoring/{run.group(1)}").text
-    assert "Violations" in text and ("No violations" in text or "constraint_check_type" not in text)
+    # What the run wrote, read from the store directly: the page must show exactly that.
+    store = Store(pipeline.settings)
+    written = [o.key for o in store.list(pipeline.settings.bucket, "") if o.key.endswith("constraint_violations.json")]
+    assert len(written) == 1, written
+    violations = json.loads(store.get(pipeline.settings.bucket, written[0]))["violations"]
+    section = text[text.index('<h2 id="v-h">Violations</h2>') :].split("</section>")[0]
+    shown = re.findall(r"<tr><td><code>([^<]+)</code></td><td>([^<]+)</td>", section)
+    assert shown == [(html.escape(v["feature_name"]), html.escape(v["constraint_check_type"])) for v in violations]
+    assert ("No violations: the window matches the baseline." in section) == (not violations)
     pictures = re.findall(r'<img class="report" src="(/store/[^"]+\.png)"', text)
     assert pictures
     picture = client.get(pictures[0])
@@ -140,7 +169,7 @@ def test_deleting_an_endpoint_needs_its_name_typed(settings: Settings) -> None:
         settings, EndpointConfig(name="doomed", port=0), f"s3://{settings.bucket}/models/t/output/model.tar.gz"
     )
     try:
-        with TestClient(create_app(settings, background_index=False)) as c:
+        with TestClient(create_app(settings, None, background_index=False), base_url=LOCAL) as c:
             assert "Type <code>doomed</code> to confirm" in c.get("/endpoints/doomed/delete").text
             wrong = c.post("/endpoints/doomed/delete", data={"csrf": _csrf(c), "confirm": "doome"})
             assert wrong.status_code == 400 and registry.describe(settings, "doomed").status == "InService"

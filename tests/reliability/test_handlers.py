@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scones.errors import SconesError
 from scones.functions import classify_image, filter_inferences, serialize_image_data
-from scones.functions.errors import InvalidEvent
+from scones.functions.errors import InvalidEvent, PayloadTooLarge
 from scones.storage import Store
 from tests.helpers import png_bytes
 
@@ -88,8 +88,25 @@ def test_serialize_refuses_a_key_escaping_the_bucket(store: Store) -> None:
             serialize_image_data.handler({"s3_bucket": "scones", "s3_key": key}, None)
 
 
-def test_classify_refuses_huge_or_garbage_image_data() -> None:
+def test_classify_refuses_garbage_image_data() -> None:
     with pytest.raises(InvalidEvent):
         classify_image.handler({"image_data": "%%%" * 1000}, None)
-    with pytest.raises(SconesError):  # valid base64 of 7 MB: named, never a crash
-        classify_image.handler({"image_data": base64.b64encode(b"\0" * 7_000_000).decode()}, None)
+
+
+def test_classify_refuses_a_7_mb_image_before_calling_a_running_endpoint(store: Store) -> None:
+    from scones.config import load_settings
+    from scones.endpoint import registry
+    from scones.endpoint.service import EndpointConfig
+    from tests.helpers import tiny_artifact
+
+    settings = load_settings()
+    store.put(settings.bucket, "models/t/model.tar.gz", tiny_artifact().pack())
+    config = EndpointConfig(name=settings.endpoint_name, port=0)
+    registry.deploy(settings, config, f"s3://{settings.bucket}/models/t/model.tar.gz")
+    try:
+        small = classify_image.handler({"image_data": base64.b64encode(png_bytes()).decode()}, None)
+        assert len(small["body"]["inferences"]) == 2  # the endpoint is found and answers
+        with pytest.raises(PayloadTooLarge, match="7000000 bytes"):
+            classify_image.handler({"image_data": base64.b64encode(b"\0" * 7_000_000).decode()}, None)
+    finally:
+        registry.delete(settings, settings.endpoint_name)

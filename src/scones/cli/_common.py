@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from scones.config import Settings, ensure_home, load_settings
+from scones.errors import ConfigError
 from scones.storage import Store
 
 out = Console()  # results: stdout
@@ -50,6 +51,21 @@ def settings(**overrides: Any) -> Settings:
     resolved = load_settings(**{**_flags, **{k: v for k, v in overrides.items() if v is not None}})
     ensure_home(resolved)
     return resolved
+
+
+def token(auth_token: str | None, auth_token_file: Path | None) -> str | None:
+    """The token from --auth-token or --auth-token-file (one line; `ps` shows flags, not files)."""
+    if auth_token_file is None:
+        return auth_token
+    if auth_token is not None:
+        raise ConfigError("Give --auth-token or --auth-token-file, not both")
+    try:
+        text = auth_token_file.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read --auth-token-file {auth_token_file}: {exc}; give a readable text file") from exc
+    if not text or "\n" in text:
+        raise ConfigError(f"--auth-token-file {auth_token_file} must hold the token alone on one line")
+    return text
 
 
 def store(resolved: Settings | None = None) -> Store:

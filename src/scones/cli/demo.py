@@ -75,7 +75,7 @@ def demo(
     _common.err.rule("4 evaluate: monitor what the endpoint captured (baseline, drift checks, report)")
     _monitor(settings, store, report)
 
-    report.add("console", "scones console  (then open http://127.0.0.1:8000)")
+    report.add("console", "scones console  (then open the http://127.0.0.1:8000/?token=... URL it prints)")
     _common.err.rule("done: where to look")
     width = max(len(what) for what, _ in report.lines)
     for what, text in report.lines:

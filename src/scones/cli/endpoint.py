@@ -30,6 +30,10 @@ _Token = Annotated[
         "--auth-token", help="Require 'Authorization: Bearer TOKEN' (env SCONES_AUTH_TOKEN).", show_default=False
     ),
 ]
+_TokenFile = Annotated[
+    Path | None,
+    typer.Option("--auth-token-file", help="Read the token from this file (kept out of 'ps').", show_default=False),
+]
 _Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -50,11 +54,12 @@ def serve_command(
     max_wait_ms: Annotated[float | None, typer.Option(help="Longest a batch waits for more (default 2 ms).")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads (default: one per core).")] = None,
     auth_token: _Token = None,
+    auth_token_file: _TokenFile = None,
 ) -> None:
     """Serve a model in the foreground (the SageMaker container's 'serve' command)."""
     from scones.endpoint.server import endpoint_config, serve
 
-    settings = _common.settings(auth_token=auth_token)
+    settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
         settings, name=name or settings.endpoint_name, host=host, port=port, workers=workers,
         capture_percent=capture_percent, capture_destination=capture_destination, variant=variant,
@@ -71,13 +76,14 @@ def deploy_command(
     capture_percent: _Percent = None,
     capture_destination: _Destination = None,
     auth_token: _Token = None,
+    auth_token_file: _TokenFile = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /ping.")] = 60.0,
 ) -> None:
     """Start a named endpoint in the background; returns once it is InService."""
     from scones.endpoint.registry import deploy
     from scones.endpoint.server import endpoint_config
 
-    settings = _common.settings(auth_token=auth_token)
+    settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
         settings, name=name or settings.endpoint_name, port=port or 0, workers=workers,
         capture_percent=capture_percent, capture_destination=capture_destination,

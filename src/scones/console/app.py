@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -23,9 +23,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from scones.config import Settings
-from scones.console.auth import SecurityHeaders, TokenAuth
+from scones.console.auth import COOKIE, OPEN_PATHS, SecurityHeaders
 from scones.console.background import Refresher
 from scones.console.db import Database
+from scones.console.guard import Guard, allowed_hosts, is_loopback
 from scones.console.pages import (
     captured,
     endpoints,
@@ -47,11 +48,20 @@ from scones.storage import Store
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, auth_token: str | None = None, background_index: bool = True) -> Starlette:
-    """The console over `settings`' home and store; `auth_token` None means no auth.
+def create_app(
+    settings: Settings,
+    auth_token: str | None,
+    *,
+    host: str = "127.0.0.1",
+    allow_hosts: Iterable[str] = (),
+    background_index: bool = True,
+) -> Starlette:
+    """The console over `settings`' home and store; `auth_token` None means no auth (say so).
 
-    `background_index` keeps the captured-data index fresh from a thread while serving;
-    pages also index a little on each view, so tests can switch the thread off.
+    Requests must name the console as localhost, 127.0.0.1, [::1], `host` or one of
+    `allow_hosts` in their Host header (`console/guard.py`). `background_index` keeps the
+    captured-data index fresh from a thread while serving; pages also index a little on
+    each view, so tests can switch the thread off.
     """
     db = Database(settings)
     store = Store(settings)
@@ -84,7 +94,17 @@ def create_app(settings: Settings, auth_token: str | None = None, background_ind
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(TokenAuth, token=auth_token)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                Guard,
+                token=auth_token,
+                hosts=allowed_hosts(host, allow_hosts),
+                cookie=COOKIE,
+                open_paths=OPEN_PATHS,
+                login_path="/login",
+            ),  # fmt: skip
+        ],
         exception_handlers={HTTPException: _http_error, SconesError: _scones_error},
         lifespan=lifespan,
     )
@@ -113,12 +133,32 @@ async def _scones_error(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status_code=500, title="Error", status=500, message=str(exc))
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the console in the foreground until Ctrl-C (token auth when settings.auth_token is set)."""
+def access_token(settings: Settings, host: str, no_auth: bool = False) -> str | None:
+    """The token the console will ask for: the configured one, else a fresh one; None with `no_auth`.
+
+    Without a token any local process (or a page rebinding its DNS name to 127.0.0.1) could read
+    every bucket and delete endpoints, so no-auth is an explicit choice, and only on loopback.
+    """
+    if no_auth and settings.auth_token:
+        raise ConfigError("--no-auth and a token (--auth-token or SCONES_AUTH_TOKEN) contradict; give one of them")
+    if no_auth and not is_loopback(host):
+        raise ConfigError(
+            f"--no-auth is refused with --host {host}: anyone who can reach it could read every bucket "
+            "and delete endpoints; drop --no-auth or listen on 127.0.0.1"
+        )
+    if no_auth:
+        return None
+    return settings.auth_token or secrets.token_urlsafe(24)
+
+
+def serve(
+    settings: Settings, token: str | None, host: str = "127.0.0.1", port: int = 8000, allow_hosts: Iterable[str] = ()
+) -> None:
+    """Serve the console in the foreground until Ctrl-C, asking for `token` (see `access_token`)."""
     import uvicorn
 
     _check_port(host, port)
-    app = create_app(settings, auth_token=settings.auth_token)
+    app = create_app(settings, token, host=host, allow_hosts=allow_hosts)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -1,70 +1,31 @@
-"""Optional token auth, as on the endpoint: `Authorization: Bearer TOKEN`, or a login form
-that sets a cookie so a browser can use the console too.
+"""The console's side of access: its cookie name, CSRF on forms, safe redirects, page headers.
 
-The cookie holds an HMAC of the token, not the token; every comparison is constant-time.
-Forms that change something also carry a per-process CSRF token (see `check_csrf`).
+Who may reach the console at all (Host allow-list, token, cookie) is `console/guard.py`.
+Forms that change something also carry a per-process CSRF token (see `require_csrf`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "scones_console"
 OPEN_PATHS = ("/login", "/static/", "/healthz")
 
 
-def session_value(token: str) -> str:
-    """What the cookie stores: derived from the token, useless for calling endpoints."""
-    return hmac.new(token.encode(), b"scones-console-session", hashlib.sha256).hexdigest()
-
-
-def authorised(request: Request, token: str) -> bool:
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
-        return True
-    cookie = request.cookies.get(COOKIE, "")
-    return hmac.compare_digest(cookie.encode(), session_value(token).encode())
-
-
-class TokenAuth:
-    """ASGI middleware: every path except the login page and static files needs the token."""
-
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.token is None or scope["path"].startswith(OPEN_PATHS):
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        if authorised(request, self.token):
-            await self.app(scope, receive, send)
-            return
-        response: Response
-        if "text/html" in request.headers.get("accept", "") and request.method == "GET":
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            response = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        else:
-            response = JSONResponse(
-                {"error": "Unauthorized", "message": "Missing or wrong bearer token; send Authorization: Bearer TOKEN"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        await response(scope, receive, send)
-
-
 def check_csrf(request: Request, given: str | None) -> bool:
     """A POST form is ours only if it carries this process's CSRF token."""
     expected: str = request.app.state.csrf
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def require_csrf(request: Request, given: str | None) -> None:
+    """403 (and nothing changed) unless the form carries this process's CSRF token."""
+    if not check_csrf(request, given):
+        raise HTTPException(403, "The form has expired or came from another page; reload the page and try again")
 
 
 def safe_next(target: str | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class EndpointConfig:
     capture_destination: str | None = None
     variant: str = DEFAULT_VARIANT
     max_body_bytes: int = MAX_BODY_BYTES
-    auth_token: str | None = None
+    auth_token: str | None = field(default=None, repr=False)  # kept out of reprs, logs and tracebacks
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):

@@ -96,6 +96,11 @@ def make_baseline(
 
     progress = progress or NullProgress()
     config = config or load_config()
+    if request.output:  # a bad --output fails now, not after reading the data and running the model
+        try:
+            parse_s3_uri(request.output)
+        except SconesError as exc:
+            raise MonitorError(f"Cannot write the baseline to --output {request.output[:200]!r}: {exc}") from exc
     if request.model:
         location, name = model_location(settings, request.model), None
     elif request.endpoint:

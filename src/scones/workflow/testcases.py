@@ -27,12 +27,16 @@ from scones.workflow.records import Execution
 
 TEST_PREFIX = "data/test"  # stage 1's layout: <prefix>/test/*.png
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Each case is a dict in memory and, run, an execution: far more than a load test needs is a typo.
+MAX_COUNT = 100_000
 
 
 def generate(store: Store, count: int, seed: int | None = None, prefix: str = TEST_PREFIX) -> list[dict[str, str]]:
     """`count` execution inputs, each a random image under `s3://<bucket>/<prefix>/`."""
     if count < 1:
         raise WorkflowError(f"--count must be at least 1, got {count}")
+    if count > MAX_COUNT:
+        raise WorkflowError(f"--count {count} is more than {MAX_COUNT} test cases; run batches of at most {MAX_COUNT}")
     bucket = store.settings.bucket
     keys = sorted(o.key for o in store.list(bucket, prefix) if o.key.lower().endswith(IMAGE_SUFFIXES))
     if not keys:

@@ -1,16 +1,27 @@
-"""Live figures from Prometheus text: parsing, rates between scrapes, histogram quantiles."""
+"""Live figures from Prometheus text: parsing, rates between scrapes, histogram quantiles;
+and the same figures from a real endpoint's /metrics."""
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import pytest
 
-from scones.console.sources.endpoint_metrics import live, parse, quantile
+from scones.config import Settings
+from scones.console.sources.endpoint_metrics import Scraper, live, parse, quantile
+from scones.endpoint import registry
+from scones.endpoint.service import EndpointConfig
+from scones.storage import Store
+from tests.helpers import png_bytes, tiny_artifact
 
 TEXT = """
 # TYPE scones_endpoint_requests counter
-scones_endpoint_requests_total{{route="/invocations",status="200"}} {ok}
-scones_endpoint_requests_total{{route="/invocations",status="400"}} {bad}
-scones_endpoint_requests_total{{route="/metrics",status="200"}} 50
+scones_endpoint_requests_total{{route="invocations",status="200"}} {ok}
+scones_endpoint_requests_total{{route="invocations",status="400"}} {bad}
+scones_endpoint_requests_total{{route="metrics",status="200"}} 50
+scones_endpoint_requests_total{{route="ping",status="200"}} 30
+scones_endpoint_requests_total{{route="other",status="404"}} 7
 # TYPE scones_endpoint_invocation_seconds histogram
 scones_endpoint_invocation_seconds_bucket{{le="0.005"}} {b1}
 scones_endpoint_invocation_seconds_bucket{{le="0.01"}} {b2}
@@ -55,3 +66,27 @@ def test_quantile_interpolates_within_a_bucket() -> None:
     assert quantile(0.5, {0.01: 0.0, 0.02: 10.0, float("inf"): 10.0}) == pytest.approx(0.015)
     assert quantile(0.5, {}) is None
     assert quantile(0.99, {0.01: 0.0, float("inf"): 10.0}) == 0.01  # beyond the last bound: its lower edge
+
+
+def test_a_real_endpoint_counts_invocations_not_scrapes_or_pings(settings: Settings) -> None:
+    Store(settings).put(settings.bucket, "models/t/output/model.tar.gz", tiny_artifact().pack())
+    record = registry.deploy(
+        settings, EndpointConfig(name="counted", port=0), "s3://scones/models/t/output/model.tar.gz"
+    )
+    scraper = Scraper(None)
+    try:
+        png = {"Content-Type": "image/png"}
+        for _ in range(7):
+            assert httpx.post(f"{record.url}/invocations", content=png_bytes(), headers=png).status_code == 200
+        for body in (b"not an image", b"nor this"):
+            assert httpx.post(f"{record.url}/invocations", content=body, headers=png).status_code == 400
+        for _ in range(5):  # what the console does on every page view: scrape and ping
+            assert scraper.ping(record.url, timeout=2) and "error" not in scraper.figures("counted", record.url)
+        httpx.get(f"{record.url}/no-such-route")
+        figures = scraper.figures("counted", record.url)
+        assert (figures["requests_total"], figures["errors_total"]) == (9, 2)
+        time.sleep(1.0)
+        assert scraper.figures("counted", record.url)["rate"] == 0  # nothing but scrapes since: no traffic
+    finally:
+        scraper.close()
+        registry.delete(settings, "counted")

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from scones.console.auth import check_csrf
+from scones.console.auth import require_csrf
 from scones.console.forms import FormError, read_form
 from scones.console.pages._common import settings
 from scones.console.render import render
@@ -69,8 +69,7 @@ async def endpoint_invoke(request: Request) -> Response:
     record = await run_in_threadpool(_found, request)
     try:
         form = await read_form(request)
-        if not check_csrf(request, form.get("csrf")):
-            raise FormError("The form has expired; reload the page and try again")
+        require_csrf(request, form.get("csrf"))
         upload = form.files.get("image")
         if upload is None or not upload.data:
             raise FormError("Choose an image file (PNG or JPEG) to classify")
@@ -90,7 +89,8 @@ def endpoint_delete_confirm(request: Request) -> Response:
 async def endpoint_delete(request: Request) -> Response:
     record = await run_in_threadpool(_found, request)
     form = await read_form(request)
-    if not check_csrf(request, form.get("csrf")) or form.get("confirm") != record["name"]:
+    require_csrf(request, form.get("csrf"))
+    if form.get("confirm") != record["name"]:
         return render(request, "endpoint_delete.html", status_code=400, title=f"Delete {record['name']}?",
                       section="endpoints", endpoint=record,
                       error="Type the endpoint's name exactly to confirm.")  # fmt: skip

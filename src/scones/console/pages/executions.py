@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from scones.console import svg
-from scones.console.auth import check_csrf
+from scones.console.auth import require_csrf
 from scones.console.forms import FormError, read_form
 from scones.console.pages._common import db, paging, settings, store
 from scones.console.render import render
@@ -80,10 +80,9 @@ async def start_execution(request: Request) -> Response:
         form = await read_form(request)
     except FormError as exc:
         return await run_in_threadpool(_machine_page, request, name, 400, start_error=str(exc))
+    require_csrf(request, form.get("csrf"))
     text = form.get("input", "") or ""
     try:
-        if not check_csrf(request, form.get("csrf")):
-            raise FormError("The form has expired; reload the page and try again")
         try:
             execution_input = json.loads(text)
         except ValueError as exc:

@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from scones.console.auth import COOKIE, safe_next, session_value
+from scones.console.auth import COOKIE, safe_next
 from scones.console.forms import FormError, read_form
+from scones.console.guard import session_value
 from scones.console.render import render
 
 
@@ -33,7 +34,8 @@ async def login_submit(request: Request) -> Response:
     if not hmac.compare_digest(given.encode(), token.encode()):
         return render(
             request, "login.html", status_code=401, title="Sign in", next=target,
-            error="That token is not the console's; use the value given to --auth-token or SCONES_AUTH_TOKEN.",
+            error="That token is not the console's; use the one in the URL 'scones console' printed "
+            "(or its --auth-token, --auth-token-file or SCONES_AUTH_TOKEN).",
         )  # fmt: skip
     response = RedirectResponse(target, status_code=303)
     secure = request.url.scheme == "https"

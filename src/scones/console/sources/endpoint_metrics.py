@@ -18,6 +18,9 @@ import httpx
 REQUESTS = "scones_endpoint_requests"
 LATENCY = "scones_endpoint_invocation_seconds"
 SCRAPE_TIMEOUT_S = 1.0
+# The endpoint labels requests by route: invocations, ping, metrics or other (endpoint/app.py).
+# Traffic is invocations only: the console's own scrapes and health checks are not.
+TRAFFIC_ROUTE = "invocations"
 
 
 @dataclass
@@ -38,7 +41,7 @@ def parse(text: str, at: float) -> Sample:
     sample = Sample(at=at)
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == f"{REQUESTS}_total" and s.labels.get("route", "") != "/metrics":
+            if s.name == f"{REQUESTS}_total" and s.labels.get("route") == TRAFFIC_ROUTE:
                 sample.requests += s.value
                 if not str(s.labels.get("status", "200")).startswith("2"):
                     sample.errors += s.value
