@@ -25,6 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scones.cli import app
+from scones.config import Settings
 from tests.data.archives import small_archive
 from tests.helpers import png_bytes, tiny_artifact, write_model
 
@@ -338,6 +339,25 @@ def _setup(kind: str, tmp: Path) -> None:
 
         Store(settings).put(settings.bucket, "models/m/model.tar.gz", (tmp / "model.tar.gz").read_bytes())
         registry.deploy(settings, EndpointConfig(name="ep", port=0), f"s3://{settings.bucket}/models/m/model.tar.gz")
+        _wait_for_worker_ack(settings, "ep")
+
+
+def _wait_for_worker_ack(settings: Settings, name: str) -> None:
+    """The worker acknowledges its model just after /ping answers; the snapshot must not count that row."""
+    import time
+
+    from scones import state
+    from scones.endpoint import table
+
+    deadline = time.monotonic() + 30
+    conn = state.connect(settings)
+    try:
+        while not table.acknowledgements(conn, name):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"endpoint {name} never acknowledged its model")
+            time.sleep(0.05)
+    finally:
+        conn.close()
 
 
 def _teardown(case: Case) -> None:
