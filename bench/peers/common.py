@@ -38,10 +38,16 @@ class Model:
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as image:
-            rgb = image.convert("RGB")
-            if rgb.size != self.size:
-                rgb = rgb.resize(self.size, Image.Resampling.BILINEAR)
-            return np.asarray(rgb, dtype=np.uint8)
+            return self.rgb(image)
+
+    def rgb(self, image: Any) -> np.ndarray:
+        """An opened PIL image -> uint8 (H, W, 3) RGB (for a peer that opens the PNG itself)."""
+        from PIL import Image
+
+        rgb = image.convert("RGB")
+        if rgb.size != self.size:
+            rgb = rgb.resize(self.size, Image.Resampling.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
 
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
         """uint8 (H, W, 3) images -> probabilities (N, classes), one ONNX Runtime call."""

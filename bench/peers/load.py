@@ -1,9 +1,10 @@
 """One load generator for every server: keep-alive HTTP/1.1 clients on asyncio, one per concurrent client.
 
-    python load.py --port P --path /invocations --body png|json-b64 --concurrency C --seconds S
+    python load.py --port P --path /invocations --body png|json-b64|multipart --concurrency C --seconds S
 
 The same request loop as stage 2b's (bench/endpoint_bench.py); the body is the raw PNG
-(`image/png`) or, for a peer that only reads JSON, the same PNG as `{"image": "<base64>"}`.
+(`image/png`) or, for a peer that does not read raw bodies, the same PNG as
+`{"image": "<base64>"}` (`json-b64`) or as the one file of form field `images` (`multipart`).
 Prints one JSON line: requests, errors, rps, p50_ms, p99_ms (after a 0.5 s warm-up).
 """
 
@@ -23,14 +24,26 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import endpoint_bench  # noqa: E402 - the images stage 2b sends
 
+BOUNDARY = "scones-peers-boundary"
+
+
+def encode(image: bytes, body: str) -> tuple[bytes, str]:
+    """The request body and its content type: the raw PNG, base64 in JSON, or one file of a form."""
+    if body == "png":
+        return image, "image/png"
+    if body == "json-b64":
+        return json.dumps({"image": base64.b64encode(image).decode()}).encode(), "application/json"
+    part = (
+        f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="images"; filename="image.png"\r\n'
+        "content-type: image/png\r\n\r\n"
+    )
+    return part.encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode(), f"multipart/form-data; boundary={BOUNDARY}"
+
 
 def requests(path: str, body: str) -> list[bytes]:
     out = []
     for image in endpoint_bench.load_images():
-        if body == "png":
-            payload, kind = image, "image/png"
-        else:
-            payload, kind = json.dumps({"image": base64.b64encode(image).decode()}).encode(), "application/json"
+        payload, kind = encode(image, body)
         head = (
             f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {kind}\r\naccept: application/json\r\n"
             f"content-length: {len(payload)}\r\n\r\n"
@@ -88,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/invocations")
-    parser.add_argument("--body", choices=("png", "json-b64"), default="png")
+    parser.add_argument("--body", choices=("png", "json-b64", "multipart"), default="png")
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--seconds", type=float, required=True)
     args = parser.parse_args()

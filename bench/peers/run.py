@@ -14,7 +14,9 @@
   each round measures the ceiling, then every server at every concurrency in turn, so the
   servers alternate. Reported: the median over rounds of req/s, p50 and p99, and the server
   process tree's CPU seconds per 1,000 requests.
-- scones serves with capture at 100%; the peers capture nothing.
+- scones serves with capture at 100% (the peers capture nothing), twice: with its defaults
+  (`scones`) and as two worker processes of one ORT thread each (`scones-2w`), the layout the
+  batching peers use on two cores.
 - The ceiling: PNG decode + ONNX Runtime at batch 64 in two processes (one per core), no HTTP.
 With `--json` the last line printed is one JSON object:
 `{"ceiling": req_s, "servers": {"scones": {"c1": {"rps", "p50_ms", "p99_ms", "cpu_s_per_1000"}, ...}, ...}}`.
@@ -42,7 +44,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-sys.path.insert(0, str(HERE.parent))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 import endpoint_bench  # noqa: E402 - stage 2b's images and free_port
 
 LEVELS = (1, 8, 64)
@@ -51,7 +53,10 @@ BASE = ["onnxruntime", "numpy", "pillow"]
 PEERS: dict[str, tuple[list[str], str, str]] = {
     "fastapi": (["fastapi", "uvicorn[standard]"], "/invocations", "png"),
     "litserve": (["litserve"], "/predict", "json-b64"),
+    "bentoml": (["bentoml"], "/invocations", "multipart"),
 }
+# scones twice: its defaults, and two worker processes of one ORT thread each (the peers' layout)
+SCONES = {"scones": [], "scones-2w": ["--workers", "2", "--threads", "1"]}
 
 
 def ensure_venv(root: Path, name: str) -> Path:
@@ -101,9 +106,12 @@ def write_spec(model: Path, workdir: Path) -> Path:
 
 
 def command(name: str, python: Path, port: int, model: Path) -> list[str]:
-    if name == "scones":
+    if name in SCONES:
         serve = [sys.executable, "-c", "from scones.cli import main; main()", "serve", "--model", str(model)]
-        return [*serve, "--port", str(port), "--capture-percent", "100"]
+        return [*serve, "--port", str(port), "--capture-percent", "100", *SCONES[name]]
+    if name == "bentoml":
+        return [str(python.parent / "bentoml"), "serve", "bentoml_service:Classifier", "--working-dir", str(HERE),
+                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     if name == "fastapi":
         return [str(python), "-m", "uvicorn", "fastapi_server:app", "--app-dir", str(HERE), "--host", "127.0.0.1",
                 "--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning"]  # fmt: skip
@@ -112,12 +120,9 @@ def command(name: str, python: Path, port: int, model: Path) -> list[str]:
 
 def ask(port: int, path: str, body: str, image: bytes, timeout: float = 5) -> list[float]:
     """One request; the probabilities it answers."""
-    import base64
+    from load import encode  # bench/peers/load.py, beside this file
 
-    if body == "png":
-        data, kind = image, "image/png"
-    else:
-        data, kind = json.dumps({"image": base64.b64encode(image).decode()}).encode(), "application/json"
+    data, kind = encode(image, body)
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers={"content-type": kind})
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
         return [float(v) for v in np.ravel(json.loads(response.read()))]
@@ -220,7 +225,7 @@ def compare(args: argparse.Namespace, peers: list[str], workdir: Path) -> dict[s
     spec = write_spec(model, workdir)
     env = environ_with(SCONES_HOME=str(workdir / "home"), PYTHONPATH=str(REPO / "src"), PEERS_SPEC=str(spec))
     images = endpoint_bench.load_images()
-    routes = {"scones": ("/invocations", "png"), **{name: PEERS[name][1:] for name in peers}}
+    routes = {**{name: ("/invocations", "png") for name in SCONES}, **{name: PEERS[name][1:] for name in peers}}
     servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {name: {c: [] for c in LEVELS} for name in routes}
     ceilings: list[float] = []
@@ -282,20 +287,24 @@ def summarise(ceilings: list[float], runs: dict[str, dict[int, list[dict[str, An
         }
     report = {"ceiling": round(float(np.median(ceilings)), 1), "ceiling_rounds": [round(c, 1) for c in ceilings]}
     report["servers"] = servers
-    peers = [name for name in servers if name != "scones"]
+    peers = [name for name in servers if name not in SCONES]
     if peers:
         best = max(peers, key=lambda name: servers[name]["c64"]["rps"])
         best_p99 = min(peers, key=lambda name: servers[name]["c8"]["p99_ms"])
-        scones = servers["scones"]
-        report["goals"] = {
-            "c64_vs_best_peer": round(scones["c64"]["rps"] / servers[best]["c64"]["rps"], 2),
-            "best_peer_c64": best,
-            "c8_p99_ms": [scones["c8"]["p99_ms"], servers[best_p99]["c8"]["p99_ms"], best_p99],
-            "c64_of_ceiling": round(scones["c64"]["rps"] / report["ceiling"], 2),
-        }
-        print(f"scones c=64: {report['goals']['c64_vs_best_peer']}x the best peer ({best}), "
-              f"{report['goals']['c64_of_ceiling']:.0%} of the ceiling; c=8 p99 {scones['c8']['p99_ms']} ms "
-              f"against {servers[best_p99]['c8']['p99_ms']} ms ({best_p99})", flush=True)  # fmt: skip
+        report["goals"] = {}
+        for name in SCONES:
+            ours = servers[name]
+            report["goals"][name] = goals = {
+                "c64_vs_best_peer": round(ours["c64"]["rps"] / servers[best]["c64"]["rps"], 2),
+                "best_peer_c64": best,
+                "c8_p99_ms": ours["c8"]["p99_ms"],
+                "best_peer_c8_p99_ms": servers[best_p99]["c8"]["p99_ms"],
+                "best_peer_c8_p99": best_p99,
+                "c64_of_ceiling": round(ours["c64"]["rps"] / report["ceiling"], 2),
+            }
+            print(f"{name} c=64: {goals['c64_vs_best_peer']}x the best peer ({best}), "
+                  f"{goals['c64_of_ceiling']:.0%} of the ceiling; c=8 p99 {goals['c8_p99_ms']} ms "
+                  f"against {goals['best_peer_c8_p99_ms']} ms ({best_p99})", flush=True)  # fmt: skip
     return report
 
 
