@@ -115,7 +115,7 @@ def command(name: str, python: Path, port: int, model: Path) -> list[str]:
     if name == "fastapi":
         return [str(python), "-m", "uvicorn", "fastapi_server:app", "--app-dir", str(HERE), "--host", "127.0.0.1",
                 "--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    return [str(python), str(HERE / "litserve_server.py"), str(port)]
+    return [str(python), str(HERE / f"{name}_server.py"), str(port)]
 
 
 def ask(port: int, path: str, body: str, image: bytes, timeout: float = 5) -> list[float]:
