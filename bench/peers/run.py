@@ -110,7 +110,7 @@ def command(name: str, python: Path, port: int, model: Path) -> list[str]:
         serve = [sys.executable, "-c", "from scones.cli import main; main()", "serve", "--model", str(model)]
         return [*serve, "--port", str(port), "--capture-percent", "100", *SCONES[name]]
     if name == "bentoml":
-        return [str(python.parent / "bentoml"), "serve", "bentoml_service:Classifier", "--working-dir", str(HERE),
+        return [str(python.parent / "bentoml"), "serve", "bentoml_server:Classifier", "--working-dir", str(HERE),
                 "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     if name == "fastapi":
         return [str(python), "-m", "uvicorn", "fastapi_server:app", "--app-dir", str(HERE), "--host", "127.0.0.1",

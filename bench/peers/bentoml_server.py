@@ -1,6 +1,6 @@
 """The BentoML peer: adaptive batching, as BentoML's docs advise for a small model on CPU.
 
-    bentoml serve bentoml_service:Classifier --host 127.0.0.1 --port P   (cwd: bench/peers)
+    bentoml serve bentoml_server:Classifier --host 127.0.0.1 --port P   (cwd: bench/peers)
 
 Configuration (https://docs.bentoml.com/en/latest/get-started/adaptive-batching.html and
 https://docs.bentoml.com/en/latest/build-with-bentoml/parallelize-requests.html): one API
