@@ -2,8 +2,8 @@
 
     python litserve_server.py PORT
 
-Configuration (https://lightning.ai/docs/litserve/features/batching and
-https://lightning.ai/docs/litserve/features/multiple-workers... "workers_per_device"):
+Configuration (https://lightning.ai/docs/litserve/features/batching, and LitServer's own
+docstring for `workers_per_device` and `accelerator`):
 `max_batch_size=64`, `batch_timeout=0.005` s, `accelerator="cpu"`, `workers_per_device=2`
 (one inference worker per core), one ORT intra-op thread per worker, one API server.
 LitServe decodes a request body as JSON (or a form), not raw bytes, so its requests carry the
