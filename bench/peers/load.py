@@ -1,0 +1,118 @@
+"""One load generator for every server: keep-alive HTTP/1.1 clients on asyncio, one per concurrent client.
+
+    python load.py --port P --path /invocations --body png|json-b64|multipart --concurrency C --seconds S
+
+The same request loop as stage 2b's (bench/endpoint_bench.py); the body is the raw PNG
+(`image/png`) or, for a peer that does not read raw bodies, the same PNG as
+`{"image": "<base64>"}` (`json-b64`) or as the one file of form field `images` (`multipart`).
+Prints one JSON line: requests, errors, rps, p50_ms, p99_ms (after a 0.5 s warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import endpoint_bench  # noqa: E402 - the images stage 2b sends
+
+BOUNDARY = "scones-peers-boundary"
+
+
+def encode(image: bytes, body: str) -> tuple[bytes, str]:
+    """The request body and its content type: the raw PNG, base64 in JSON, or one file of a form."""
+    if body == "png":
+        return image, "image/png"
+    if body == "json-b64":
+        return json.dumps({"image": base64.b64encode(image).decode()}).encode(), "application/json"
+    part = (
+        f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="images"; filename="image.png"\r\n'
+        "content-type: image/png\r\n\r\n"
+    )
+    return part.encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode(), f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def requests(path: str, body: str) -> list[bytes]:
+    out = []
+    for image in endpoint_bench.load_images():
+        payload, kind = encode(image, body)
+        head = (
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {kind}\r\naccept: application/json\r\n"
+            f"content-length: {len(payload)}\r\n\r\n"
+        )
+        out.append(head.encode() + payload)
+    return out
+
+
+async def client(port: int, wire: list[bytes], offset: int, stop: float, warm: float, out: list[Any]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = offset
+    while (started := time.perf_counter()) < stop:
+        writer.write(wire[i % len(wire)])
+        i += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length, chunked = 0, False
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+            elif line.lower() == b"transfer-encoding: chunked":
+                chunked = True
+        if chunked:  # a server that streams its answer: read chunks to the last one
+            while (size := int((await reader.readuntil(b"\r\n"))[:-2], 16)) > 0:
+                await reader.readexactly(size + 2)
+            await reader.readuntil(b"\r\n")
+        else:
+            await reader.readexactly(length)
+        if started >= warm:
+            out.append((time.perf_counter() - started, head[9:12] == b"200"))
+    writer.close()
+
+
+async def load(port: int, path: str, body: str, concurrency: int, seconds: float) -> dict[str, Any]:
+    wire = requests(path, body)
+    warm = time.perf_counter() + 0.5
+    stop = warm + seconds
+    out: list[tuple[float, bool]] = []
+    step = max(1, len(wire) // concurrency)
+    clients = [client(port, wire, k * step, stop, warm, out) for k in range(concurrency)]
+    try:  # a server that stalls must not stall the whole comparison
+        await asyncio.wait_for(asyncio.gather(*clients), timeout=seconds + 30)
+    except TimeoutError:
+        pass
+    latencies = np.array([t for t, _ in out] or [float("nan")])
+    return {
+        "requests": len(out),
+        "errors": sum(1 for _, ok in out if not ok),
+        "rps": len(out) / seconds,
+        "p50_ms": float(np.percentile(latencies, 50) * 1000),
+        "p99_ms": float(np.percentile(latencies, 99) * 1000),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--path", default="/invocations")
+    parser.add_argument("--body", choices=("png", "json-b64", "multipart"), default="png")
+    parser.add_argument("--concurrency", type=int, required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    print(json.dumps(asyncio.run(load(args.port, args.path, args.body, args.concurrency, args.seconds))))
+
+
+if __name__ == "__main__":
+    main()

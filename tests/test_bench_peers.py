@@ -1,0 +1,102 @@
+"""bench/peers: the peers get scones' own decode and model, the CPU count sees a server's
+workers, and the load generator measures a real server over HTTP (the comparison itself is
+`python bench/peers/run.py --quick`, minutes long, with peers installed in their own venvs)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.helpers import png_bytes, tiny_artifact
+
+PEERS = Path(__file__).resolve().parents[1] / "bench" / "peers"
+
+
+def bench_module(name: str) -> ModuleType:
+    """A bench/peers script as a module (they are scripts beside each other, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"peers_{name}", PEERS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_peers_decode_and_model_answer_as_scones_does(tmp_path: Path) -> None:
+    from scones.endpoint.predictor import Predictor
+    from scones.model.preprocess import decode
+
+    run, common = bench_module("run"), bench_module("common")
+    artifact = tiny_artifact()
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(artifact.pack())
+    peer = common.Model(str(run.write_spec(model, tmp_path)))
+    scones = Predictor(artifact, threads=1)
+    images = [png_bytes((200, 30, 30)), png_bytes((30, 30, 200)), png_bytes((120, 120, 120), size=40)]
+    ours = scones.predict_images(np.stack([decode(image) for image in images]))
+    theirs = peer.predict([peer.decode(image) for image in images])
+    assert theirs.shape == (3, 2) and np.allclose(theirs, ours, atol=1e-5)
+    assert theirs[0].argmax() == 0 and theirs[1].argmax() == 1  # red -> bicycle, blue -> motorcycle
+
+
+def test_tree_cpu_seconds_counts_the_workers_a_server_forks() -> None:
+    run = bench_module("run")
+    # a child burns 0.6 s of CPU, says so on the pipe it shares with its parent, then waits
+    burn = (
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+        "print('burnt', flush=True)\ntime.sleep(30)"
+    )
+    spawn = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); time.sleep(30)"
+    parent = subprocess.Popen([sys.executable, "-c", spawn], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == b"burnt\n"
+        assert run.tree_cpu_seconds(parent.pid) >= 0.5  # /proc counts whole ticks; the parent alone is ~0.05
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the load generator expects
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        # a PNG raw or in a form, or base64 in JSON: anything else is a bad request
+        answer = b"[0.25, 0.75]" if b"\x89PNG" in body or b'"image"' in body else b"bad"
+        self.send_response(200 if answer != b"bad" else 400)
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("body", ["png", "json-b64", "multipart"])
+def test_the_load_generator_counts_answers_and_latencies_from_a_real_server(server: int, body: str) -> None:
+    load = bench_module("load")
+    result = asyncio.run(load.load(server, "/invocations", body, 4, 0.5))
+    assert result["requests"] > 0 and result["errors"] == 0
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
