@@ -26,7 +26,7 @@ class Load:
 
     def __init__(self, url: str, clients: int = 4) -> None:
         self.url, self.stop = url, threading.Event()
-        self.answers: list[tuple[float, int]] = []  # (time sent, winning class)
+        self.answers: list[tuple[float, float, int]] = []  # (time sent, time answered, winning class)
         self.failures: list[str] = []
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
@@ -44,7 +44,7 @@ class Load:
                     self.failures.append(f"{reply.status_code} {reply.text}")
                     continue
                 probabilities = reply.json()
-                self.answers.append((sent, int(probabilities[1] > probabilities[0])))
+                self.answers.append((sent, time.monotonic(), int(probabilities[1] > probabilities[0])))
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -69,13 +69,14 @@ def test_update_under_load_fails_no_request(settings: Settings, tmp_path: Path, 
             updated = update_endpoint(settings, NAME, str(second), timeout=60)
             switched = time.monotonic()
             deadline = switched + 20  # a loaded machine may take a while to answer the next requests
-            while sum(1 for t, _ in load.answers if t > switched) < 8 and time.monotonic() < deadline:
+            while sum(1 for t, _, _ in load.answers if t > switched) < 8 and time.monotonic() < deadline:
                 time.sleep(0.05)
         assert load.failures == []
         assert updated.status == "InService" and updated.model == str(second)
         assert updated.pid == record.pid and updated.url == record.url  # same process, same URL
-        before = [c for t, c in load.answers if t < started]
-        after = [c for t, c in load.answers if t > switched]
+        # answered before the update began: a request sent earlier may reach a loaded server after the swap
+        before = [c for _, done, c in load.answers if done < started]
+        after = [c for t, _, c in load.answers if t > switched]
         assert before and set(before) == {0}  # the old model answered until the update began
         assert after and set(after) == {1}  # every worker serves the new one once update returns
     finally:
