@@ -103,3 +103,17 @@ def test_decode_of_a_large_jpeg_uses_draft_mode(monkeypatch: pytest.MonkeyPatch)
 def test_decode_refuses_garbage() -> None:
     with pytest.raises(BadImage, match="nope.png is not a readable image"):
         decode(b"garbage", "nope.png", 32)
+
+
+def test_decode_covers_a_non_square_target_and_crops_the_centre() -> None:
+    tall = np.zeros((90, 30, 3), np.uint8)
+    tall[30:60] = 200  # the middle third; black above and below
+    out = decode(png(Image.fromarray(tall)), "tall.png", (24, 48))  # (height, width)
+    assert out.shape == (24, 48, 3) and np.array_equal(out, np.full((24, 48, 3), 200))
+
+
+def test_a_jpeg_with_data_after_its_end_marker_is_checked_by_decoding() -> None:
+    whole = jpeg(cifar_rows(1)[0], (160, 120))
+    assert inspect(whole + b"camera trailer", "trailer.jpg").format == "JPEG"
+    with pytest.raises(BadImage, match="cut.jpg: truncated or corrupt"):
+        inspect(truncated(whole) + b"camera trailer", "cut.jpg")

@@ -35,7 +35,7 @@ class Split:
     """One split of a staged dataset, in .lst order.
 
     Attributes:
-        images: uint8 (N, 32, 32, 3) RGB pixels (any staged size, scaled and centre-cropped).
+        images: uint8 (N, H, W, 3) RGB pixels at the size asked for (any staged size, scaled and centre-cropped).
         labels: int64 (N,) class labels (0..k-1, index into the manifest's classes).
         names: the relative paths from the .lst (e.g. "bicycle_s_000030.png").
         checksum: sha256 hex over the .lst bytes and every image's bytes in .lst order; two
@@ -92,12 +92,20 @@ def format_lst(entries: Sequence[LstEntry]) -> str:
     return "".join(f"{e.index}\t{e.label}\t{e.path}\n" for e in entries)
 
 
-def read_split(store: Store, images_uri: str, lst_uri: str, progress: Progress | None = None) -> Split:
-    """Read one split: the .lst at `lst_uri` and the PNGs it lists under `images_uri`.
+def read_split(
+    store: Store,
+    images_uri: str,
+    lst_uri: str,
+    progress: Progress | None = None,
+    *,
+    size: tuple[int, int] = IMAGE_SHAPE[:2],
+) -> Split:
+    """Read one split: the .lst at `lst_uri` and the images it lists under `images_uri`.
 
     Both are `s3://bucket/key` URIs on `store` or local paths. Images of any size and format
-    are read as `images.decode` reads them (EXIF orientation applied, shorter side scaled to 32,
-    centre crop); a 32x32 image is read pixel for pixel. Raises DataError when the .lst is
+    are read as `images.decode` reads them at `size` (height, width; default 32x32): EXIF
+    orientation applied, scaled to cover, centre crop; an image of that size is read pixel for
+    pixel. Raises DataError when the .lst is
     missing or malformed, or a listed image is missing or unreadable.
     """
     progress = progress or NullProgress()
@@ -106,11 +114,11 @@ def read_split(store: Store, images_uri: str, lst_uri: str, progress: Progress |
     if not entries:
         raise DataError(f"{lst_uri} lists no images; re-stage the data with 'scones stage'")
     digest = hashlib.sha256(lst_bytes)
-    images = np.empty((len(entries), *IMAGE_SHAPE), dtype=np.uint8)
+    images = np.empty((len(entries), *size, 3), dtype=np.uint8)
     progress.start(f"Reading {images_uri}", len(entries))
     for row, (name, data) in enumerate(_read_images(store, images_uri, [e.path for e in entries])):
         digest.update(data)
-        images[row] = decode(data, f"{images_uri.rstrip('/')}/{name}", IMAGE_SHAPE[0])
+        images[row] = decode(data, f"{images_uri.rstrip('/')}/{name}", size)
         if row % _BATCH == _BATCH - 1 or row == len(entries) - 1:
             progress.advance(row % _BATCH + 1)
     labels = np.fromiter((e.label for e in entries), dtype=np.int64, count=len(entries))

@@ -1,11 +1,12 @@
 """Image files as staging and training see them: what one is (format, oriented size) and its pixels.
 
 Staging keeps each file's bytes as they are and only needs to know that a file is a whole,
-safe image, and its size. `inspect` finds that out without a full decode where the format
-allows it: a JPEG is decoded at 1/8 scale (Pillow's draft mode, the DCT does the scaling), which
-still reads every byte of the entropy-coded data, so a truncated file fails; a PNG has its chunk
-CRCs checked without inflating the pixels. EXIF orientation is read, never applied to the
-file: `decode` applies it where the pixels are read.
+safe image, and its size. `inspect` finds that out without decoding pixels where the format
+allows it, so staging costs about what reading and hashing cost: a JPEG's header is parsed and
+its end-of-image marker checked (a truncated file lacks it; only a JPEG with data after the
+marker is decoded, at 1/8 scale); a PNG has its chunk CRCs checked without inflating the
+pixels. EXIF orientation is read, never applied to the file: `decode` applies it where the
+pixels are read.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
 MAX_PIXELS = 89_478_485
 _ORIENTATION = 0x0112  # the EXIF tag
 _TURNED = (5, 6, 7, 8)  # orientations that swap width and height
+_JPEG_END = b"\xff\xd9"  # the EOI marker: a truncated JPEG lacks it
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def inspect(data: bytes, name: str, *, max_pixels: int = MAX_PIXELS) -> ImageInf
             if width * height > max_pixels:
                 raise BadImage(f"{name}: decompression bomb ({width}x{height} is over {max_pixels:,} pixels)")
             orientation = _orientation(image)
-            _check_whole(image, kind)
+            _check_whole(image, kind, data)
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -83,25 +85,30 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def _check_whole(image: Image.Image, kind: str) -> None:
+def _check_whole(image: Image.Image, kind: str, data: bytes) -> None:
     """Read the whole file as cheaply as the format allows; a truncated or corrupt one raises."""
     if kind == "PNG":
         image.verify()  # chunk CRCs through IEND, no inflate
         return
     if kind == "JPEG":
+        if data[-64:].rstrip(b"\0\r\n ").endswith(_JPEG_END):
+            return  # the header parsed and the end-of-image marker is there: whole, without decoding
+        # Some cameras append data after the image: decode at 1/8 scale, which still reads every byte.
         width, height = image.size
         image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
     image.load()
 
 
-def decode(data: bytes, name: str, size: int) -> np.ndarray:
-    """Image bytes -> uint8 (size, size, 3) RGB, the way SageMaker's `resize` reads an image.
+def decode(data: bytes, name: str, size: int | tuple[int, int]) -> np.ndarray:
+    """Image bytes -> uint8 (height, width, 3) RGB, the way SageMaker's `resize` reads an image.
 
-    EXIF orientation is applied, grayscale and palette images become RGB and alpha is dropped.
-    An image already size x size is returned pixel for pixel; any other is scaled so its
-    shorter side is `size` (bilinear, antialiased) and centre-cropped. Large JPEGs are decoded
-    at reduced scale first (draft mode), never below `size`.
+    `size` is (height, width), or one int for a square. EXIF orientation is applied, grayscale
+    and palette images become RGB, transparent pixels lie over white. An image already of that
+    size is returned pixel for pixel; any other is scaled until it covers it (for a square, the
+    shorter side becomes `size`; bilinear, antialiased) and centre-cropped. Large JPEGs are
+    decoded at reduced scale first (draft mode), never below the target.
     """
+    height, width = (size, size) if isinstance(size, int) else size
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:
@@ -109,7 +116,8 @@ def decode(data: bytes, name: str, size: int) -> np.ndarray:
                     f"{name} is {image.width}x{image.height}, over {MAX_PIXELS:,} pixels; use a smaller image"
                 )
             if image.format == "JPEG":
-                image.draft("RGB", _draft_size(image.size, size))
+                # The longer target side, so the draft still covers the target after an EXIF turn.
+                image.draft("RGB", _draft_size(image.size, max(width, height)))
             rgb = _rgb(ImageOps.exif_transpose(image))
     except BadImage:
         raise
@@ -117,7 +125,7 @@ def decode(data: bytes, name: str, size: int) -> np.ndarray:
         raise BadImage(f"{name} is a decompression bomb ({exc}); use a smaller image") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise BadImage(f"{name} is not a readable image ({exc}); check the file or re-stage the data") from exc
-    return np.asarray(fit(rgb, size), dtype=np.uint8)
+    return np.asarray(fit(rgb, (width, height)), dtype=np.uint8)
 
 
 def _rgb(image: Image.Image) -> Image.Image:
@@ -128,20 +136,18 @@ def _rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def fit(image: Image.Image, size: int) -> Image.Image:
-    """Scale the shorter side to `size` and centre-crop to size x size (no-op at that size)."""
-    width, height = image.size
-    if (width, height) == (size, size):
+def fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scale `image` until it covers `size` (width, height), then centre-crop to it (no-op at that size)."""
+    if image.size == size:
         return image
-    scale = size / min(width, height)
-    scaled = (max(size, round(width * scale)), max(size, round(height * scale)))
+    scale = max(size[0] / image.width, size[1] / image.height)
+    scaled = (max(size[0], round(image.width * scale)), max(size[1], round(image.height * scale)))
     image = image.resize(scaled, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    left, top = (scaled[0] - size) // 2, (scaled[1] - size) // 2
-    return image.crop((left, top, left + size, top + size))
+    left, top = (scaled[0] - size[0]) // 2, (scaled[1] - size[1]) // 2
+    return image.crop((left, top, left + size[0], top + size[1]))
 
 
-def _draft_size(original: tuple[int, int], size: int) -> tuple[int, int]:
-    """The draft request whose shorter side stays at least `size` (draft picks a scale >= the request)."""
-    width, height = original
-    scale = size / min(width, height)
-    return (max(1, int(width * scale)), max(1, int(height * scale)))
+def _draft_size(original: tuple[int, int], side: int) -> tuple[int, int]:
+    """The draft request whose shorter side stays at least `side` (draft picks a scale >= the request)."""
+    scale = side / min(original)
+    return (max(1, int(original[0] * scale)), max(1, int(original[1] * scale)))

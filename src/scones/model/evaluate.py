@@ -125,15 +125,13 @@ def evaluate(
     progress = progress or NullProgress()
     location = resolve_model(settings, model)
     art = artifact_module.load(location, store)
-    split = read_split(store, images_uri, lst_uri, progress)
+    _, height, width = art.manifest.preprocessing.image_shape
+    split = read_split(store, images_uri, lst_uri, progress, size=(height, width))
     if int(split.labels.max()) >= len(art.classes):
         raise TrainingError(
             f"{lst_uri} has label {int(split.labels.max())} but the model knows {len(art.classes)} classes; "
             "evaluate on data staged with the same classes"
         )
-    _, height, width = art.manifest.preprocessing.image_shape
-    if split.images.shape[1:3] != (height, width):
-        raise TrainingError(f"The images are not {height}x{width} as the model expects; stage matching images")
     progress.start("Predicting", len(split))
     probabilities = predict(art, split.images)
     progress.advance(len(split))
