@@ -38,6 +38,10 @@ class Preprocessing:
     mean: tuple[float, float, float] = CIFAR_MEAN  # per channel, on pixels scaled to [0, 1]
     std: tuple[float, float, float] = CIFAR_STD
     resize: str = "bilinear"  # PIL filter used when the image is not H x W
+    # How an image of another size or shape is fitted: "crop" scales it to cover H x W and crops the
+    # centre (SageMaker's resize, and how training reads staged images); "stretch" resizes straight
+    # to H x W (artifacts made before any image size could be trained say nothing, and mean this).
+    fit: str = "stretch"
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ class Run:
     def __init__(self, hp: Hyperparameters, data: TrainingData, progress: Progress) -> None:
         self.hp, self.data, self.progress = hp, data, progress
         torch.set_num_threads(hp.threads)
-        self.preprocessing = Preprocessing(image_shape=hp.shape)
+        self.preprocessing = Preprocessing(image_shape=hp.shape, fit="crop")  # as read_split read the training images
         self.mean = torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1)
         self.std = torch.tensor(self.preprocessing.std).view(1, 3, 1, 1)
         self.config = NetConfig(
