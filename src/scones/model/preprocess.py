@@ -47,7 +47,8 @@ def decode(
                 scale = max(size) / min(width, height)  # the longer side, so an EXIF turn still covers size
                 image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
             image.load()
-            image = ImageOps.exif_transpose(image)
+            if image.format != "PNG" or "exif" in image.info:  # most PNGs have no EXIF: skip the lookup
+                image = ImageOps.exif_transpose(image)
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
