@@ -118,9 +118,10 @@ def decode(data: bytes, name: str, size: int | tuple[int, int]) -> np.ndarray:
             if image.format == "JPEG":
                 # The longer target side, so the draft still covers the target after an EXIF turn.
                 image.draft("RGB", _draft_size(image.size, max(width, height)))
+            upright: Image.Image = image
             if image.format != "PNG" or "exif" in image.info:  # most PNGs have no EXIF: skip the lookup
-                image = ImageOps.exif_transpose(image)
-            rgb = _rgb(image)
+                upright = ImageOps.exif_transpose(image)
+            rgb = _rgb(upright)
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
