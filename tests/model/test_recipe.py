@@ -71,3 +71,11 @@ def test_wide_ranges_go_further_and_trivial_wide_is_an_augmentation_type() -> No
 
 def test_native_bfloat16_probe_answers_without_raising() -> None:
     assert isinstance(native_bfloat16(), bool)
+
+
+def test_class_weights_make_each_class_count_equally() -> None:
+    from scones.model.recipe import class_weights
+
+    weights = class_weights(torch.tensor([0, 0, 0, 1]), 3)
+    assert weights.tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])  # N / (k * count); absent class: 0
+    assert class_weights(torch.tensor([0, 1, 0, 1]), 2).tolist() == [1.0, 1.0]

@@ -228,3 +228,16 @@ def test_trains_on_a_staged_photo_folder_at_any_image_shape(settings: Settings, 
     assert art.manifest.preprocessing.image_shape == (3, 48, 40) and art.classes == ["cat", "dog", "elk"]
     result = evaluate(settings, record["artifact_uri"], "s3://scones/data/test", "s3://scones/data/test.lst", store)
     assert result.images == 6 and len(result.classes) == 3  # the test split read at the model's 48x40
+
+
+def test_weighted_loss_changes_what_an_imbalanced_set_trains(settings: Settings, store: Store, tmp_path: Path) -> None:
+    from scones.data.stage import StageOptions, stage
+    from tests.data.photos import imbalanced_folder
+
+    stage(store, imbalanced_folder(tmp_path / "photos", {"cat": 24, "dog": 6}), options=StageOptions(test_fraction=0.3))
+    hp = {**TINY, "epochs": 1}
+    plain = train(settings, hp, store=store)
+    weighted = train(settings, {**hp, "use_weighted_loss": "1"}, store=store)  # SageMaker passes strings
+    a, b = (artifact.load(r["artifact_uri"], store).manifest for r in (plain, weighted))
+    assert b.hyperparameters["use_weighted_loss"] is True and a.hyperparameters["use_weighted_loss"] is False
+    assert a.model_sha256 != b.model_sha256  # same seed and data: only the loss weights differ

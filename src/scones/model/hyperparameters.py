@@ -51,6 +51,7 @@ class Hyperparameters:
     lr_scheduler_factor: float = 0.1  # used only with lr_scheduler_step
     lr_scheduler_step: str | None = None  # "10,20": step decay at those epochs; None: warmup + cosine
     use_pretrained_model: int = 0  # scones has no pretrained weights: only 0
+    use_weighted_loss: bool = False  # weight each class by N / (k * its count): imbalanced classes count equally
     checkpoint_frequency: int | None = None  # every N epochs also store a checkpoint; best epoch is exported
     early_stopping: bool = False
     early_stopping_min_epochs: int = 10

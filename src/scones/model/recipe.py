@@ -233,6 +233,16 @@ def mix(
     return x, keep * target + (1 - keep) * target[partner]
 
 
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """SageMaker's use_weighted_loss: class c weighs N / (k * count_c), so each class adds the same to the loss.
+
+    A class with no training image gets weight 0 (nothing to weigh). Balanced data gives all ones.
+    """
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    weights = torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))
+    return weights
+
+
 def make_optimizer(net: torch.nn.Module, hp: Hyperparameters) -> torch.optim.Optimizer:
     # Weight decay on weights only: decaying BatchNorm scales and biases only hurts.
     trainable = [p for p in net.parameters() if p.requires_grad]  # airbench's whitening filters are fixed

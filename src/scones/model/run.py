@@ -21,7 +21,7 @@ from scones.model.artifact import Preprocessing
 from scones.model.channels import TrainingData
 from scones.model.hyperparameters import Hyperparameters
 from scones.model.net import Net, NetConfig, build, tta_embed
-from scones.model.recipe import augment, lr_multiplier, make_optimizer, mix
+from scones.model.recipe import augment, class_weights, lr_multiplier, make_optimizer, mix
 from scones.progress import Progress
 
 
@@ -63,6 +63,7 @@ class Run:
         self.steps_per_epoch = len(data.y_train) // self.batch_size  # drop the ragged last batch
         self.schedule = lr_multiplier(hp, self.steps_per_epoch)
         self.generator = torch.Generator().manual_seed(hp.seed)
+        self.weights = class_weights(data.y_train, hp.num_classes) if hp.use_weighted_loss else None
         self.step = 0
         self.history: list[Epoch] = []
         self.best: Epoch | None = None
@@ -123,7 +124,8 @@ class Run:
         # bfloat16: mixed precision; the weights, optimiser and loss stay float32
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.hp.precision_dtype == "bfloat16"):
             outputs = [o.float() for o in self.net.member_logits(x)]  # each ensemble member has its own loss
-        losses = [F.cross_entropy(o, target, label_smoothing=self.hp.label_smoothing) for o in outputs]
+        smoothing = self.hp.label_smoothing
+        losses = [F.cross_entropy(o, target, weight=self.weights, label_smoothing=smoothing) for o in outputs]
         return torch.stack(losses).sum(), outputs
 
     def _sharpness_aware_gradient(self, x: torch.Tensor, target: torch.Tensor) -> None:
