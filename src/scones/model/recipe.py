@@ -243,12 +243,24 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return weights
 
 
-def make_optimizer(net: torch.nn.Module, hp: Hyperparameters) -> torch.optim.Optimizer:
+def make_optimizer(net: torch.nn.Module, hp: Hyperparameters, backbone_scale: float = 1.0) -> torch.optim.Optimizer:
+    """Parameter groups by weight decay and by part; each group's `lr_scale` multiplies the scheduled rate.
+
+    The head always learns at the full rate; the rest at `backbone_scale` (below 1 when fine-tuning).
+    """
     # Weight decay on weights only: decaying BatchNorm scales and biases only hurts.
-    trainable = [p for p in net.parameters() if p.requires_grad]  # airbench's whitening filters are fixed
-    decay = [p for p in trainable if p.ndim > 1]
-    rest = [p for p in trainable if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]  # airbench's whitening filters are fixed
+    groups = []
+    for head in (False, True):
+        part = [(n, p) for n, p in named if (n.startswith("head.") or ".head." in n) == head]
+        scale = 1.0 if head else backbone_scale
+        decay = [p for _, p in part if p.ndim > 1]
+        rest = [p for _, p in part if p.ndim <= 1]
+        groups += [
+            {"params": decay, "weight_decay": hp.weight_decay, "lr_scale": scale, "lr": hp.learning_rate * scale},
+            {"params": rest, "weight_decay": 0.0, "lr_scale": scale, "lr": hp.learning_rate * scale},
+        ]
+    groups = [g for g in groups if g["params"]]
     if hp.optimizer == "adam":
         return torch.optim.AdamW(groups, lr=hp.learning_rate)
     if hp.optimizer == "rmsprop":

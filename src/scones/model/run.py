@@ -21,6 +21,7 @@ from scones.model.artifact import Preprocessing
 from scones.model.channels import TrainingData
 from scones.model.hyperparameters import Hyperparameters
 from scones.model.net import Net, NetConfig, build, tta_embed
+from scones.model.pretrained import load_backbone
 from scones.model.recipe import augment, class_weights, lr_multiplier, make_optimizer, mix
 from scones.progress import Progress
 
@@ -41,7 +42,13 @@ class Epoch:
 class Run:
     """The model, its optimiser and schedule, and what the epochs have shown so far."""
 
-    def __init__(self, hp: Hyperparameters, data: TrainingData, progress: Progress) -> None:
+    def __init__(
+        self,
+        hp: Hyperparameters,
+        data: TrainingData,
+        progress: Progress,
+        pretrained: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         self.hp, self.data, self.progress = hp, data, progress
         torch.set_num_threads(hp.threads)
         self.preprocessing = Preprocessing(image_shape=hp.shape, fit="crop")  # as read_split read the training images
@@ -56,9 +63,13 @@ class Run:
         )
         self.net: Net = build(self.config, hp.seed)
         self.net.prepare(self.normalise(data.x_train))
+        if pretrained is not None:  # after prepare: airbench's whitening filters come from the weights too
+            loaded = load_backbone(self.net, pretrained, hp.pretrained_weights or "pretrained_weights")
+            progress.log(f"Transfer learning: {loaded} backbone tensors from {hp.pretrained_weights}, a new head")
         self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ema: Net | None = copy.deepcopy(self.net) if hp.ema_decay else None
-        self.optimizer = make_optimizer(self.net, hp)
+        # Fine-tuning: the pretrained layers move at backbone_lr_factor of the rate, the new head at the full rate.
+        self.optimizer = make_optimizer(self.net, hp, hp.backbone_lr_factor if pretrained is not None else 1.0)
         self.batch_size = min(hp.mini_batch_size, len(data.y_train))
         self.steps_per_epoch = len(data.y_train) // self.batch_size  # drop the ragged last batch
         self.schedule = lr_multiplier(hp, self.steps_per_epoch)
@@ -86,7 +97,7 @@ class Run:
             x, target = mix(augment(self.data.x_train[index], self.hp, self.generator), y, self.hp, self.generator)
             x = self.normalise(x)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.hp.learning_rate * self.schedule(self.step)
+                group["lr"] = self.hp.learning_rate * self.schedule(self.step) * group["lr_scale"]
             self.optimizer.zero_grad(set_to_none=True)
             loss, outputs = self._loss(x, target)
             loss.backward()  # type: ignore[no-untyped-call]
@@ -108,7 +119,7 @@ class Run:
             validation_loss=float(F.cross_entropy(val_logits, self.data.y_val)),
             validation_accuracy=float((val_logits.argmax(1) == self.data.y_val).float().mean()),
             seconds=time.monotonic() - started,
-            learning_rate=self.optimizer.param_groups[0]["lr"],
+            learning_rate=self.optimizer.param_groups[-1]["lr"],  # the head's: the full scheduled rate
         )
         self.history.append(result)
         # Best = highest validation accuracy; ties go to the lower validation loss.
