@@ -199,3 +199,21 @@ def test_augmented_manifest_bad_lines_and_missing_objects(store: Store, tmp_path
         stage(store, source)
     with pytest.raises(DataError, match="No augmented manifest at"):
         stage(store, tmp_path / "nope.manifest")
+
+
+def test_augmented_manifest_on_s3(s3_store: Store, tmp_path: Path) -> None:
+    bucket = s3_store.settings.bucket
+    rows = cifar_rows(6, seed=12)
+    for i in range(6):
+        s3_store.put(bucket, f"photos/{i}.jpg", jpeg(rows[i], (160, 120)))
+    lines = "".join(
+        json.dumps({"source-ref": f"s3://{bucket}/photos/{i}.jpg", "class": i % 3}) + "\n" for i in range(6)
+    )
+    s3_store.put(bucket, "lists/all.manifest", lines.encode())
+    result = stage(
+        s3_store, f"s3://{bucket}/lists/all.manifest", classes=["x", "y", "z"], options=StageOptions(test_fraction=0)
+    )
+    assert result.counts == {"train": 6} and result.uri == f"s3://{bucket}/data"
+    assert s3_store.get(bucket, "data/train/y/1.jpg") == s3_store.get(bucket, "photos/1.jpg")
+    split = read_split(s3_store, f"s3://{bucket}/data/train", f"s3://{bucket}/data/train.lst", size=(24, 24))
+    assert split.images.shape == (6, 24, 24, 3) and split.labels.tolist() == [0, 1, 2, 0, 1, 2]  # the manifest's order
