@@ -72,6 +72,9 @@ class Hyperparameters:
     ema_decay: float = 0.99  # exponential moving average of the weights; 0 turns it off
     cutout: int = 12  # side of the erased square in crop_color_transform and trivial(_wide)
     warp: bool = False  # crop_color_transform also warps: SageMaker's rotation, shear and aspect changes
+    # Larger photos: a random 35-100% of the area at aspect 3/4..4/3, scaled back to image_shape, instead of
+    # the padded 4-pixel shift (which moves a 224-pixel image by next to nothing); then the mirror and policy
+    random_resized_crop: bool = False
     mix: Mix = "none"  # mixup or cutmix of each training image with another of its batch
     sam_rho: float = 0.0  # sharpness-aware minimisation's radius; 0 turns it off (else ~2x the step cost)
     test_time_flip: bool = True  # average each image with its mirror (inside the ONNX graph)

@@ -24,13 +24,16 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
     if hp.augmentation_type == "none":
         return x
     n, _, height, width = x.shape
-    pad = 4  # random crop of the image padded by 4 (mirrored) pixels, then a random mirror
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(height))[:, None, :, None]  # (N, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(width))[:, None, None, :]  # (N, 1, 1, W)
-    x = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
+    if hp.random_resized_crop:
+        x = random_resized_crop(x, generator)
+    else:
+        pad = 4  # random crop of the image padded by 4 (mirrored) pixels, then a random mirror
+        padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        rows = (dy[:, None] + torch.arange(height))[:, None, :, None]  # (N, 1, H, 1)
+        cols = (dx[:, None] + torch.arange(width))[:, None, None, :]  # (N, 1, 1, W)
+        x = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
     mirror = torch.rand(n, generator=generator) < 0.5
     x = torch.where(mirror[:, None, None, None], torch.flip(x, dims=[3]), x)
     if hp.augmentation_type in ("trivial", "trivial_wide"):
@@ -231,6 +234,31 @@ def mix(
         share = 1 - box.flatten(1).float().mean(1)  # the area actually kept (boxes are clipped at edges)
     keep = share.view(n, 1).to(x.dtype)
     return x, keep * target + (1 - keep) * target[partner]
+
+
+def random_resized_crop(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.35, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
+    """Per image: a random crop of `scale` of the area at an aspect in `ratio`, inside the image, scaled back to H x W.
+
+    One batched affine resampling (bilinear), so the batch never leaves the tensor; (N, C, H, W) in and out.
+    """
+    n = x.shape[0]
+    area = scale[0] + (scale[1] - scale[0]) * torch.rand(n, generator=generator)
+    low, high = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(low + (high - low) * torch.rand(n, generator=generator))
+    w = torch.sqrt(area * aspect).clamp(max=1.0)  # the crop's share of the width (and below, the height)
+    h = torch.sqrt(area / aspect).clamp(max=1.0)
+    # Centres in [-1, 1] coordinates, chosen so the crop stays inside the image.
+    cx = (1 - w) * (2 * torch.rand(n, generator=generator) - 1)
+    cy = (1 - h) * (2 * torch.rand(n, generator=generator) - 1)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
