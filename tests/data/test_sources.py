@@ -217,3 +217,12 @@ def test_augmented_manifest_on_s3(s3_store: Store, tmp_path: Path) -> None:
     assert s3_store.get(bucket, "data/train/y/1.jpg") == s3_store.get(bucket, "photos/1.jpg")
     split = read_split(s3_store, f"s3://{bucket}/data/train", f"s3://{bucket}/data/train.lst", size=(24, 24))
     assert split.images.shape == (6, 24, 24, 3) and split.labels.tolist() == [0, 1, 2, 0, 1, 2]  # the manifest's order
+
+
+def test_class_names_that_cannot_name_a_folder_are_refused(store: Store, tmp_path: Path) -> None:
+    lines: list[dict[str, object]] = [
+        {"source-ref": f"s3://photos/day1/{i}.jpg", "class": "../up" if i < 5 else "bike"} for i in range(10)
+    ]
+    with pytest.raises(DataError, match="Class name '../up' in .*train.manifest cannot name a folder"):
+        stage(store, _augmented(store, tmp_path, lines))
+    assert not store.exists("scones", "data/manifest.json")

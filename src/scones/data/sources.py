@@ -53,6 +53,12 @@ class Listing:
 
 
 def check_class_count(classes: Sequence[str], where: str) -> None:
+    """2 to 1,000 classes, each usable as a folder name (class names become `<split>/<class>/` keys)."""
+    unsafe = [c for c in classes if c in ("", ".", "..") or "/" in c or "\\" in c or c != c.strip()]
+    if unsafe:
+        raise DataError(
+            f"Class name {unsafe[0]!r} in {where} cannot name a folder; use names without slashes, '.' or '..'"
+        )
     if not MIN_CLASSES <= len(classes) <= MAX_CLASSES:
         raise DataError(
             f"{where} has {len(classes)} class{'es' if len(classes) != 1 else ''}; scones trains on "
