@@ -27,12 +27,11 @@ from urllib.parse import urlparse
 import numpy as np
 
 from scones.data import cifar
+from scones.data.build import StageOptions, build_from_listing
 from scones.data.dataset import LstEntry, format_lst
 from scones.data.download import download, file_md5
 from scones.data.png import write_pngs
-from scones.data.scan import refuse_bad, refuse_leak, scan, statistics
 from scones.data.sources import (
-    Listing,
     from_augmented_manifest,
     from_image_folder,
     from_lst_folder,
@@ -43,6 +42,8 @@ from scones.errors import DataError
 from scones.keys import join_key, s3_uri, validate_bucket, validate_prefix
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
+
+__all__ = ["DEFAULT_CLASSES", "DEFAULT_SOURCE", "SPLITS", "StageOptions", "StageResult", "stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,25 +89,6 @@ class StageResult:
             return f"Nothing to do: {self.uri} already holds {what} ({self.unchanged} objects up to date)"
         removed = f", {self.removed} stale removed" if self.removed else ""
         return f"Staged {what} to {self.uri} ({self.uploaded} objects written, {self.unchanged} unchanged{removed})"
-
-
-@dataclass(frozen=True)
-class StageOptions:
-    """How a folder or augmented-manifest source is staged (the CIFAR archive ignores these).
-
-    Attributes:
-        test_fraction: share of each class held out as test when the source has no train/test
-            split of its own (stratified, seeded by `seed`); 0 stages train only.
-        label_attribute: the augmented manifest's attribute that holds the class.
-        skip_bad: leave out unreadable, truncated or oversized files (default: refuse to stage).
-        allow_leak: stage even when one image is in both train and test (default: refuse).
-    """
-
-    test_fraction: float = 0.2
-    seed: int = 0
-    label_attribute: str = "class"
-    skip_bad: bool = False
-    allow_leak: bool = False
 
 
 def stage(
@@ -155,15 +137,15 @@ def stage(
                 seed=options.seed,
             )
             label = str(source)
-            manifest = _from_listing(listing, build, options, progress, given=names is not None)
+            manifest = build_from_listing(listing, build, options, progress, given=names is not None)
         else:
             label, path, downloaded = _locate(source, store, progress)
             if is_image_folder(path):
                 listing = from_image_folder(path, names, test_fraction=options.test_fraction, seed=options.seed)
-                manifest = _from_listing(listing, build, options, progress, given=names is not None)
+                manifest = build_from_listing(listing, build, options, progress, given=names is not None)
             elif path.is_dir():
                 listing = from_lst_folder(path, names or DEFAULT_CLASSES)
-                manifest = _from_listing(listing, build, options, progress, given=names is not None)
+                manifest = build_from_listing(listing, build, options, progress, given=names is not None)
             else:
                 data = _read(path, downloaded, progress)
                 manifest = _from_archive(data, path.name, names or DEFAULT_CLASSES, build, progress)
@@ -179,55 +161,6 @@ def _manifest_location(source: str | Path) -> str:
     if not path.is_file():
         raise DataError(f"No augmented manifest at {text}; give a JSON Lines file (.manifest or .jsonl)")
     return str(path.resolve())
-
-
-def _from_listing(
-    listing: Listing, build: Path, options: StageOptions, progress: Progress, *, given: bool
-) -> dict[str, Any]:
-    """Check and copy a listing's files as they are; refuse bad files and train/test leaks unless told not to."""
-    found = scan(listing.candidates, build, progress)
-    if found.bad and not options.skip_bad:
-        refuse_bad(found.bad)
-    within, across = found.duplicates()
-    if across and not options.allow_leak:
-        refuse_leak(across)
-    if not any(s.candidate.split == "train" for s in found.good):
-        raise DataError("No readable training images are left; add images to the train split")
-    fingerprint = hashlib.md5(usedforsecurity=False)
-    counts: dict[str, int] = {}
-    for split in SPLITS:
-        items = [s for s in found.good if s.candidate.split == split]
-        if not items:
-            continue
-        entries = [
-            LstEntry(i if s.candidate.index is None else s.candidate.index, s.candidate.label, s.candidate.path)
-            for i, s in enumerate(items)
-        ]
-        text = format_lst(entries)
-        (build / f"{split}.lst").write_text(text, encoding="utf-8")
-        fingerprint.update(text.encode())
-        fingerprint.update("".join(s.sha256 for s in items).encode())
-        counts[split] = len(entries)
-    order = "as given by --classes" if given else _ORDERS[listing.layout]
-    return {
-        "classes": list(listing.classes),
-        "label_order": f"label i is classes[i], {order}",
-        "layout": listing.layout,
-        "counts": counts,
-        **statistics(found.good, listing.classes),
-        "duplicates": {"within_split": within, "across_splits": across},
-        "skipped": [{"file": b.origin, "reason": b.reason} for b in found.bad],
-        "fine_labels": None,
-        "source_md5": fingerprint.hexdigest(),
-    }
-
-
-_ORDERS = {
-    "folders": "class folders sorted by name",
-    "split folders": "class folders sorted by name",
-    "lst": "the .lst labels",
-    "augmented manifest": "the manifest's class indexes (or its class names sorted)",
-}
 
 
 def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
