@@ -235,7 +235,9 @@ def _choose(found: Sequence[str], classes: Sequence[str] | None, where: Path) ->
 def _hold_out(rows: list[Row], classes: int, fraction: float, seed: int) -> dict[str, list[Row]]:
     """Per class, a seeded random `fraction` (rounded, at least one image kept for training) goes to test."""
     if not 0.0 <= fraction < 1.0:
-        raise DataError(f"--test-fraction {fraction} is out of range; give a fraction from 0 (no test split) to 0.9")
+        raise DataError(
+            f"--test-fraction {fraction} is out of range; give a fraction in [0, 1), e.g. 0.2 (0: no test split)"
+        )
     rng = np.random.default_rng(seed)
     held: set[int] = set()
     for label in range(classes):
