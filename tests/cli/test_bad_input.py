@@ -72,6 +72,31 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, target: str = "") -> tarfi
     return info
 
 
+def _photo_folders(tmp: Path) -> None:
+    """Image folders: one with a truncated JPEG and a decompression bomb, one class only, a train/test leak."""
+    from tests.data.photos import bomb_png, cifar_rows, jpeg, truncated
+
+    rows = cifar_rows(4, seed=21)
+    good = [jpeg(row, (96, 96)) for row in rows]
+    # one bad file per folder, so each case changes one thing from a valid folder
+    folders = {
+        "photos-bad": {"cat": {"a.jpg": good[0], "b.jpg": truncated(good[1])}, "dog": {"d.jpg": good[2]}},
+        "photos-bomb": {"cat": {"a.jpg": good[0]}, "dog": {"c.png": bomb_png(), "d.jpg": good[2]}},
+    }
+    for folder, classes in folders.items():
+        for name, files in classes.items():
+            (tmp / folder / name).mkdir(parents=True, exist_ok=True)
+            for file, data in files.items():
+                (tmp / folder / name / file).write_bytes(data)
+    (tmp / "photos-one-class" / "cat").mkdir(parents=True, exist_ok=True)
+    (tmp / "photos-one-class" / "cat" / "a.jpg").write_bytes(good[0])
+    for split, name, data in [("train", "cat", good[0]), ("train", "dog", good[1]), ("test", "cat", good[0]),
+                              ("test", "dog", good[3])]:  # fmt: skip
+        (tmp / "photos-leak" / split / name).mkdir(parents=True, exist_ok=True)
+        (tmp / "photos-leak" / split / name / f"{split}.jpg").write_bytes(data)
+    (tmp / "garbage.manifest").write_bytes(os.urandom(4096))
+
+
 def hostile_files(tmp: Path) -> None:
     """Every hostile file the cases refer to, under `tmp`."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -85,6 +110,7 @@ def hostile_files(tmp: Path) -> None:
     (tmp / "notasl.json").write_text(json.dumps({"StartAt": "Nowhere", "States": {"A": {"Type": "Banana"}}}))
     (tmp / "image.png").write_bytes(png_bytes())
     (tmp / "notimage.png").write_bytes(b"this is not a png")
+    _photo_folders(tmp)
     (tmp / "nonempty").mkdir(exist_ok=True)
     (tmp / "nonempty" / "keep.txt").write_text("mine")
     small_archive(tmp / "cifar.tar.gz")  # a valid CIFAR-100 python archive holding bicycle and motorcycle
@@ -142,6 +168,18 @@ CASES: list[Case] = [
     Case("stage-prefix-escape", [*STAGE, "--prefix", "../../etc"], "--prefix ../../etc (escapes the bucket)",
          "Refused object key '../../etc'"),
     Case("stage-bucket-escape", [*STAGE, "--bucket", "../x"], "--bucket ../x", "Invalid bucket name '../x'"),
+    Case("stage-photos-truncated", ["stage", "--source", f"{T}/photos-bad"], "image folder with a truncated JPEG",
+         "truncated or corrupt"),
+    Case("stage-photos-bomb", ["stage", "--source", f"{T}/photos-bomb"], "image folder with a 20000x20000 PNG bomb",
+         "decompression bomb"),
+    Case("stage-photos-one-class", ["stage", "--source", f"{T}/photos-one-class"], "image folder with one class",
+         "has 1 class; scones trains on 2 to 1000 classes"),
+    Case("stage-photos-leak", ["stage", "--source", f"{T}/photos-leak"], "the same JPEG in train/ and test/",
+         "is in both train and test"),
+    Case("stage-test-fraction", ["stage", "--source", f"{T}/photos-leak/train", "--test-fraction", "1.5"],
+         "--test-fraction 1.5", "--test-fraction 1.5 is out of range"),
+    Case("stage-garbage-manifest", ["stage", "--source", f"{T}/garbage.manifest"],
+         "augmented manifest of 4 KB random bytes", "is not UTF-8 text"),
     # stage 2a
     Case("train-hp-not-number", [*TRAIN, "-p", "epochs=abc"], "-p epochs=abc", "expected an integer",
          setup=("staged",)),

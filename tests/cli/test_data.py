@@ -78,3 +78,47 @@ def test_bad_input_is_one_line_and_exit_1(args: list[str], message: str, dev_arc
 def test_unknown_option_is_a_usage_error() -> None:
     result = runner.invoke(app, ["stage", "--clases", "bus"])
     assert result.exit_code == 2
+
+
+def test_stage_an_image_folder_with_its_options(tmp_path: Path, clean_environ: Path) -> None:
+    from tests.data.photos import imbalanced_folder, truncated
+
+    folder = imbalanced_folder(tmp_path / "photos", {"cat": 6, "dog": 4})
+    (folder / "dog" / "broken.jpg").write_bytes(truncated((folder / "dog" / "dog_000.jpg").read_bytes()))
+    refused = runner.invoke(app, ["stage", "--source", str(folder)])
+    assert refused.exit_code == 1 and "Error: 1 bad image file: " in refused.output
+    assert "broken.jpg: truncated or corrupt" in refused.output and "Traceback" not in refused.output
+    args = [
+        "stage",
+        "--source",
+        str(folder),
+        "--skip-bad",
+        "--test-fraction",
+        "0.5",
+        "--seed",
+        "3",
+        "--classes",
+        "dog,cat",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Note: skipped " in result.output and "Staged 5 train + 5 test images of dog, cat" in result.output
+
+
+def test_stage_an_augmented_manifest_with_a_label_attribute(tmp_path: Path, clean_environ: Path) -> None:
+    import json
+
+    from tests.data.photos import cifar_rows, jpeg
+
+    store = Store(Settings(home=clean_environ))
+    for i, row in enumerate(cifar_rows(4)):
+        store.put("photos", f"{i}.jpg", jpeg(row, (96, 96)))
+    manifest = tmp_path / "day.manifest"
+    manifest.write_text(
+        "".join(json.dumps({"source-ref": f"s3://photos/{i}.jpg", "kind": i % 2}) + "\n" for i in range(4))
+    )
+    result = runner.invoke(
+        app, ["stage", "--source", str(manifest), "--label-attribute", "kind", "--test-fraction", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Staged 4 train images of 0, 1" in result.output

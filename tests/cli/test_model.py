@@ -59,9 +59,11 @@ def test_train_list_describe_evaluate_and_reuse(settings: Settings, store: Store
     assert evaluated.exit_code == 0, evaluated.output
     figures = json.loads(evaluated.stdout)
     assert figures["images"] == 16 and 0 <= figures["accuracy"] <= 1
-    assert {"precision", "recall", "confusion", "confident_share", "expected_calibration_error"} <= set(figures)
+    assert {"precision", "recall", "f1", "macro", "confusion", "confident_share", "expected_calibration_error"} <= set(
+        figures
+    )
     text = runner.invoke(app, ["evaluate", "--model", "s3://scones/models/cli-job/output/model.tar.gz"])
-    assert "expected calibration error" in text.output
+    assert "expected calibration error" in text.output and "macro average: precision " in text.output
 
     again = runner.invoke(app, ["train", *TINY_ARGS])
     assert again.exit_code == 0 and "Reusing training job cli-job" in again.output

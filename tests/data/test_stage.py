@@ -141,13 +141,11 @@ def test_bike_moto_folder(store: Store, bike_moto: Path) -> None:
     assert not store.exists("scones", "data/test.lst")
     assert read_manifest(store, "s3://scones/data")["class_counts"] == {"train": {"bicycle": 500, "motorcycle": 500}}
     names = sorted(p.name for p in (bike_moto / "train").glob("*.png"))
-    for name in names[::50]:  # RGBA sources become RGB PNGs with the same pixels
-        with (
-            Image.open(bike_moto / "train" / name) as source,
-            Image.open(store.local_path("scones", f"data/train/{name}")) as staged,
-        ):
-            assert staged.mode == "RGB"
-            assert np.array_equal(np.asarray(staged), np.asarray(source.convert("RGB")))
+    for name in names[::50]:  # files are kept as they are (RGBA stays RGBA); readers drop the alpha
+        assert store.get("scones", f"data/train/{name}") == (bike_moto / "train" / name).read_bytes()
+    split = read_split(store, "s3://scones/data/train", "s3://scones/data/train.lst")
+    with Image.open(bike_moto / "train" / split.names[0]) as source:
+        assert np.array_equal(split.images[0], np.asarray(source.convert("RGB")))
 
 
 def test_folder_restage_is_idempotent(store: Store, tmp_path: Path) -> None:
@@ -226,8 +224,9 @@ def test_missing_and_unsupported_sources(store: Store, tmp_path: Path) -> None:
         stage(store, tmp_path / "nope")
     with pytest.raises(DataError, match="Unsupported source 'ftp://x/a.tar.gz'"):
         stage(store, "ftp://x/a.tar.gz")
-    with pytest.raises(DataError, match="has no train.lst or test.lst"):
-        stage(store, tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="has no class folders and no train.lst or test.lst"):
+        stage(store, tmp_path / "empty")
 
 
 def test_bad_archive_writes_nothing(store: Store, tmp_path: Path) -> None:

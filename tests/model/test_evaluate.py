@@ -20,6 +20,18 @@ def test_metrics_on_known_predictions() -> None:
     assert m["precision"] == {"bicycle": pytest.approx(1 / 3), "motorcycle": 1.0}
     assert m["recall"] == {"bicycle": 1.0, "motorcycle": pytest.approx(1 / 3)}
     assert m["confident_share"] == 0.5 and m["confident_accuracy"] == 0.5
+    assert m["f1"] == {"bicycle": pytest.approx(0.5), "motorcycle": pytest.approx(0.5)}
+    assert m["macro"] == {"precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3), "f1": pytest.approx(0.5)}
+
+
+def test_macro_average_counts_a_small_class_once() -> None:
+    # 8 of class a all right, 2 of class b all wrong, no c: accuracy 0.8, but the macro recall is 1/3.
+    probabilities = np.array([[0.9, 0.1, 0.0]] * 10)
+    labels = np.array([0] * 8 + [1] * 2)
+    m = metrics(probabilities, labels, ["a", "b", "c"], threshold=0.5)
+    assert m["accuracy"] == pytest.approx(0.8)
+    assert m["recall"] == {"a": 1.0, "b": 0.0, "c": 0.0} and m["macro"]["recall"] == pytest.approx(1 / 3)
+    assert m["f1"]["b"] == 0.0
 
 
 def test_calibration_error() -> None:

@@ -68,7 +68,7 @@ def test_strings_as_sagemaker_passes_them() -> None:
         ({"lr_scheduler_step": "ten"}, "comma-separated"),
         ({"checkpoint_frequency": "500"}, "from 1 to epochs"),
         ({"momentum": "1.5"}, "momentum"),
-        ({"use_pretrained_model": "1"}, "trains from scratch"),
+        ({"use_pretrained_model": "1"}, "use_pretrained_model=1 is invalid; expected pretrained_weights=PATH"),
         ({"num_classes": "1"}, "num_classes"),
         ({"precision_dtype": "float16"}, "one of float32, bfloat16"),
         ({"architecture": "vgg"}, "one of resnet, airbench"),

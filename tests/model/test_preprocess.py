@@ -56,3 +56,43 @@ def test_to_input_normalises_to_nchw() -> None:
     assert x.shape == (2, 3, 32, 32) and x.dtype == np.float32
     assert np.allclose(x, 1.0)
     assert prepare(png_bytes((0, 0, 0)), pre).shape == (1, 3, 32, 32)
+
+
+def test_crop_fit_covers_and_crops_the_centre_as_training_reads() -> None:
+    wide = np.zeros((32, 96, 3), np.uint8)
+    wide[:, 32:64] = 200  # the centre third; black at the sides
+    body = io.BytesIO()
+    Image.fromarray(wide).save(body, format="PNG")
+    assert np.array_equal(decode(body.getvalue(), (32, 32), fit="crop"), np.full((32, 32, 3), 200))
+    stretched = decode(body.getvalue(), (32, 32))  # old artifacts ("stretch"): the black sides stay in
+    assert stretched[:, 0].max() < 50 and stretched[:, 16].min() > 150
+    assert Preprocessing().fit == "stretch"  # what an artifact that says nothing means
+
+
+def test_exif_orientation_is_applied() -> None:
+    from tests.data.photos import jpeg
+
+    pixels = np.zeros((32, 64, 3), np.uint8)
+    pixels[:16, :, 0] = 255  # red above blue, stored 64 wide
+    turned = decode(jpeg(pixels, orientation=6), (32, 32), fit="crop")  # shown 32 wide, 64 tall
+    plain = decode(jpeg(pixels), (32, 32), fit="crop")
+    assert plain[2, 16, 0] > 200 and plain[29, 16, 0] < 60
+    assert abs(int(turned[16, 2, 0]) - int(turned[16, 29, 0])) > 150  # red and blue now side by side
+
+
+def test_a_phone_jpeg_is_decoded_in_draft_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import JpegImagePlugin
+
+    from tests.data.photos import jpeg
+
+    sizes: list[tuple[int, int]] = []
+    real = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> object:
+        answer = real(self, mode, size)
+        sizes.append(self.size)
+        return answer
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    assert decode(jpeg(np.full((30, 40, 3), 99, np.uint8), (4032, 3024)), (64, 64), fit="crop").shape == (64, 64, 3)
+    assert sizes == [(504, 378)]  # 1/8 scale, still covering 64x64

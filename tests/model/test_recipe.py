@@ -71,3 +71,29 @@ def test_wide_ranges_go_further_and_trivial_wide_is_an_augmentation_type() -> No
 
 def test_native_bfloat16_probe_answers_without_raising() -> None:
     assert isinstance(native_bfloat16(), bool)
+
+
+def test_class_weights_make_each_class_count_equally() -> None:
+    from scones.model.recipe import class_weights
+
+    weights = class_weights(torch.tensor([0, 0, 0, 1]), 3)
+    assert weights.tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])  # N / (k * count); absent class: 0
+    assert class_weights(torch.tensor([0, 1, 0, 1]), 2).tolist() == [1.0, 1.0]
+
+
+def test_random_resized_crop_zooms_inside_the_image_and_is_seeded() -> None:
+    from scones.model.recipe import augment, random_resized_crop
+
+    x = torch.zeros(16, 3, 64, 48)
+    x[:, :, 16:48, 12:36] = 1.0  # a bright centre: a zoomed crop shows more of it than the whole image does
+    out = random_resized_crop(x, torch.Generator().manual_seed(1))
+    again = random_resized_crop(x, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and torch.equal(out, again)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    assert float(out.mean()) > float(x.mean())  # crops of 35-100% of the area, scaled back up: the centre grows
+    whole = random_resized_crop(x, torch.Generator().manual_seed(1), scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    assert torch.allclose(whole, x, atol=1e-5)  # the whole image, unchanged
+    hp = parse({"augmentation_type": "crop", "random_resized_crop": "1", "image_shape": "3,64,48"})
+    seeded = augment(x, hp, torch.Generator().manual_seed(2))
+    plain = augment(x, parse({"augmentation_type": "crop", "image_shape": "3,64,48"}), torch.Generator().manual_seed(2))
+    assert seeded.shape == x.shape and not torch.equal(seeded, plain)

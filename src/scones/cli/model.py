@@ -157,7 +157,10 @@ def evaluate_command(
     out.print(f"Model {result.model} on {result.data} ({result.images} images)", markup=False, highlight=False)
     out.print(f"accuracy {result.accuracy:.4f}")
     for c in result.classes:
-        out.print(f"  {c}: precision {result.precision[c]:.4f}  recall {result.recall[c]:.4f}", markup=False)
+        figures = f"precision {result.precision[c]:.4f}  recall {result.recall[c]:.4f}  f1 {result.f1[c]:.4f}"
+        out.print(f"  {c}: {figures}", markup=False)
+    macro = result.macro
+    out.print(f"macro average: precision {macro['precision']:.4f}  recall {macro['recall']:.4f}  f1 {macro['f1']:.4f}")
     out.print("confusion (rows true, columns predicted): " + str(result.confusion))
     confident = "" if result.confident_accuracy is None else f", accuracy among them {result.confident_accuracy:.4f}"
     out.print(f"top probability >= {result.threshold}: {result.confident_share:.1%} of predictions{confident}")

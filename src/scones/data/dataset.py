@@ -9,7 +9,6 @@ plain local folders/files (for example the seed's export in ../shared/data/bike-
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -18,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from scones.data.images import decode
 from scones.errors import DataError, InvalidKey, ObjectNotFound, StorageError
 from scones.keys import join_key, parse_s3_uri, validate_key
 from scones.progress import NullProgress, Progress
@@ -36,7 +35,7 @@ class Split:
     """One split of a staged dataset, in .lst order.
 
     Attributes:
-        images: uint8 (N, 32, 32, 3) RGB pixels.
+        images: uint8 (N, H, W, 3) RGB pixels at the size asked for (any staged size, scaled and centre-cropped).
         labels: int64 (N,) class labels (0..k-1, index into the manifest's classes).
         names: the relative paths from the .lst (e.g. "bicycle_s_000030.png").
         checksum: sha256 hex over the .lst bytes and every image's bytes in .lst order; two
@@ -93,11 +92,21 @@ def format_lst(entries: Sequence[LstEntry]) -> str:
     return "".join(f"{e.index}\t{e.label}\t{e.path}\n" for e in entries)
 
 
-def read_split(store: Store, images_uri: str, lst_uri: str, progress: Progress | None = None) -> Split:
-    """Read one split: the .lst at `lst_uri` and the PNGs it lists under `images_uri`.
+def read_split(
+    store: Store,
+    images_uri: str,
+    lst_uri: str,
+    progress: Progress | None = None,
+    *,
+    size: tuple[int, int] = IMAGE_SHAPE[:2],
+) -> Split:
+    """Read one split: the .lst at `lst_uri` and the images it lists under `images_uri`.
 
-    Both are `s3://bucket/key` URIs on `store` or local paths. Raises DataError when the .lst
-    is missing or malformed, a listed image is missing, or an image is not 32x32.
+    Both are `s3://bucket/key` URIs on `store` or local paths. Images of any size and format
+    are read as `images.decode` reads them at `size` (height, width; default 32x32): EXIF
+    orientation applied, scaled to cover, centre crop; an image of that size is read pixel for
+    pixel. Raises DataError when the .lst is
+    missing or malformed, or a listed image is missing or unreadable.
     """
     progress = progress or NullProgress()
     lst_bytes = _read_one(store, lst_uri, what="label list")
@@ -105,11 +114,11 @@ def read_split(store: Store, images_uri: str, lst_uri: str, progress: Progress |
     if not entries:
         raise DataError(f"{lst_uri} lists no images; re-stage the data with 'scones stage'")
     digest = hashlib.sha256(lst_bytes)
-    images = np.empty((len(entries), *IMAGE_SHAPE), dtype=np.uint8)
+    images = np.empty((len(entries), *size, 3), dtype=np.uint8)
     progress.start(f"Reading {images_uri}", len(entries))
     for row, (name, data) in enumerate(_read_images(store, images_uri, [e.path for e in entries])):
         digest.update(data)
-        images[row] = decode_png(data, f"{images_uri.rstrip('/')}/{name}")
+        images[row] = decode(data, f"{images_uri.rstrip('/')}/{name}", size)
         if row % _BATCH == _BATCH - 1 or row == len(entries) - 1:
             progress.advance(row % _BATCH + 1)
     labels = np.fromiter((e.label for e in entries), dtype=np.int64, count=len(entries))
@@ -127,19 +136,6 @@ def read_manifest(store: Store, prefix_uri: str) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("classes"), list):
         raise DataError(f"{uri} has no 'classes' list; re-stage the data with 'scones stage'")
     return manifest
-
-
-def decode_png(data: bytes, name: str) -> np.ndarray:
-    """PNG bytes -> uint8 (32, 32, 3) RGB; alpha (always opaque in CIFAR exports) is dropped."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.size != IMAGE_SHAPE[1::-1]:
-                raise DataError(f"{name} is {image.size[0]}x{image.size[1]}, not 32x32; stage CIFAR-sized images")
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except DataError:
-        raise
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"{name} is not a readable image ({exc}); re-stage the data with 'scones stage'") from exc
 
 
 def _text(data: bytes, uri: str) -> str:

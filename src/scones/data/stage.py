@@ -1,10 +1,13 @@
-"""`stage`: turn a CIFAR-100 archive (or an exported image folder) into a staged dataset.
+"""`stage`: turn a CIFAR-100 archive, an image folder, a .lst folder or an augmented manifest into a dataset.
 
 What the seed's notebook did by hand: fetch CIFAR-100, keep the chosen fine classes, save
 each row as a 32x32 PNG under train/ and test/, write train.lst/test.lst (reference
-section 2) and upload. Here the dataset is built in a temporary folder, then synced to the
-store with manifest.json written last: the manifest marks a complete dataset, so a reader
-never sees a half-written one. Re-staging the same source writes nothing.
+section 2) and upload. Your own images (`scones.data.sources`) are copied as they are, any
+size, a JPEG never re-encoded, after every file was checked and hashed (`scones.data.scan`):
+bad files and train/test duplicates stop staging before anything is written. The dataset is
+built in a temporary folder, then synced to the store with manifest.json written last: the
+manifest marks a complete dataset, so a reader never sees a half-written one. Re-staging the
+same source writes nothing.
 """
 
 from __future__ import annotations
@@ -24,13 +27,23 @@ from urllib.parse import urlparse
 import numpy as np
 
 from scones.data import cifar
-from scones.data.dataset import LstEntry, format_lst, parse_lst, read_split
+from scones.data.build import StageOptions, build_from_listing
+from scones.data.dataset import LstEntry, format_lst
 from scones.data.download import download, file_md5
 from scones.data.png import write_pngs
+from scones.data.sources import (
+    from_augmented_manifest,
+    from_image_folder,
+    from_lst_folder,
+    is_augmented_manifest,
+    is_image_folder,
+)
 from scones.errors import DataError
 from scones.keys import join_key, s3_uri, validate_bucket, validate_prefix
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
+
+__all__ = ["DEFAULT_CLASSES", "DEFAULT_SOURCE", "SPLITS", "StageOptions", "StageResult", "stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +63,7 @@ class StageResult:
         uploaded: objects written; unchanged: objects already up to date; removed: stale
             objects deleted (left by an earlier staging with other classes or source).
         source, source_md5: what was staged, and its fingerprint.
+        notes: what a person should know: files skipped as bad, duplicates within a split.
     """
 
     uri: str
@@ -60,6 +74,7 @@ class StageResult:
     removed: int
     source: str
     source_md5: str
+    notes: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -80,39 +95,72 @@ def stage(
     store: Store,
     source: str | Path,
     *,
-    classes: Sequence[str] = DEFAULT_CLASSES,
+    classes: Sequence[str] | None = None,
     bucket: str | None = None,
     prefix: str = "data",
     progress: Progress | None = None,
+    options: StageOptions | None = None,
 ) -> StageResult:
     """Stage `classes` from `source` into `s3://<bucket>/<prefix>` on `store`.
 
     Args:
-        source: a CIFAR-100 python archive (http(s) URL or local path) or a local folder with
-            train/ + train.lst and/or test/ + test.lst (the seed's export layout).
-        classes: CIFAR-100 fine label names; labels 0..k-1 in this order. For a folder source
-            they name the folder's labels.
+        source: a CIFAR-100 python archive (http(s) URL or local path); an image folder
+            (`<class>/*.jpg`, optionally under train/ and test/); a folder with train.lst and/or
+            test.lst and the images they list; or a SageMaker augmented manifest (`.manifest` or
+            `.jsonl`, local or `s3://` in the store).
+        classes: labels 0..k-1 in this order. For the archive, CIFAR-100 fine label names
+            (default bicycle, motorcycle); for an image folder, class folder names (default: all,
+            sorted); for a .lst folder, one name per label (default bicycle, motorcycle).
         bucket: default: the configured bucket. prefix: key prefix (default "data").
+        options: test split, bad files and leaks of folder and manifest sources.
 
     Raises:
         DataError (DownloadError) naming the problem; nothing is half-written.
     """
     progress = progress or NullProgress()
+    options = options or StageOptions()
     bucket = validate_bucket(bucket or store.settings.bucket)
     prefix = validate_prefix(prefix)
-    names = _check_classes(classes)
+    names = None if classes is None else _check_classes(classes)
     work = store.settings.home / "tmp"
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stage-", dir=work) as tmp:
         build = Path(tmp) / "dataset"
         build.mkdir()
-        label, path, downloaded = _locate(source, store, progress)
-        if path.is_dir():
-            manifest = _from_folder(store, path, names, build, progress)
+        if is_augmented_manifest(str(source)):
+            listing = from_augmented_manifest(
+                store,
+                _manifest_location(source),
+                names,
+                label_attribute=options.label_attribute,
+                test_fraction=options.test_fraction,
+                seed=options.seed,
+            )
+            label = str(source)
+            manifest = build_from_listing(listing, build, options, progress, given=names is not None)
         else:
-            manifest = _from_archive(_read(path, downloaded, progress), path.name, names, build, progress)
-        manifest = {"classes": list(names), **manifest, "source": label}
+            label, path, downloaded = _locate(source, store, progress)
+            if is_image_folder(path):
+                listing = from_image_folder(path, names, test_fraction=options.test_fraction, seed=options.seed)
+                manifest = build_from_listing(listing, build, options, progress, given=names is not None)
+            elif path.is_dir():
+                listing = from_lst_folder(path, names or DEFAULT_CLASSES)
+                manifest = build_from_listing(listing, build, options, progress, given=names is not None)
+            else:
+                data = _read(path, downloaded, progress)
+                manifest = _from_archive(data, path.name, names or DEFAULT_CLASSES, build, progress)
+        manifest = {**manifest, "source": label}
         return _publish(store, build, manifest, bucket, prefix, progress)
+
+
+def _manifest_location(source: str | Path) -> str:
+    text = str(source)
+    if text.startswith("s3://"):
+        return text
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise DataError(f"No augmented manifest at {text}; give a JSON Lines file (.manifest or .jsonl)")
+    return str(path.resolve())
 
 
 def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
@@ -144,8 +192,8 @@ def _locate(source: str | Path, store: Store, progress: Progress) -> tuple[str, 
     path = Path(text).expanduser()
     if not path.exists():
         raise DataError(
-            f"No source at {text}; give a CIFAR-100 python archive (.tar.gz), a folder with train.lst/test.lst, "
-            "or a URL"
+            f"No source at {text}; give a CIFAR-100 python archive (.tar.gz), an image folder (<class>/*.jpg), "
+            "a folder with train.lst/test.lst, an augmented manifest (.manifest) or a URL"
         )
     if path.is_file() and path.name == cifar.OFFICIAL_NAME and file_md5(path) != cifar.OFFICIAL_MD5:
         raise DataError(
@@ -196,38 +244,14 @@ def _from_archive(
         counts[split] = len(entries)
         class_counts[split] = {c: int(np.sum(labels == i)) for i, c in enumerate(classes)}
     return {
+        "classes": list(classes),
+        "label_order": "label i is classes[i], the CIFAR-100 fine labels in the order given",
+        "layout": "cifar archive",
         "counts": counts,
         "class_counts": class_counts,
         "fine_labels": fine.tolist(),
         "source_md5": data.md5,
     }
-
-
-def _from_folder(
-    store: Store, folder: Path, classes: tuple[str, ...], build: Path, progress: Progress
-) -> dict[str, Any]:
-    present = [s for s in SPLITS if (folder / f"{s}.lst").is_file()]
-    if not present:
-        raise DataError(
-            f"{folder} has no train.lst or test.lst; give a folder with train/ + train.lst (and test/ + test.lst) "
-            "or a CIFAR-100 python archive"
-        )
-    counts: dict[str, int] = {}
-    class_counts: dict[str, dict[str, int]] = {}
-    fingerprint = hashlib.md5(usedforsecurity=False)
-    for split in present:
-        data = read_split(store, str(folder / split), str(folder / f"{split}.lst"), progress)
-        entries = parse_lst((folder / f"{split}.lst").read_text(encoding="utf-8"), str(folder / f"{split}.lst"))
-        if len(data.labels) and int(data.labels.max()) >= len(classes):
-            raise DataError(
-                f"{folder / f'{split}.lst'} has label {int(data.labels.max())} but only {len(classes)} classes were "
-                f"given ({', '.join(classes)}); pass one name per label with --classes"
-            )
-        _write_split(build, split, data.images, entries, progress)
-        fingerprint.update(f"{split}:{data.checksum}\n".encode())
-        counts[split] = len(entries)
-        class_counts[split] = {c: int(np.sum(data.labels == i)) for i, c in enumerate(classes)}
-    return {"counts": counts, "class_counts": class_counts, "fine_labels": None, "source_md5": fingerprint.hexdigest()}
 
 
 def _unique_names(names: list[str], rows: np.ndarray) -> list[str]:
@@ -281,7 +305,20 @@ def _publish(
         removed=len(stale),
         source=manifest["source"],
         source_md5=manifest["source_md5"],
+        notes=_notes(manifest),
     )
+
+
+def _notes(manifest: dict[str, Any]) -> tuple[str, ...]:
+    notes = [f"skipped {s['file']}: {s['reason']}" for s in manifest.get("skipped", [])]
+    notes += [
+        f"duplicate within a split: {' = '.join(g)}" for g in manifest.get("duplicates", {}).get("within_split", [])
+    ]
+    notes += [
+        f"in train and test (--allow-leak): {' = '.join(g)}"
+        for g in manifest.get("duplicates", {}).get("across_splits", [])
+    ]
+    return tuple(notes)
 
 
 def _files(root: Path) -> list[str]:

@@ -122,12 +122,12 @@ class InferenceService:
 
     async def _decode(self, body: bytes) -> np.ndarray:
         size = (self._height, self._width)
-        resize = self.manifest.preprocessing.resize
+        resize, fit = self.manifest.preprocessing.resize, self.manifest.preprocessing.fit
         try:
             if len(body) <= INLINE_DECODE_BYTES:
-                return decode(body, size, resize)
+                return decode(body, size, resize, fit)
             # Big images (up to 6 MB JPEGs) would stall every other request on the loop.
-            return await asyncio.get_running_loop().run_in_executor(None, decode, body, size, resize)
+            return await asyncio.get_running_loop().run_in_executor(None, decode, body, size, resize, fit)
         except BadImage as exc:
             raise ValidationError(str(exc)) from exc
 

@@ -1,10 +1,11 @@
-"""The model artifact: `model.tar.gz` holding `model.onnx` and `manifest.json`.
+"""The model artifact: `model.tar.gz` holding `model.onnx` and `manifest.json` (+ `weights.pt`).
 
 The artifact describes itself: class names, the input shape and normalisation, the ONNX
 input/output names (probabilities, and the penultimate-layer embedding the monitor uses),
 the training job, its metrics and data checksum, library versions and the sha256 of the
 ONNX bytes. Serving reads only this, never PyTorch. The same two files, unpacked, are what
-SageMaker puts in /opt/ml/model.
+SageMaker puts in /opt/ml/model. Models trained since issue #19 also carry `weights.pt`, the
+net's PyTorch state dict, so a later job can fine-tune from them; nothing in serving reads it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ FORMAT = "scones-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MODEL = "model.onnx"
+WEIGHTS = "weights.pt"  # the kept net's PyTorch state dict: what transfer learning starts from (optional)
 MAX_MEMBER_BYTES = 512 * 1024 * 1024  # refuse absurd members before reading them
 
 # CIFAR-100 channel statistics: the normalisation every scones model is trained with.
@@ -38,6 +40,10 @@ class Preprocessing:
     mean: tuple[float, float, float] = CIFAR_MEAN  # per channel, on pixels scaled to [0, 1]
     std: tuple[float, float, float] = CIFAR_STD
     resize: str = "bilinear"  # PIL filter used when the image is not H x W
+    # How an image of another size or shape is fitted: "crop" scales it to cover H x W and crops the
+    # centre (SageMaker's resize, and how training reads staged images); "stretch" resizes straight
+    # to H x W (artifacts made before any image size could be trained say nothing, and mean this).
+    fit: str = "stretch"
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class Artifact:
 
     manifest: Manifest
     onnx: bytes
+    weights: bytes | None = None  # torch.save of the net's state dict; serving never reads it
 
     @property
     def classes(self) -> list[str]:
@@ -106,7 +113,8 @@ class Artifact:
         """The `model.tar.gz` bytes (deterministic for the same content)."""
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-            for name, data in ((MANIFEST, self.manifest.to_json().encode()), (MODEL, self.onnx)):
+            members = [(MANIFEST, self.manifest.to_json().encode()), (MODEL, self.onnx)]
+            for name, data in members + ([(WEIGHTS, self.weights)] if self.weights is not None else []):
                 info = tarfile.TarInfo(name)
                 info.size, info.mode, info.mtime = len(data), 0o644, 0
                 tar.addfile(info, io.BytesIO(data))
@@ -117,6 +125,8 @@ class Artifact:
         path.mkdir(parents=True, exist_ok=True)
         (path / MANIFEST).write_text(self.manifest.to_json())
         (path / MODEL).write_bytes(self.onnx)
+        if self.weights is not None:
+            (path / WEIGHTS).write_bytes(self.weights)
 
 
 def sha256(data: bytes) -> str:
@@ -132,7 +142,7 @@ def unpack(data: bytes, source: str = "model.tar.gz") -> Artifact:
                 name = info.name.lstrip("./") if info.name.startswith("./") else info.name
                 if info.isdir() and name in ("", "."):
                     continue
-                if name not in (MANIFEST, MODEL) or not info.isfile():
+                if name not in (MANIFEST, MODEL, WEIGHTS) or not info.isfile():
                     continue  # foreign members are ignored, never extracted
                 if info.size > MAX_MEMBER_BYTES:
                     raise ArtifactError(f"{source}: member {name} is {info.size} bytes, too large for a model")
@@ -151,7 +161,7 @@ def unpack(data: bytes, source: str = "model.tar.gz") -> Artifact:
 
 def load_dir(path: Path) -> Artifact:
     """Read an unpacked artifact folder (e.g. /opt/ml/model)."""
-    members = {n: (path / n).read_bytes() for n in (MANIFEST, MODEL) if (path / n).is_file()}
+    members = {n: (path / n).read_bytes() for n in (MANIFEST, MODEL, WEIGHTS) if (path / n).is_file()}
     return _from_members(members, str(path))
 
 
@@ -164,7 +174,7 @@ def _from_members(members: dict[str, bytes], source: str) -> Artifact:
     manifest = Manifest.from_json(members[MANIFEST])
     if manifest.model_sha256 and manifest.model_sha256 != sha256(members[MODEL]):
         raise ArtifactError(f"{source}: {MODEL} does not match the sha256 in {MANIFEST}; the artifact is corrupt")
-    return Artifact(manifest=manifest, onnx=members[MODEL])
+    return Artifact(manifest=manifest, onnx=members[MODEL], weights=members.get(WEIGHTS))
 
 
 def load(location: str, store: Any | None = None) -> Artifact:

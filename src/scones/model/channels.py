@@ -80,20 +80,15 @@ def read_channels(store: Store, channels: Channels, hp: Hyperparameters, progres
     """Read both splits and check them against the hyperparameters, before any job exists."""
     from scones.data.dataset import read_split
 
-    train_split = read_split(store, channels.train, channels.train_lst, progress)
-    validation = read_split(store, channels.validation, channels.validation_lst, progress)
+    size = (hp.shape[1], hp.shape[2])  # any staged image is read at image_shape (scaled to cover, centre crop)
+    train_split = read_split(store, channels.train, channels.train_lst, progress, size=size)
+    validation = read_split(store, channels.validation, channels.validation_lst, progress, size=size)
     classes = _class_names(store, channels, hp.num_classes)
     for split, what in ((train_split, "train"), (validation, "validation")):
         if int(split.labels.max()) >= hp.num_classes:
             raise TrainingError(
                 f"The {what} channel has label {int(split.labels.max())} but num_classes={hp.num_classes}; "
                 "set num_classes to the number of classes"
-            )
-        if split.images.shape[1:3] != hp.shape[1:]:
-            raise TrainingError(
-                f"image_shape {hp.image_shape} does not match the {what} images "
-                f"({split.images.shape[1]}x{split.images.shape[2]}); set image_shape=3,{split.images.shape[1]},"
-                f"{split.images.shape[2]}"
             )
     if hp.num_training_samples is not None and hp.num_training_samples != len(train_split):
         raise TrainingError(

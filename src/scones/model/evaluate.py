@@ -1,7 +1,8 @@
 """`scones evaluate`: how a model artifact does on a staged split, measured with ONNX Runtime.
 
 The artifact is run exactly as the endpoint runs it (ONNX Runtime, the manifest's
-preprocessing), never through PyTorch. Reports accuracy, per-class precision and recall,
+preprocessing), never through PyTorch. Reports accuracy, per-class precision, recall and F1
+with their macro averages,
 the confusion matrix, the share of predictions whose top probability passes the threshold
 (what the stage-3 filter lets through) and the expected calibration error.
 """
@@ -38,6 +39,8 @@ class Evaluation:
     confident_share: float  # share of predictions with top probability >= threshold
     confident_accuracy: float | None  # accuracy among those
     expected_calibration_error: float
+    f1: dict[str, float]  # per class: the harmonic mean of its precision and recall
+    macro: dict[str, float]  # precision, recall and f1 averaged over classes, each class counting once
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +87,11 @@ def metrics(probabilities: np.ndarray, labels: np.ndarray, classes: list[str], t
     np.add.at(confusion, (labels, predicted), 1)
     precision = {c: _ratio(confusion[i, i], confusion[:, i].sum()) for i, c in enumerate(classes)}
     recall = {c: _ratio(confusion[i, i], confusion[i, :].sum()) for i, c in enumerate(classes)}
+    f1 = {c: _ratio(2 * precision[c] * recall[c], precision[c] + recall[c]) for c in classes}
+    # With imbalanced classes accuracy hides a neglected small class; the macro average does not.
+    macro = {
+        name: float(np.mean(list(d.values()))) for name, d in (("precision", precision), ("recall", recall), ("f1", f1))
+    }
     top = probabilities.max(1)
     correct = predicted == labels
     confident = top >= threshold
@@ -95,6 +103,8 @@ def metrics(probabilities: np.ndarray, labels: np.ndarray, classes: list[str], t
         "confident_share": float(confident.mean()),
         "confident_accuracy": float(correct[confident].mean()) if confident.any() else None,
         "expected_calibration_error": expected_calibration_error(top, correct),
+        "f1": f1,
+        "macro": macro,
     }
 
 
@@ -125,15 +135,13 @@ def evaluate(
     progress = progress or NullProgress()
     location = resolve_model(settings, model)
     art = artifact_module.load(location, store)
-    split = read_split(store, images_uri, lst_uri, progress)
+    _, height, width = art.manifest.preprocessing.image_shape
+    split = read_split(store, images_uri, lst_uri, progress, size=(height, width))
     if int(split.labels.max()) >= len(art.classes):
         raise TrainingError(
             f"{lst_uri} has label {int(split.labels.max())} but the model knows {len(art.classes)} classes; "
             "evaluate on data staged with the same classes"
         )
-    _, height, width = art.manifest.preprocessing.image_shape
-    if split.images.shape[1:3] != (height, width):
-        raise TrainingError(f"The images are not {height}x{width} as the model expects; stage matching images")
     progress.start("Predicting", len(split))
     probabilities = predict(art, split.images)
     progress.advance(len(split))
@@ -143,5 +151,5 @@ def evaluate(
     )
 
 
-def _ratio(a: int, b: int) -> float:
+def _ratio(a: float, b: float) -> float:
     return float(a / b) if b else 0.0

@@ -67,7 +67,9 @@ def publish(
         model_sha256=sha256(onnx_bytes),
         created=state.now(),
     )
-    artifact = Artifact(manifest=manifest, onnx=onnx_bytes)
+    weights = io.BytesIO()
+    torch.save(model.state_dict(), weights)  # what `-p use_pretrained_model=1` can start a later job from
+    artifact = Artifact(manifest=manifest, onnx=onnx_bytes, weights=weights.getvalue())
     store.put(settings.bucket, jobs.model_key(name), artifact.pack())
     store.put(settings.bucket, jobs.plot_key(name), accuracy_plot(metrics["epochs"], metrics["best_epoch"], name))
     return Published(jobs.default_artifact_uri(settings, name), temperature)

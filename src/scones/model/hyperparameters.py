@@ -50,7 +50,8 @@ class Hyperparameters:
     augmentation_type: Augmentation = "trivial_wide"
     lr_scheduler_factor: float = 0.1  # used only with lr_scheduler_step
     lr_scheduler_step: str | None = None  # "10,20": step decay at those epochs; None: warmup + cosine
-    use_pretrained_model: int = 0  # scones has no pretrained weights: only 0
+    use_pretrained_model: int = 0  # 1: start from pretrained_weights (nothing is downloaded from a model hub)
+    use_weighted_loss: bool = False  # weight each class by N / (k * its count): imbalanced classes count equally
     checkpoint_frequency: int | None = None  # every N epochs also store a checkpoint; best epoch is exported
     early_stopping: bool = False
     early_stopping_min_epochs: int = 10
@@ -60,6 +61,8 @@ class Hyperparameters:
     # accurate on three carved validation splits (docs/benchmarks.md): float32 fits the time budget
     precision_dtype: Precision = "float32"
     # --- scones' own ---
+    pretrained_weights: str | None = None  # a scones model.tar.gz or a PyTorch state dict (.pt): path or s3:// URI
+    backbone_lr_factor: float = 0.1  # with use_pretrained_model=1: the pretrained layers learn at this share
     seed: int = 0  # same seed, data and threads -> same weights
     architecture: Architecture = "airbench"  # airbench: whitened 3-group conv net; resnet: num_layers deep
     width: int | None = None  # first-stage channels (resnet: then 2x, 4x; airbench: 4x, 4x); None: 16 / 32
@@ -69,6 +72,9 @@ class Hyperparameters:
     ema_decay: float = 0.99  # exponential moving average of the weights; 0 turns it off
     cutout: int = 12  # side of the erased square in crop_color_transform and trivial(_wide)
     warp: bool = False  # crop_color_transform also warps: SageMaker's rotation, shear and aspect changes
+    # Larger photos: a random 35-100% of the area at aspect 3/4..4/3, scaled back to image_shape, instead of
+    # the padded 4-pixel shift (which moves a 224-pixel image by next to nothing); then the mirror and policy
+    random_resized_crop: bool = False
     mix: Mix = "none"  # mixup or cutmix of each training image with another of its batch
     sam_rho: float = 0.0  # sharpness-aware minimisation's radius; 0 turns it off (else ~2x the step cost)
     test_time_flip: bool = True  # average each image with its mirror (inside the ONNX graph)
@@ -189,8 +195,19 @@ def _check(h: Hyperparameters) -> None:
         raise _bad("num_training_samples", h.num_training_samples, "a positive integer or None")
     if not valid_depth(h.num_layers):
         raise _bad("num_layers", h.num_layers, f"6n+2 for small images: {', '.join(map(str, SMALL_IMAGE_DEPTHS))}")
-    if h.use_pretrained_model != 0:
-        raise _bad("use_pretrained_model", h.use_pretrained_model, "0 (scones trains from scratch)")
+    if h.use_pretrained_model not in (0, 1):
+        raise _bad("use_pretrained_model", h.use_pretrained_model, "0 (from scratch) or 1 (from pretrained_weights)")
+    if h.use_pretrained_model and not h.pretrained_weights:
+        raise _bad(
+            "use_pretrained_model",
+            1,
+            "pretrained_weights=PATH or s3://... beside it (a scones model.tar.gz "
+            "or a PyTorch state dict); nothing is downloaded",
+        )
+    if h.pretrained_weights and not h.use_pretrained_model:
+        raise _bad("pretrained_weights", h.pretrained_weights, "use_pretrained_model=1 beside it")
+    if not 0 < h.backbone_lr_factor <= 1:
+        raise _bad("backbone_lr_factor", h.backbone_lr_factor, "a number in (0, 1]")
     for name in ("early_stopping_min_epochs", "early_stopping_patience", "warmup_epochs", "cutout", "seed"):
         if getattr(h, name) < 0:
             raise _bad(name, getattr(h, name), "an integer >= 0")

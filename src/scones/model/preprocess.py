@@ -10,8 +10,9 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
+from scones.data.images import fit as cover_and_crop
 from scones.errors import BadImage
 from scones.model.artifact import Preprocessing
 
@@ -20,11 +21,16 @@ from scones.model.artifact import Preprocessing
 MAX_PIXELS = 4096 * 4096
 
 
-def decode(data: bytes, size: tuple[int, int] = (32, 32), resample: str = "bilinear") -> np.ndarray:
-    """Decode PNG/JPEG/any Pillow image bytes to uint8 RGB of shape (H, W, 3).
+def decode(
+    data: bytes, size: tuple[int, int] = (32, 32), resample: str = "bilinear", fit: str = "stretch"
+) -> np.ndarray:
+    """Decode PNG/JPEG/WebP/any Pillow image bytes to uint8 RGB of shape (H, W, 3).
 
-    Any mode (RGBA, grayscale, palette, CMYK, 16-bit) becomes RGB; any size is resized to
-    `size` (H, W). Raises BadImage, naming the problem, for anything else.
+    EXIF orientation is applied. Any mode (RGBA, grayscale, palette, CMYK, 16-bit) becomes RGB;
+    any other size is fitted to `size` (H, W): "stretch" resizes straight to it, "crop" covers
+    it and crops the centre (`Preprocessing.fit`). A large JPEG is decoded at reduced scale
+    (Pillow's draft mode: 1/2, 1/4 or 1/8 in the DCT, never below `size`), so a 12-megapixel
+    photo costs little more than a small one. Raises BadImage, naming the problem, for anything else.
     """
     if not data:
         raise BadImage("Empty request body: send the image bytes (PNG or JPEG)")
@@ -37,7 +43,12 @@ def decode(data: bytes, size: tuple[int, int] = (32, 32), resample: str = "bilin
                 raise BadImage(
                     f"Image is {width}x{height} pixels, over the {MAX_PIXELS}-pixel limit; send a smaller image"
                 )
+            if image.format == "JPEG":
+                scale = max(size) / min(width, height)  # the longer side, so an EXIF turn still covers size
+                image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
             image.load()
+            if image.format != "PNG" or "exif" in image.info:  # most PNGs have no EXIF: skip the lookup
+                image = ImageOps.exif_transpose(image)
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -47,7 +58,9 @@ def decode(data: bytes, size: tuple[int, int] = (32, 32), resample: str = "bilin
     if image.mode not in ("RGB",):
         image = _to_rgb(image)
     height, width = size
-    if image.size != (width, height):
+    if image.size != (width, height) and fit == "crop":
+        image = cover_and_crop(image, (width, height))
+    elif image.size != (width, height):
         image = image.resize((width, height), _RESAMPLE.get(resample, Image.Resampling.BILINEAR))
     return np.asarray(image, dtype=np.uint8)
 
@@ -86,4 +99,4 @@ def to_input(images: np.ndarray, pre: Preprocessing) -> np.ndarray:
 def prepare(data: bytes, pre: Preprocessing) -> np.ndarray:
     """Image bytes -> float32 (1, 3, H, W): decode, then to_input."""
     _, height, width = pre.image_shape
-    return to_input(decode(data, (height, width), pre.resize), pre)
+    return to_input(decode(data, (height, width), pre.resize, pre.fit), pre)

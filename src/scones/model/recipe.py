@@ -24,13 +24,16 @@ def augment(x: torch.Tensor, hp: Hyperparameters, generator: torch.Generator) ->
     if hp.augmentation_type == "none":
         return x
     n, _, height, width = x.shape
-    pad = 4  # random crop of the image padded by 4 (mirrored) pixels, then a random mirror
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(height))[:, None, :, None]  # (N, 1, H, 1)
-    cols = (dx[:, None] + torch.arange(width))[:, None, None, :]  # (N, 1, 1, W)
-    x = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
+    if hp.random_resized_crop:
+        x = random_resized_crop(x, generator)
+    else:
+        pad = 4  # random crop of the image padded by 4 (mirrored) pixels, then a random mirror
+        padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        rows = (dy[:, None] + torch.arange(height))[:, None, :, None]  # (N, 1, H, 1)
+        cols = (dx[:, None] + torch.arange(width))[:, None, None, :]  # (N, 1, 1, W)
+        x = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
     mirror = torch.rand(n, generator=generator) < 0.5
     x = torch.where(mirror[:, None, None, None], torch.flip(x, dims=[3]), x)
     if hp.augmentation_type in ("trivial", "trivial_wide"):
@@ -233,12 +236,59 @@ def mix(
     return x, keep * target + (1 - keep) * target[partner]
 
 
-def make_optimizer(net: torch.nn.Module, hp: Hyperparameters) -> torch.optim.Optimizer:
+def random_resized_crop(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    scale: tuple[float, float] = (0.35, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
+    """Per image: a random crop of `scale` of the area at an aspect in `ratio`, inside the image, scaled back to H x W.
+
+    One batched affine resampling (bilinear), so the batch never leaves the tensor; (N, C, H, W) in and out.
+    """
+    n = x.shape[0]
+    area = scale[0] + (scale[1] - scale[0]) * torch.rand(n, generator=generator)
+    low, high = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(low + (high - low) * torch.rand(n, generator=generator))
+    w = torch.sqrt(area * aspect).clamp(max=1.0)  # the crop's share of the width (and below, the height)
+    h = torch.sqrt(area / aspect).clamp(max=1.0)
+    # Centres in [-1, 1] coordinates, chosen so the crop stays inside the image.
+    cx = (1 - w) * (2 * torch.rand(n, generator=generator) - 1)
+    cy = (1 - h) * (2 * torch.rand(n, generator=generator) - 1)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = w, cx, h, cy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """SageMaker's use_weighted_loss: class c weighs N / (k * count_c), so each class adds the same to the loss.
+
+    A class with no training image gets weight 0 (nothing to weigh). Balanced data gives all ones.
+    """
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    weights = torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))
+    return weights
+
+
+def make_optimizer(net: torch.nn.Module, hp: Hyperparameters, backbone_scale: float = 1.0) -> torch.optim.Optimizer:
+    """Parameter groups by weight decay and by part; each group's `lr_scale` multiplies the scheduled rate.
+
+    The head always learns at the full rate; the rest at `backbone_scale` (below 1 when fine-tuning).
+    """
     # Weight decay on weights only: decaying BatchNorm scales and biases only hurts.
-    trainable = [p for p in net.parameters() if p.requires_grad]  # airbench's whitening filters are fixed
-    decay = [p for p in trainable if p.ndim > 1]
-    rest = [p for p in trainable if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]  # airbench's whitening filters are fixed
+    groups = []
+    for head in (False, True):
+        part = [(n, p) for n, p in named if (n.startswith("head.") or ".head." in n) == head]
+        scale = 1.0 if head else backbone_scale
+        decay = [p for _, p in part if p.ndim > 1]
+        rest = [p for _, p in part if p.ndim <= 1]
+        groups += [
+            {"params": decay, "weight_decay": hp.weight_decay, "lr_scale": scale, "lr": hp.learning_rate * scale},
+            {"params": rest, "weight_decay": 0.0, "lr_scale": scale, "lr": hp.learning_rate * scale},
+        ]
+    groups = [g for g in groups if g["params"]]
     if hp.optimizer == "adam":
         return torch.optim.AdamW(groups, lr=hp.learning_rate)
     if hp.optimizer == "rmsprop":

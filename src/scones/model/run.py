@@ -21,7 +21,8 @@ from scones.model.artifact import Preprocessing
 from scones.model.channels import TrainingData
 from scones.model.hyperparameters import Hyperparameters
 from scones.model.net import Net, NetConfig, build, tta_embed
-from scones.model.recipe import augment, lr_multiplier, make_optimizer, mix
+from scones.model.pretrained import load_backbone
+from scones.model.recipe import augment, class_weights, lr_multiplier, make_optimizer, mix
 from scones.progress import Progress
 
 
@@ -41,10 +42,16 @@ class Epoch:
 class Run:
     """The model, its optimiser and schedule, and what the epochs have shown so far."""
 
-    def __init__(self, hp: Hyperparameters, data: TrainingData, progress: Progress) -> None:
+    def __init__(
+        self,
+        hp: Hyperparameters,
+        data: TrainingData,
+        progress: Progress,
+        pretrained: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         self.hp, self.data, self.progress = hp, data, progress
         torch.set_num_threads(hp.threads)
-        self.preprocessing = Preprocessing(image_shape=hp.shape)
+        self.preprocessing = Preprocessing(image_shape=hp.shape, fit="crop")  # as read_split read the training images
         self.mean = torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1)
         self.std = torch.tensor(self.preprocessing.std).view(1, 3, 1, 1)
         self.config = NetConfig(
@@ -56,13 +63,18 @@ class Run:
         )
         self.net: Net = build(self.config, hp.seed)
         self.net.prepare(self.normalise(data.x_train))
+        if pretrained is not None:  # after prepare: airbench's whitening filters come from the weights too
+            loaded = load_backbone(self.net, pretrained, hp.pretrained_weights or "pretrained_weights")
+            progress.log(f"Transfer learning: {loaded} backbone tensors from {hp.pretrained_weights}, a new head")
         self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ema: Net | None = copy.deepcopy(self.net) if hp.ema_decay else None
-        self.optimizer = make_optimizer(self.net, hp)
+        # Fine-tuning: the pretrained layers move at backbone_lr_factor of the rate, the new head at the full rate.
+        self.optimizer = make_optimizer(self.net, hp, hp.backbone_lr_factor if pretrained is not None else 1.0)
         self.batch_size = min(hp.mini_batch_size, len(data.y_train))
         self.steps_per_epoch = len(data.y_train) // self.batch_size  # drop the ragged last batch
         self.schedule = lr_multiplier(hp, self.steps_per_epoch)
         self.generator = torch.Generator().manual_seed(hp.seed)
+        self.weights = class_weights(data.y_train, hp.num_classes) if hp.use_weighted_loss else None
         self.step = 0
         self.history: list[Epoch] = []
         self.best: Epoch | None = None
@@ -85,7 +97,7 @@ class Run:
             x, target = mix(augment(self.data.x_train[index], self.hp, self.generator), y, self.hp, self.generator)
             x = self.normalise(x)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.hp.learning_rate * self.schedule(self.step)
+                group["lr"] = self.hp.learning_rate * self.schedule(self.step) * group["lr_scale"]
             self.optimizer.zero_grad(set_to_none=True)
             loss, outputs = self._loss(x, target)
             loss.backward()  # type: ignore[no-untyped-call]
@@ -107,7 +119,7 @@ class Run:
             validation_loss=float(F.cross_entropy(val_logits, self.data.y_val)),
             validation_accuracy=float((val_logits.argmax(1) == self.data.y_val).float().mean()),
             seconds=time.monotonic() - started,
-            learning_rate=self.optimizer.param_groups[0]["lr"],
+            learning_rate=self.optimizer.param_groups[-1]["lr"],  # the head's: the full scheduled rate
         )
         self.history.append(result)
         # Best = highest validation accuracy; ties go to the lower validation loss.
@@ -123,7 +135,8 @@ class Run:
         # bfloat16: mixed precision; the weights, optimiser and loss stay float32
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.hp.precision_dtype == "bfloat16"):
             outputs = [o.float() for o in self.net.member_logits(x)]  # each ensemble member has its own loss
-        losses = [F.cross_entropy(o, target, label_smoothing=self.hp.label_smoothing) for o in outputs]
+        smoothing = self.hp.label_smoothing
+        losses = [F.cross_entropy(o, target, weight=self.weights, label_smoothing=smoothing) for o in outputs]
         return torch.stack(losses).sum(), outputs
 
     def _sharpness_aware_gradient(self, x: torch.Tensor, target: torch.Tensor) -> None:

@@ -27,6 +27,7 @@ from scones.model import jobs
 from scones.model.channels import Channels, data_checksum, read_channels
 from scones.model.export import publish
 from scones.model.hyperparameters import Hyperparameters, parse
+from scones.model.pretrained import read_weights
 from scones.model.recipe import native_bfloat16
 from scones.model.run import Epoch, Run
 from scones.progress import NullProgress, Progress
@@ -108,7 +109,8 @@ def train(
         raise TrainingError(f"A training job named {name} already exists; pick another --name or leave it out")
     data = read_channels(store, channels, hp, progress)
     log = _JobLog(settings, name, progress)
-    run = Run(hp, data, progress)  # the net, optimiser and schedule: ready before the job exists
+    pretrained = read_weights(store, hp.pretrained_weights) if hp.pretrained_weights else None
+    run = Run(hp, data, progress, pretrained)  # the net, optimiser and schedule: ready before the job exists
     jobs.create(settings, name, hp.as_dict(), asdict(channels), data.checksum)
     log(f"Training job {name}: {len(data.y_train)} training, {len(data.y_val)} validation images")
     if hp.precision_dtype == "bfloat16" and not native_bfloat16():

@@ -113,10 +113,11 @@ def make_baseline(
     artifact = load_artifact(location, store)
     name = name or artifact.manifest.training_job or f"model-{artifact.manifest.model_sha256[:12] or 'unknown'}"
     data = (request.data or f"s3://{settings.bucket}/data").rstrip("/")
-    train = read_split(store, f"{data}/train", f"{data}/train.lst", progress)
+    _, height, width = artifact.manifest.preprocessing.image_shape  # staged images of any size, read at the model's
+    train = read_split(store, f"{data}/train", f"{data}/train.lst", progress, size=(height, width))
     notes = []
     if _exists(store, f"{data}/test.lst"):
-        held_out = read_split(store, f"{data}/test", f"{data}/test.lst", progress)
+        held_out = read_split(store, f"{data}/test", f"{data}/test.lst", progress, size=(height, width))
     else:
         held_out = train
         notes.append("no test split: model outputs measured on training images (confidence is optimistic)")
