@@ -34,6 +34,7 @@ SIGNING_NAMES = {
 }
 TARGET_PREFIXES = {"SageMaker": "sagemaker", "AWSStepFunctions": "stepfunctions", "Logs_20140328": "logs"}
 SERVED = ("s3", "sts")
+MAX_DRAIN = 64 << 20  # an unread request body up to this size is read and dropped after an error
 
 
 class LocalAws:
@@ -67,14 +68,28 @@ class LocalAws:
                 raise _unserved(request, service)
             response = await handler(request, request_id)
         except AwsError as exc:
-            return error_response(protocol, exc, request_id, head=request.method == "HEAD")
+            return await _refuse(request, error_response(protocol, exc, request_id, head=request.method == "HEAD"))
         except Exception:  # the server's edge: log it, answer AWS's InternalError, stay up
             logger.exception("%s %s failed", request.method, request.url.path)
             error = AwsError("InternalError", "We encountered an internal error; see the scones up log", 500, False)
-            return error_response(protocol, error, request_id, head=request.method == "HEAD")
+            return await _refuse(request, error_response(protocol, error, request_id, head=request.method == "HEAD"))
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amzn-RequestId"] = request_id
         return response
+
+
+async def _refuse(request: Request, response: Response) -> Response:
+    """An error may come before the body was read: drain a small one, else close the connection.
+
+    An unread body left on a keep-alive connection would be parsed as the next request.
+    """
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) <= MAX_DRAIN:
+        async for _ in request.stream():
+            pass
+    elif length or "transfer-encoding" in request.headers:
+        response.headers["connection"] = "close"
+    return response
 
 
 def route(request: Request) -> str:

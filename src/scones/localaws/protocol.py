@@ -68,8 +68,10 @@ def _rest_operations(service: str) -> list[_Row]:
         if isinstance(shape, StructureShape):
             for member in shape.required_members:
                 ser = shape.members[member].serialization
-                if ser.get("location") in ("querystring", "header"):
-                    required.append(ser["location"][0] + ":" + ser.get("name", member).lower())
+                if ser.get("location") == "querystring":
+                    required.append("q:" + ser.get("name", member))
+                elif ser.get("location") == "header":  # header names are matched in lower case
+                    required.append("h:" + ser.get("name", member).lower())
         pattern, static = _path_pattern(path)
         rows.append((op, op.http["method"], pattern, static, literals, tuple(required)))
     return rows
