@@ -70,8 +70,8 @@ def verify(request: Request, body: bytes, access_key: str, secret_key: str, prot
     signed = {name: request.headers.get(name, "") for name in found["signed"].split(";")}
     aws_request = AWSRequest(method=request.method, url=url, data=body, headers=signed)
     aws_request.context["timestamp"] = amz_date
-    if "x-amz-content-sha256" in request.headers:
-        aws_request.headers["X-Amz-Content-SHA256"] = request.headers["x-amz-content-sha256"]
+    if "x-amz-content-sha256" in request.headers and "x-amz-content-sha256" not in signed:
+        aws_request.headers["X-Amz-Content-SHA256"] = request.headers["x-amz-content-sha256"]  # S3 always signs it
     expected = signer.signature(signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request)
     if not hmac.compare_digest(expected, found["signature"]):
         raise AwsError(
