@@ -103,7 +103,9 @@ def test_signatures_are_checked_when_keys_are_configured(settings: Settings) -> 
         with pytest.raises(ClientError) as exc:
             other_sts.get_caller_identity()
         assert exc.value.response["Error"]["Code"] == "InvalidClientTokenId"
-        unsigned = boto3.client("s3", endpoint_url=url, region_name="us-east-1", config=Config(signature_version=UNSIGNED))
+        unsigned = boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1", config=Config(signature_version=UNSIGNED)
+        )
         with pytest.raises(ClientError) as exc:
             unsigned.list_buckets()
         assert exc.value.response["Error"]["Code"] == "AccessDenied"

@@ -119,10 +119,18 @@ def test_listing_v1_and_v2_with_prefix_delimiter_and_pagination(s3: Any) -> None
     pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket="seed", PaginationConfig={"PageSize": 3}))
     assert len(pages) == 4
     assert [o["Key"] for p in pages for o in p.get("Contents", [])] == sorted(keys)
-    v1 = list(s3.get_paginator("list_objects").paginate(Bucket="seed", Prefix="train/", PaginationConfig={"PageSize": 2}))
+    v1 = list(
+        s3.get_paginator("list_objects").paginate(Bucket="seed", Prefix="train/", PaginationConfig={"PageSize": 2})
+    )
     assert [o["Key"] for p in v1 for o in p["Contents"]] == [f"train/{i:02d}.png" for i in range(7)]
-    rolled = list(s3.get_paginator("list_objects").paginate(Bucket="seed", Delimiter="/", PaginationConfig={"PageSize": 1}))
-    seen = [x for p in rolled for x in [o["Key"] for o in p.get("Contents", [])] + [c["Prefix"] for c in p.get("CommonPrefixes", [])]]
+    rolled = list(
+        s3.get_paginator("list_objects").paginate(Bucket="seed", Delimiter="/", PaginationConfig={"PageSize": 1})
+    )
+    seen = [
+        x
+        for p in rolled
+        for x in [o["Key"] for o in p.get("Contents", [])] + [c["Prefix"] for c in p.get("CommonPrefixes", [])]
+    ]
     assert seen == ["test.lst", "test/", "train.lst", "train/"]
 
 
@@ -170,7 +178,11 @@ def test_multipart_upload_has_s3s_etag(s3: Any) -> None:
     digests = b"".join(hashlib.md5(p).digest() for p in parts)
     assert done["ETag"] == f'"{hashlib.md5(digests).hexdigest()}-2"'
     head = s3.head_object(Bucket="seed", Key="big.bin")
-    assert (head["ETag"], head["ContentLength"], head["ContentType"]) == (done["ETag"], sum(map(len, parts)), "application/x-data")
+    assert (head["ETag"], head["ContentLength"], head["ContentType"]) == (
+        done["ETag"],
+        sum(map(len, parts)),
+        "application/x-data",
+    )
     with pytest.raises(ClientError) as exc:
         s3.upload_part(Bucket="seed", Key="big.bin", UploadId=upload["UploadId"], PartNumber=3, Body=b"late")
     assert _code(exc) == "NoSuchUpload"

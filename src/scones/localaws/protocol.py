@@ -80,9 +80,7 @@ def _rest_operations(service: str) -> list[_Row]:
 def _path_pattern(template: str) -> tuple[re.Pattern[str], int]:
     """`/functions/{FunctionName}/code` as a regex, and how many literal characters it has."""
     parts = re.split(r"(\{[^}]+\})", template.rstrip("/") or "/")
-    regex = "".join(
-        (".+" if p.endswith("+}") else "[^/]+") if p.startswith("{") else re.escape(p) for p in parts
-    )
+    regex = "".join((".+" if p.endswith("+}") else "[^/]+") if p.startswith("{") else re.escape(p) for p in parts)
     return re.compile(regex + "/?"), sum(len(p) for p in parts if not p.startswith("{"))
 
 

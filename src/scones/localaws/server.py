@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Callable
+from types import FrameType
 
 from scones.config import Settings
 from scones.errors import ConfigError
@@ -51,4 +53,22 @@ def serve(settings: Settings, config: UpConfig, announce: Callable[[list[str]], 
     server = uvicorn.Server(
         uvicorn.Config(LocalAws(settings, config), log_level="warning", lifespan="off", access_log=False)
     )
-    server.run(sockets=[sock])  # uvicorn handles SIGINT and SIGTERM: in-flight requests finish
+    # uvicorn catches SIGINT/SIGTERM, lets in-flight requests finish, then re-raises the signal
+    # to the handlers it found; these turn that into a normal return (exit 0 for a foreground server).
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+
+
+class _Stopped(Exception):
+    """Raised by the signal handlers once uvicorn has shut down."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
