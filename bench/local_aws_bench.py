@@ -1,0 +1,195 @@
+"""Local AWS benchmark (issue #16): `scones up` side by side with moto's server, in one run.
+
+Both servers run as their own processes on loopback, each over a fresh home/bucket:
+  - S3 GetObject of one ~2.5 KB staged PNG at concurrency 16: one presigned path-style GET sent over 16
+    keep-alive connections by a raw-socket asyncio client in its own process (so the client is not the
+    bottleneck): requests/s and p50/p99 (target: scones >= 2x moto);
+  - `aws s3 sync` of the staged PNGs (AWS CLI v1 on PATH) into each (target: no slower than moto).
+
+    .venv/bin/python bench/local_aws_bench.py [--pngs ../shared/data/bike-moto] [--seconds 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+DUMMY = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+PNGS = REPO.parent / "shared" / "data" / "bike-moto"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(name: str, home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = dict(os.environ, SCONES_HOME=str(home), PYTHONPATH=str(REPO / "src"))
+    if name == "scones":
+        cmd = [sys.executable, "-m", "scones.cli", "up", "--port", str(port)]
+    else:
+        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, url
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{name} did not start on {url}")
+
+
+async def _client(port: int, request: bytes, stop: float, warm: float, out: list[tuple[float, bool]]) -> None:
+    """One connection sending the same signed GET, kept alive unless the server closes it (moto does,
+    and then each request pays a new connection, as an SDK's pool would). Raw sockets keep the client cheap."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    while (started := time.perf_counter()) < stop:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length, close = 0, False
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+            close = close or line.lower().replace(b" ", b"") == b"connection:close"
+        await reader.readexactly(length)
+        if started >= warm:
+            out.append((time.perf_counter() - started, head[9:12] == b"200"))
+        if close:
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.close()
+
+
+async def _get_load(url: str, concurrency: int, seconds: float) -> dict[str, Any]:
+    parts = httpx.URL(url)
+    target = parts.raw_path.decode()
+    request = f"GET {target} HTTP/1.1\r\nhost: 127.0.0.1:{parts.port}\r\nuser-agent: bench\r\n\r\n".encode()
+    warm = time.perf_counter() + 1.0
+    stop = warm + seconds
+    out: list[tuple[float, bool]] = []
+    clients = asyncio.gather(*(_client(int(parts.port or 80), request, stop, warm, out) for _ in range(concurrency)))
+    await asyncio.wait_for(clients, timeout=seconds + 30)  # a stalled server must not stall the benchmark
+    latencies = sorted(t for t, _ in out)
+    return {
+        "requests_per_s": round(len(out) / seconds, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "requests": len(out),
+        "errors": sum(1 for _, ok in out if not ok),
+    }
+
+
+def _run_load(url: str, concurrency: int, seconds: float) -> dict[str, Any]:
+    """The load generator in its own process (uvloop when present), so it does not share the bench's GIL."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--load", url, "--concurrency", str(concurrency), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _sync(url: str, pngs: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DUMMY, AWS_ENDPOINT_URL=url)
+    start = time.perf_counter()
+    subprocess.run(["aws", "s3", "sync", "--only-show-errors", str(pngs), "s3://sync/data"], env=env, check=True)
+    return round(time.perf_counter() - start, 2)
+
+
+def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
+    png = sorted(pngs.rglob("*.png"))[0]
+    count = sum(1 for _ in pngs.rglob("*.png"))
+    results: dict[str, Any] = {"png_bytes": png.stat().st_size, "pngs_synced": count, "concurrency": concurrency}
+    with tempfile.TemporaryDirectory(prefix="scones-localaws-bench-") as tmp:
+        for name in ("scones", "moto"):
+            process, url = _start(name, Path(tmp) / name)
+            try:
+                s3 = boto3.client(
+                    "s3",
+                    endpoint_url=url,
+                    region_name="us-east-1",
+                    aws_access_key_id=DUMMY["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=DUMMY["AWS_SECRET_ACCESS_KEY"],
+                )
+                s3.create_bucket(Bucket="bench")
+                s3.create_bucket(Bucket="sync")
+                s3.put_object(Bucket="bench", Key="test/image.png", Body=png.read_bytes(), ContentType="image/png")
+                # a presigned URL: a signed request both servers accept, sent unchanged by the load client
+                signed = s3.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "test/image.png"})
+                get = _run_load(signed, concurrency, seconds)
+                results[name] = {"get_object": get, "sync_seconds": _sync(url, pngs)}
+            finally:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    scones, moto = results["scones"], results["moto"]
+    results["get_ratio"] = round(scones["get_object"]["requests_per_s"] / moto["get_object"]["requests_per_s"], 2)
+    results["sync_ratio_moto_over_scones"] = round(moto["sync_seconds"] / scones["sync_seconds"], 2)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pngs", type=Path, default=PNGS, help="a folder of staged PNGs")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each GetObject load run")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: run the load client against this URL
+    args = parser.parse_args()
+    if args.load:
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
+        print(json.dumps(asyncio.run(_get_load(args.load, args.concurrency, args.seconds))))
+        return
+    if not any(args.pngs.rglob("*.png")):
+        parser.error(f"no PNGs under {args.pngs}; stage some with 'scones stage' or pass --pngs")
+    results = bench(args.pngs, args.seconds, args.concurrency)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for name in ("scones", "moto"):
+        get = results[name]["get_object"]
+        print(
+            f"{name:7s} GetObject c={args.concurrency}: {get['requests_per_s']:8.1f} req/s, p50 {get['p50_ms']} ms, "
+            f"p99 {get['p99_ms']} ms, errors {get['errors']}; aws s3 sync of {results['pngs_synced']} PNGs: "
+            f"{results[name]['sync_seconds']} s"
+        )
+    print(
+        f"GetObject scones/moto: {results['get_ratio']}x; "
+        f"sync moto/scones time: {results['sync_ratio_moto_over_scones']}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
