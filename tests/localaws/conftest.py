@@ -24,7 +24,9 @@ def running(settings: Settings, **flags: Any) -> Iterator[str]:
 
     config = load_up_config(port=0, **flags)
     sock = bind(config)
-    server = uvicorn.Server(uvicorn.Config(LocalAws(settings, config), log_level="warning", lifespan="off"))
+    app = LocalAws(settings, config)
+    app.pools.endpoint_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -28,7 +28,7 @@ def test_account_id_is_configurable(settings: Settings) -> None:
 @pytest.mark.parametrize(
     ("service", "call", "operation"),
     [
-        ("lambda", lambda c: c.list_functions(), "ListFunctions"),
+        ("lambda", lambda c: c.list_aliases(FunctionName="f"), "ListAliases"),
         ("stepfunctions", lambda c: c.list_state_machines(), "ListStateMachines"),
         ("sagemaker", lambda c: c.list_training_jobs(), "ListTrainingJobs"),
         ("logs", lambda c: c.describe_log_groups(), "DescribeLogGroups"),

@@ -17,6 +17,9 @@ from starlette.types import Receive, Scope, Send
 
 from scones.config import Settings
 from scones.localaws import s3, signing, sts
+from scones.localaws.environments import Pools
+from scones.localaws.functions import Functions
+from scones.localaws.lambda_api import Lambda
 from scones.localaws.objects import Objects
 from scones.localaws.protocol import AwsError, error_response, match_operation, not_supported, service_model
 from scones.localaws.settings import UpConfig
@@ -33,7 +36,7 @@ SIGNING_NAMES = {
     "logs": "logs",
 }
 TARGET_PREFIXES = {"SageMaker": "sagemaker", "AWSStepFunctions": "stepfunctions", "Logs_20140328": "logs"}
-SERVED = ("s3", "sts")
+SERVED = ("S3", "STS", "Lambda")  # for the banner
 MAX_DRAIN = 64 << 20  # an unread request body up to this size is read and dropped after an error
 
 
@@ -43,13 +46,28 @@ class LocalAws:
     def __init__(self, settings: Settings, config: UpConfig) -> None:
         self.settings, self.config = settings, config
         self.objects = Objects(settings)
+        functions = Functions(settings.home / "localaws" / "lambda", config.region, config.account_id)
+        credentials = (config.access_key or "test", config.secret_key or "test")
+        # Functions call back into this server; serve() sets the real URL once the port is bound.
+        self.pools = Pools(f"http://{config.host}:{config.port}", config.region, credentials)
+        self.lambda_ = Lambda(functions, self.pools, self.objects)
         self.handlers: dict[str, Callable[[Request, str], Awaitable[Response]]] = {
             "s3": lambda request, _: s3.handle(request, self.objects, config.region),
             "sts": lambda request, request_id: sts.handle(request, config.account_id, request_id),
+            "lambda": lambda request, _: self.lambda_.handle(request),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan is off; websockets are not an AWS protocol here
+        if scope["type"] == "lifespan":  # shutdown stops the Lambda worker processes
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    self.pools.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":  # websockets are not an AWS protocol here
             return
         request = Request(scope, receive)
         response = await self.dispatch(request)

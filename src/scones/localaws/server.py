@@ -48,11 +48,11 @@ def serve(settings: Settings, config: UpConfig, announce: Callable[[list[str]], 
 
     sock = bind(config)
     port = sock.getsockname()[1]
-    banner = [f"scones up: local AWS ({', '.join(SERVED).upper()}) on http://{config.host}:{port} (Ctrl-C to stop)"]
+    banner = [f"scones up: local AWS ({', '.join(SERVED)}) on http://{config.host}:{port} (Ctrl-C to stop)"]
     announce(banner + export_lines(config, port))
-    server = uvicorn.Server(
-        uvicorn.Config(LocalAws(settings, config), log_level="warning", lifespan="off", access_log=False)
-    )
+    app = LocalAws(settings, config)
+    app.pools.endpoint_url = export_lines(config, port)[0].split("=", 1)[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
     # uvicorn catches SIGINT/SIGTERM, lets in-flight requests finish, then re-raises the signal
     # to the handlers it found; these turn that into a normal return (exit 0 for a foreground server).
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
