@@ -4,7 +4,10 @@ Both servers run as their own processes on loopback, each over a fresh home/buck
   - S3 GetObject of one ~2.5 KB staged PNG at concurrency 16: one presigned path-style GET sent over 16
     keep-alive connections by a raw-socket asyncio client in its own process (so the client is not the
     bottleneck): requests/s and p50/p99 (target: scones >= 2x moto);
-  - `aws s3 sync` of the staged PNGs (AWS CLI v1 on PATH) into each (target: no slower than moto).
+  - `aws s3 sync` of the staged PNGs (AWS CLI v1 on PATH) into each (target: no slower than moto);
+  - scones only: Invoke of a trivial Python function through the Lambda API: the cold start (first
+    call after CreateFunction), then warm p50 over keep-alive HTTP and through boto3, against calling
+    the same handler in-process (target: warm p50 within 3 ms of in-process).
 
     .venv/bin/python bench/local_aws_bench.py [--pngs ../shared/data/bike-moto] [--seconds 10] [--json]
 """
@@ -120,6 +123,61 @@ def _sync(url: str, pngs: Path) -> float:
     return round(time.perf_counter() - start, 2)
 
 
+TRIVIAL = "def lambda_handler(event, context):\n    return {'ok': event.get('n', 0)}\n"
+
+
+def _lambda(url: str, calls: int) -> dict[str, Any]:
+    import http.client
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("lambda_function.py", TRIVIAL)
+    kw: dict[str, Any] = {"endpoint_url": url, "region_name": "us-east-1"}
+    kw.update(aws_access_key_id=DUMMY["AWS_ACCESS_KEY_ID"], aws_secret_access_key=DUMMY["AWS_SECRET_ACCESS_KEY"])
+    lam = boto3.client("lambda", **kw)
+    lam.create_function(
+        FunctionName="trivial",
+        Runtime="python3.11",
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )
+    start = time.perf_counter()
+    first = lam.invoke(FunctionName="trivial", Payload=b'{"n": 1}', LogType="Tail")
+    cold_ms = (time.perf_counter() - start) * 1000
+    log = __import__("base64").b64decode(first["LogResult"]).decode()
+    init = float(log.split("Init Duration: ")[1].split(" ms")[0])
+    connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+    raw: list[float] = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        connection.request("POST", "/2015-03-31/functions/trivial/invocations", body=b'{"n": 2}')
+        connection.getresponse().read()
+        raw.append(time.perf_counter() - began)
+    via_boto3: list[float] = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        lam.invoke(FunctionName="trivial", Payload=b'{"n": 3}')["Payload"].read()
+        via_boto3.append(time.perf_counter() - began)
+    namespace: dict[str, Any] = {}
+    exec(compile(TRIVIAL, "lambda_function.py", "exec"), namespace)  # noqa: S102 - our own fixed source
+    local: list[float] = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        json.dumps(namespace["lambda_handler"](json.loads(b'{"n": 4}'), None))
+        local.append(time.perf_counter() - began)
+    return {
+        "cold_invoke_ms": round(cold_ms, 1),
+        "cold_init_duration_ms": init,
+        "warm_http_p50_ms": round(statistics.median(raw) * 1000, 3),
+        "warm_boto3_p50_ms": round(statistics.median(via_boto3) * 1000, 3),
+        "in_process_p50_ms": round(statistics.median(local) * 1000, 4),
+        "calls": calls,
+    }
+
+
 def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
     png = sorted(pngs.rglob("*.png"))[0]
     count = sum(1 for _ in pngs.rglob("*.png"))
@@ -142,6 +200,8 @@ def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
                 signed = s3.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "test/image.png"})
                 get = _run_load(signed, concurrency, seconds)
                 results[name] = {"get_object": get, "sync_seconds": _sync(url, pngs)}
+                if name == "scones":
+                    results[name]["lambda"] = _lambda(url, 300)
             finally:
                 process.send_signal(signal.SIGTERM)
                 try:
@@ -185,6 +245,7 @@ def main() -> None:
             f"p99 {get['p99_ms']} ms, errors {get['errors']}; aws s3 sync of {results['pngs_synced']} PNGs: "
             f"{results[name]['sync_seconds']} s"
         )
+    print("scones  Lambda:", json.dumps(results["scones"]["lambda"]))
     print(
         f"GetObject scones/moto: {results['get_ratio']}x; "
         f"sync moto/scones time: {results['sync_ratio_moto_over_scones']}x"

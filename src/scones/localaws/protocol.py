@@ -86,6 +86,17 @@ def _path_pattern(template: str) -> tuple[re.Pattern[str], int]:
 
 def match_operation(service: str, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> str:
     """The operation a REST request is: same method, its path template, the most markers matched."""
+    present = frozenset(h for h in _marker_headers(service) if h in headers)
+    return _match(service, method, path, frozenset(query), present)
+
+
+@functools.cache
+def _marker_headers(service: str) -> frozenset[str]:
+    return frozenset(r[2:] for row in _rest_operations(service) for r in row[5] if r[0] == "h")
+
+
+@functools.lru_cache(maxsize=4096)  # requests repeat shapes; a scan of ~100 templates costs ~80 us
+def _match(service: str, method: str, path: str, query: frozenset[str], headers: frozenset[str]) -> str:
     best: tuple[int, str] | None = None
     for op, op_method, pattern, static, literals, required in _rest_operations(service):
         if op_method != method or not pattern.fullmatch(path) or any(k not in query for k in literals):
