@@ -16,10 +16,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from scones.config import Settings
-from scones.localaws import s3, signing, sts
+from scones.localaws import logs_api, s3, signing, sts
 from scones.localaws.environments import Pools
 from scones.localaws.functions import Functions
 from scones.localaws.lambda_api import Lambda
+from scones.localaws.logstore import LogStore
 from scones.localaws.objects import Objects
 from scones.localaws.protocol import AwsError, error_response, match_operation, not_supported, service_model
 from scones.localaws.settings import UpConfig
@@ -36,7 +37,7 @@ SIGNING_NAMES = {
     "logs": "logs",
 }
 TARGET_PREFIXES = {"SageMaker": "sagemaker", "AWSStepFunctions": "stepfunctions", "Logs_20140328": "logs"}
-SERVED = ("S3", "STS", "Lambda")  # for the banner
+SERVED = ("S3", "STS", "Lambda", "CloudWatch Logs")  # for the banner
 MAX_DRAIN = 64 << 20  # an unread request body up to this size is read and dropped after an error
 
 
@@ -50,11 +51,13 @@ class LocalAws:
         credentials = (config.access_key or "test", config.secret_key or "test")
         # Functions call back into this server; serve() sets the real URL once the port is bound.
         self.pools = Pools(f"http://{config.host}:{config.port}", config.region, credentials)
-        self.lambda_ = Lambda(functions, self.pools, self.objects)
+        self.logs = LogStore(settings.logs_dir / "localaws")
+        self.lambda_ = Lambda(functions, self.pools, self.objects, self.logs)
         self.handlers: dict[str, Callable[[Request, str], Awaitable[Response]]] = {
             "s3": lambda request, _: s3.handle(request, self.objects, config.region),
             "sts": lambda request, request_id: sts.handle(request, config.account_id, request_id),
             "lambda": lambda request, _: self.lambda_.handle(request),
+            "logs": lambda request, _: logs_api.handle(request, self.logs),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -41,6 +41,7 @@ class Invocation:
     cold: bool
     duration_ms: float
     request_id: str
+    stream: str
     init_ms: float = 0.0
 
 
@@ -90,11 +91,13 @@ class Pools:
             self._stop(environment)
             message = f"Task timed out after {config['Timeout']:.2f} seconds"
             document = {"errorMessage": f"{_stamp()} {request_id} {message}", "errorType": "Sandbox.Timedout"}
-            return Invocation(json.dumps(document), True, message + "\n", cold, _ms(started), request_id)
+            return Invocation(
+                json.dumps(document), True, message + "\n", cold, _ms(started), request_id, environment.stream
+            )
         except (ValueError, ConnectionError, BrokenPipeError):
             self._stop(environment)
             document = {"errorMessage": "Runtime exited without providing a reason", "errorType": "Runtime.ExitError"}
-            return Invocation(json.dumps(document), True, "", cold, _ms(started), request_id)
+            return Invocation(json.dumps(document), True, "", cold, _ms(started), request_id, environment.stream)
         except BaseException:  # cancelled mid-invocation: the environment's state is unknown
             self._stop(environment)
             raise
@@ -105,7 +108,16 @@ class Pools:
         if error is not None:
             error["requestId"] = request_id
         payload = json.dumps(error) if error is not None else reply["payload"]
-        return Invocation(payload, error is not None, reply["log"], cold, _ms(started), request_id, reply["init_ms"])
+        return Invocation(
+            payload,
+            error is not None,
+            reply["log"],
+            cold,
+            _ms(started),
+            request_id,
+            environment.stream,
+            reply["init_ms"],
+        )
 
     def drop(self, name: str) -> None:
         """Stop the idle environments of a function (its code or configuration changed)."""

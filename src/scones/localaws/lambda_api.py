@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from scones.localaws.environments import Invocation, Pools
 from scones.localaws.functions import Functions
+from scones.localaws.logstore import LogStore
 from scones.localaws.objects import Objects
 from scones.localaws.protocol import AwsError, match_operation, not_supported
 
@@ -28,6 +29,7 @@ class Lambda:
     functions: Functions
     pools: Pools
     objects: Objects
+    logs: LogStore
 
     def __post_init__(self) -> None:
         self.background: set[asyncio.Task[Invocation]] = set()
@@ -83,17 +85,16 @@ class Lambda:
         except ValueError as exc:
             raise AwsError("InvalidRequestContentException", "Could not parse request body into json") from exc
         kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
-        code_dir = self.functions.code_dir(config["FunctionName"])
         if kind == "DryRun":
             return Response(b"", 204)
         if kind == "Event":
-            task = asyncio.create_task(self.pools.invoke(config, code_dir, event))
+            task = asyncio.create_task(self._invoke(config, event))
             self.background.add(task)
             task.add_done_callback(self.background.discard)
             return Response(b"", 202)
         if kind != "RequestResponse":
             raise AwsError("InvalidParameterValueException", f"InvocationType {kind!r}: use RequestResponse or Event")
-        result = await self.pools.invoke(config, code_dir, event)
+        result = await self._invoke(config, event)
         headers = {"X-Amz-Executed-Version": "$LATEST"}
         if result.error:
             headers["X-Amz-Function-Error"] = "Unhandled"
@@ -101,6 +102,13 @@ class Lambda:
             tail = _log(result, config).encode()[-LOG_TAIL:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return Response(result.payload.encode(), 200, headers, media_type="application/json")
+
+    async def _invoke(self, config: dict[str, Any], event: bytes) -> Invocation:
+        """Run one invocation and write its log to /aws/lambda/<name>, as the Lambda runtime does."""
+        result = await self.pools.invoke(config, self.functions.code_dir(config["FunctionName"]), event)
+        lines = _log(result, config).rstrip("\n").split("\n")
+        self.logs.append(f"/aws/lambda/{config['FunctionName']}", result.stream, lines)
+        return result
 
     def _zip(self, code: dict[str, Any]) -> bytes:
         if "ZipFile" in code:
