@@ -1,6 +1,7 @@
 """Local AWS (`scones up`): the AWS APIs the seed's own code calls, over the scones home.
 
-Served so far: S3 (REST-XML) over the buckets under the home, and STS GetCallerIdentity.
+Served so far: S3 (REST-XML) over the buckets under the home, STS GetCallerIdentity, Lambda
+(functions run in warm worker processes, each with a private /tmp) and CloudWatch Logs for them.
 Everything else answers in AWS's error shape, naming the operation as not supported locally.
 """
 
