@@ -25,6 +25,9 @@ def test_buckets_are_scones_buckets(s3: Any, store: Store) -> None:
     assert store.get("seed", "test/a.png") == b"png"  # the API's bucket is the store's
     store.put("seed", "train/b.png", b"from the cli")
     assert s3.get_object(Bucket="seed", Key="train/b.png")["Body"].read() == b"from the cli"
+    etag = s3.head_object(Bucket="seed", Key="train/b.png")["ETag"]
+    assert etag == f'"{hashlib.md5(b"from the cli", usedforsecurity=False).hexdigest()}"'
+    assert s3.head_object(Bucket="seed", Key="train/b.png")["ContentType"] == "image/png"
 
 
 def test_bucket_errors(s3: Any) -> None:
