@@ -26,7 +26,9 @@ def test_up_prints_the_exports_serves_and_stops_on_sigterm(clean_environ: Path) 
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline().strip() for _ in range(4)]
-        assert lines[0].startswith("scones up: local AWS (S3, STS, Lambda, CloudWatch Logs) on http://127.0.0.1:")
+        assert lines[0].startswith(
+            "scones up: local AWS (S3, STS, Lambda, CloudWatch Logs, Step Functions) on http://127.0.0.1:"
+        )
         assert lines[1].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
         assert lines[2:] == [
             "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from scones.config import Settings
-from scones.localaws import logs_api, s3, signing, sts
+from scones.localaws import logs_api, s3, signing, states, sts
 from scones.localaws.environments import Pools
 from scones.localaws.functions import Functions
 from scones.localaws.lambda_api import Lambda
@@ -37,7 +37,7 @@ SIGNING_NAMES = {
     "logs": "logs",
 }
 TARGET_PREFIXES = {"SageMaker": "sagemaker", "AWSStepFunctions": "stepfunctions", "Logs_20140328": "logs"}
-SERVED = ("S3", "STS", "Lambda", "CloudWatch Logs")  # for the banner
+SERVED = ("S3", "STS", "Lambda", "CloudWatch Logs", "Step Functions")  # for the banner
 MAX_DRAIN = 64 << 20  # an unread request body up to this size is read and dropped after an error
 
 
@@ -53,11 +53,13 @@ class LocalAws:
         self.pools = Pools(f"http://{config.host}:{config.port}", config.region, credentials)
         self.logs = LogStore(settings.logs_dir / "localaws")
         self.lambda_ = Lambda(functions, self.pools, self.objects, self.logs)
+        self.states = states.States(settings, self.lambda_, config.region, config.account_id)
         self.handlers: dict[str, Callable[[Request, str], Awaitable[Response]]] = {
             "s3": lambda request, _: s3.handle(request, self.objects, config.region),
             "sts": lambda request, request_id: sts.handle(request, config.account_id, request_id),
             "lambda": lambda request, _: self.lambda_.handle(request),
             "logs": lambda request, _: logs_api.handle(request, self.logs),
+            "stepfunctions": lambda request, _: self.states.handle(request),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

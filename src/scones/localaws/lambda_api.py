@@ -103,6 +103,19 @@ class Lambda:
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return Response(result.payload.encode(), 200, headers, media_type="application/json")
 
+    async def invoke_for_states(self, function: str, payload: Any) -> dict[str, Any] | None:
+        """What `lambda.invoke` answers, decoded, for a Step Functions task; None if no such function."""
+        try:
+            config = self.functions.get(function)
+        except AwsError:
+            return None
+        result = await self._invoke(config, json.dumps(payload).encode())
+        response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        response["Payload"] = json.loads(result.payload) if result.payload else None
+        if result.error:
+            response["FunctionError"] = "Unhandled"
+        return response
+
     async def _invoke(self, config: dict[str, Any], event: bytes) -> Invocation:
         """Run one invocation and write its log to /aws/lambda/<name>, as the Lambda runtime does."""
         result = await self.pools.invoke(config, self.functions.code_dir(config["FunctionName"]), event)
