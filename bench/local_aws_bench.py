@@ -7,7 +7,10 @@ Both servers run as their own processes on loopback, each over a fresh home/buck
   - `aws s3 sync` of the staged PNGs (AWS CLI v1 on PATH) into each (target: no slower than moto);
   - scones only: Invoke of a trivial Python function through the Lambda API: the cold start (first
     call after CreateFunction), then warm p50 over keep-alive HTTP and through boto3, against calling
-    the same handler in-process (target: warm p50 within 3 ms of in-process).
+    the same handler in-process (target: warm p50 within 3 ms of in-process);
+  - scones only: a console-style three-Lambda EXPRESS state machine (the seed's serialize and filter
+    functions, a stand-in classifier) through StartSyncExecution from 8 keep-alive connections
+    (target: >= 100 executions/s).
 
     .venv/bin/python bench/local_aws_bench.py [--pngs ../shared/data/bike-moto] [--seconds 10] [--json]
 """
@@ -178,6 +181,96 @@ def _lambda(url: str, calls: int) -> dict[str, Any]:
     }
 
 
+SERIALIZE = """
+import boto3, base64
+s3 = boto3.client('s3')
+def lambda_handler(event, context):
+    key, bucket = event['s3_key'], event['s3_bucket']
+    s3.download_file(bucket, key, "/tmp/image.png")
+    with open("/tmp/image.png", "rb") as f:
+        image_data = base64.b64encode(f.read()).decode()
+    return {'statusCode': 200, 'body': {"image_data": image_data, "s3_bucket": bucket, "s3_key": key, "inferences": []}}
+"""
+CLASSIFY = """
+def lambda_handler(event, context):
+    event['body']['inferences'] = [0.97, 0.03]
+    return {'statusCode': 200, 'body': event['body']}
+"""
+FILTER = """
+def lambda_handler(event, context):
+    if max(event['body']['inferences']) <= .93:
+        raise Exception("THRESHOLD_CONFIDENCE_NOT_MET")
+    return {'statusCode': 200, 'body': event['body']}
+"""
+
+
+def _express(url: str, png: Path, total: int, connections: int) -> dict[str, Any]:
+    import http.client
+    import io
+    import zipfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    kw: dict[str, Any] = {"endpoint_url": url, "region_name": "us-east-1"}
+    kw.update(aws_access_key_id=DUMMY["AWS_ACCESS_KEY_ID"], aws_secret_access_key=DUMMY["AWS_SECRET_ACCESS_KEY"])
+    s3, lam = boto3.client("s3", **kw), boto3.client("lambda", **kw)
+    s3.create_bucket(Bucket="pipeline")
+    s3.put_object(Bucket="pipeline", Key="test/bicycle.png", Body=png.read_bytes())
+    states: dict[str, Any] = {}
+    for name, source, after in (
+        ("serializeImageData", SERIALIZE, "classifyImage"),
+        ("classifyImage", CLASSIFY, "filterInferences"),
+        ("filterInferences", FILTER, None),
+    ):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("lambda_function.py", source)
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role="arn:aws:iam::000000000000:role/r",
+            Handler="lambda_function.lambda_handler",
+            Code={"ZipFile": buffer.getvalue()},
+        )
+        state: dict[str, Any] = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "OutputPath": "$.Payload",
+            "Parameters": {"Payload.$": "$", "FunctionName": f"arn:aws:lambda:us-east-1:000000000000:function:{name}"},
+        }
+        state.update({"Next": after} if after else {"End": True})
+        states[name] = state
+    sfn = boto3.client("stepfunctions", **kw)
+    definition = json.dumps({"StartAt": "serializeImageData", "States": states})
+    arn = sfn.create_state_machine(
+        name="pipeline", definition=definition, roleArn="arn:aws:iam::0:role/r", type="EXPRESS"
+    )["stateMachineArn"]
+    body = json.dumps(
+        {"stateMachineArn": arn, "input": json.dumps({"s3_bucket": "pipeline", "s3_key": "test/bicycle.png"})}
+    )
+    headers = {"X-Amz-Target": "AWSStepFunctions.StartSyncExecution", "Content-Type": "application/x-amz-json-1.0"}
+    port = int(url.rsplit(":", 1)[1])
+
+    def worker(count: int) -> list[str]:
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        statuses = []
+        for _ in range(count):
+            connection.request("POST", "/", body=body, headers=headers)
+            statuses.append(json.loads(connection.getresponse().read())["status"])
+        return statuses
+
+    worker(connections)  # warm: start the execution environments
+    start = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        statuses = [s for batch in pool.map(worker, [total // connections] * connections) for s in batch]
+    elapsed = time.perf_counter() - start
+    return {
+        "executions": len(statuses),
+        "succeeded": statuses.count("SUCCEEDED"),
+        "executions_per_s": round(len(statuses) / elapsed, 1),
+        "connections": connections,
+    }
+
+
 def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
     png = sorted(pngs.rglob("*.png"))[0]
     count = sum(1 for _ in pngs.rglob("*.png"))
@@ -202,6 +295,7 @@ def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
                 results[name] = {"get_object": get, "sync_seconds": _sync(url, pngs)}
                 if name == "scones":
                     results[name]["lambda"] = _lambda(url, 300)
+                    results[name]["express"] = _express(url, png, 400, 8)
             finally:
                 process.send_signal(signal.SIGTERM)
                 try:
@@ -246,6 +340,7 @@ def main() -> None:
             f"{results[name]['sync_seconds']} s"
         )
     print("scones  Lambda:", json.dumps(results["scones"]["lambda"]))
+    print("scones  EXPRESS pipeline:", json.dumps(results["scones"]["express"]))
     print(
         f"GetObject scones/moto: {results['get_ratio']}x; "
         f"sync moto/scones time: {results['sync_ratio_moto_over_scones']}x"

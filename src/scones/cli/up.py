@@ -27,7 +27,7 @@ def up(
     ] = None,
     account_id: Annotated[str | None, typer.Option(help="The account STS reports [default: 000000000000].")] = None,
 ) -> None:
-    """Serve the AWS APIs the seed's code calls (S3, STS, Lambda, Logs so far) on one port, over the scones home."""
+    """Serve the AWS APIs the seed's code calls (S3, STS, Lambda, Logs, Step Functions) on one port, over the home."""
     from scones.localaws import load_up_config, serve
 
     settings = _common.settings()

@@ -1,7 +1,8 @@
 """Local AWS (`scones up`): the AWS APIs the seed's own code calls, over the scones home.
 
 Served so far: S3 (REST-XML) over the buckets under the home, STS GetCallerIdentity, Lambda
-(functions run in warm worker processes, each with a private /tmp) and CloudWatch Logs for them.
+(functions run in warm worker processes, each with a private /tmp), CloudWatch Logs for them, and
+Step Functions on scones' ASL engine with Lambda tasks bound to those functions.
 Everything else answers in AWS's error shape, naming the operation as not supported locally.
 """
 
