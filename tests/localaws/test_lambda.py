@@ -254,3 +254,12 @@ def test_aws_cli_lambda_invoke(lam: Any, local_aws: str, tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text()) == {"got": {"a": 1}}
     assert json.loads(done.stdout)["StatusCode"] == 200
+
+
+def test_large_event_round_trips(lam: Any) -> None:
+    create(lam, "echo", "def lambda_handler(event, context):\n    return len(event['blob'])\n")
+    blob = "x" * (2 << 20)  # far beyond a pipe's buffer
+    assert invoke(lam, "echo", {"blob": blob})[1] == len(blob)
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName="echo", Payload=json.dumps({"blob": "x" * (7 << 20)}).encode())
+    assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"

@@ -85,6 +85,7 @@ class Pools:
         assert environment.process.stdin is not None and environment.process.stdout is not None  # noqa: S101 - pipes
         try:
             environment.process.stdin.write((json.dumps(request) + "\n").encode())
+            await environment.process.stdin.drain()  # events up to 6 MB exceed the pipe's buffer
             line = await asyncio.wait_for(environment.process.stdout.readline(), timeout=config["Timeout"])
             reply = json.loads(line)
         except TimeoutError:
