@@ -258,7 +258,11 @@ def _express(url: str, png: Path, total: int, connections: int) -> dict[str, Any
             statuses.append(json.loads(connection.getresponse().read())["status"])
         return statuses
 
-    worker(connections)  # warm: start the execution environments
+    with ThreadPoolExecutor(connections) as pool:  # warm: start an execution environment per connection
+        list(pool.map(worker, [2] * connections))
+    start = time.perf_counter()
+    one = worker(20)
+    sequential_ms = (time.perf_counter() - start) / len(one) * 1000
     start = time.perf_counter()
     with ThreadPoolExecutor(connections) as pool:
         statuses = [s for batch in pool.map(worker, [total // connections] * connections) for s in batch]
@@ -267,6 +271,7 @@ def _express(url: str, png: Path, total: int, connections: int) -> dict[str, Any
         "executions": len(statuses),
         "succeeded": statuses.count("SUCCEEDED"),
         "executions_per_s": round(len(statuses) / elapsed, 1),
+        "one_connection_ms_per_execution": round(sequential_ms, 1),
         "connections": connections,
     }
 

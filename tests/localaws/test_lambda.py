@@ -263,3 +263,13 @@ def test_large_event_round_trips(lam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName="echo", Payload=json.dumps({"blob": "x" * (7 << 20)}).encode())
     assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
+
+
+def test_init_is_timed_apart_from_the_function_timeout(lam: Any) -> None:
+    # module-level work (imports, boto3 clients) longer than Timeout: Lambda times init separately
+    source = "import time\ntime.sleep(1.5)\ndef lambda_handler(event, context):\n    return 'ready'\n"
+    create(lam, "slowinit", source, Timeout=1)
+    response, result = invoke(lam, "slowinit", {}, LogType="Tail")
+    assert result == "ready" and "FunctionError" not in response
+    log = base64.b64decode(response["LogResult"]).decode()
+    assert float(log.split("Init Duration: ")[1].split(" ms")[0]) >= 1500

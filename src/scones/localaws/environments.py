@@ -29,6 +29,11 @@ from scones.config import env
 logger = logging.getLogger(__name__)
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
+INIT_TIMEOUT = 10.0  # Lambda's limit for the init phase, timed apart from the function's Timeout
+
+
+class _InitFailed(Exception):
+    """An execution environment could not start (answered as Runtime.InitError)."""
 
 
 @dataclass
@@ -67,12 +72,17 @@ class Pools:
     async def invoke(self, config: dict[str, Any], code_dir: Path, event: bytes) -> Invocation:
         name = config["FunctionName"]
         started = time.perf_counter()
+        request_id = str(uuid.uuid4())
         environment, cold = self._take(name, config["CodeSha256"]), False
         if environment is None:
-            environment, cold = await self._start(config, code_dir), True
             self.cold_starts[name] = self.cold_starts.get(name, 0) + 1
+            try:
+                environment, cold = await self._start(config, code_dir), True
+            except _InitFailed as exc:
+                document = {"errorMessage": str(exc), "errorType": "Runtime.InitError"}
+                stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+                return Invocation(json.dumps(document), True, f"{exc}\n", True, _ms(started), request_id, stream)
         self.busy.add(environment)
-        request_id = str(uuid.uuid4())
         request = {
             "event": event.decode("utf-8", "replace") or "{}",
             "request_id": request_id,
@@ -157,7 +167,19 @@ class Pools:
             stderr=asyncio.subprocess.DEVNULL,
         )
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-        return Environment(process, tmp, config["CodeSha256"], stream)
+        environment = Environment(process, tmp, config["CodeSha256"], stream)
+        assert process.stdout is not None  # noqa: S101 - a pipe was asked for
+        try:  # the init phase (imports, module-level clients) has its own limit, as on Lambda
+            ready = await asyncio.wait_for(process.stdout.readline(), timeout=INIT_TIMEOUT)
+        except TimeoutError:
+            ready = b""
+        except BaseException:
+            self._stop(environment)
+            raise
+        if not ready:
+            self._stop(environment)
+            raise _InitFailed(f"The execution environment did not initialise within {INIT_TIMEOUT:.0f} s")
+        return environment
 
     def _variables(self, config: dict[str, Any], code_dir: Path, tmp: Path) -> dict[str, str]:
         variables = {

@@ -63,6 +63,9 @@ def main() -> None:
     with contextlib.redirect_stdout(init_log), contextlib.redirect_stderr(init_log):
         handler, init_error = _load(sys.argv[1])
     init_ms = (time.perf_counter() - started) * 1000
+    # Ready: the invocation's timeout starts now, as Lambda times the init phase separately.
+    replies.write(json.dumps({"ready": True}) + "\n")
+    replies.flush()
     for line in sys.stdin:
         request = json.loads(line)
         log = io.StringIO()
