@@ -219,3 +219,12 @@ def test_unsupported_operation_names_itself(s3: Any) -> None:
         s3.get_bucket_tagging(Bucket="seed")
     assert _code(exc) == "NotImplemented"
     assert "GetBucketTagging is not supported locally" in str(exc.value)
+
+
+def test_overwriting_drops_the_old_metadata(s3: Any) -> None:
+    s3.create_bucket(Bucket="seed")
+    s3.put_object(Bucket="seed", Key="a.png", Body=b"v1", ContentType="text/plain", Metadata={"label": "1"})
+    s3.put_object(Bucket="seed", Key="a.png", Body=b"v2", ContentType="image/png")
+    head = s3.head_object(Bucket="seed", Key="a.png")
+    assert (head["Metadata"], head["ContentType"]) == ({}, "image/png")
+    assert head["ETag"] == f'"{hashlib.md5(b"v2", usedforsecurity=False).hexdigest()}"'

@@ -106,8 +106,7 @@ class Objects:
             return cached
         meta = self._read_sidecar(bucket, key, stat.st_size, stat.st_mtime_ns)
         if meta is None:
-            guessed = mimetypes.guess_type(key)[0] or DEFAULT_CONTENT_TYPE
-            meta = ObjectMeta(stat.st_size, stat.st_mtime_ns, f'"{_md5_file(path)}"', guessed)
+            meta = ObjectMeta(stat.st_size, stat.st_mtime_ns, f'"{_md5_file(path)}"', _guessed_type(key))
         self._cache[path] = meta
         return meta
 
@@ -233,8 +232,12 @@ class Objects:
         stat = path.stat()
         meta = ObjectMeta(stat.st_size, stat.st_mtime_ns, etag, content_type or DEFAULT_CONTENT_TYPE, metadata)
         sidecar = self._sidecar(bucket, key)
-        sidecar.parent.mkdir(parents=True, exist_ok=True)
-        sidecar.write_text(json.dumps(asdict(meta)))
+        if "-" not in etag and not metadata and meta.content_type == _guessed_type(key):
+            # Nothing a sidecar would add: the MD5 and the type are derived again from the file.
+            sidecar.unlink(missing_ok=True)
+        else:
+            sidecar.parent.mkdir(parents=True, exist_ok=True)
+            sidecar.write_text(json.dumps(asdict(meta)))
         self._cache[path] = meta
         return meta
 
@@ -263,6 +266,10 @@ def _walk(folder: Path, folder_key: str, prefix: str) -> Iterator[str]:
                 yield from _walk(Path(entry.path), key, prefix)
         elif key.startswith(prefix) and not entry.name.startswith(TMP_PREFIX):
             yield key
+
+
+def _guessed_type(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or DEFAULT_CONTENT_TYPE
 
 
 def _read_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
