@@ -14,7 +14,7 @@ from botocore.config import Config
 
 from scones.config import Settings
 from scones.localaws import LocalAws, load_up_config
-from scones.localaws.server import bind
+from scones.localaws.server import bind, guarded
 
 
 @contextmanager
@@ -26,7 +26,7 @@ def running(settings: Settings, **flags: Any) -> Iterator[str]:
     sock = bind(config)
     app = LocalAws(settings, config)
     app.pools.endpoint_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(guarded(app, config), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -26,12 +26,23 @@ def up(
         typer.Option(help="The secret for --access-key (env SCONES_UP_SECRET_KEY).", show_default=False),
     ] = None,
     account_id: Annotated[str | None, typer.Option(help="The account STS reports [default: 000000000000].")] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Also answer this Host name (repeatable); others get 403, as DNS-rebinding pages do."),
+    ] = None,
 ) -> None:
     """Serve the AWS APIs the seed's code calls (S3, STS, Lambda, Logs, Step Functions) on one port, over the home."""
     from scones.localaws import load_up_config, serve
 
     settings = _common.settings()
-    config = load_up_config(host=host, port=port, access_key=access_key, secret_key=secret_key, account_id=account_id)
+    config = load_up_config(
+        host=host,
+        port=port,
+        access_key=access_key,
+        secret_key=secret_key,
+        account_id=account_id,
+        allow_hosts=",".join(allow_host) if allow_host else None,
+    )
     serve(settings, config, _announce)
 
 

@@ -88,10 +88,15 @@ class Guard:
         cookie: str = "scones_session",
         open_paths: tuple[str, ...] = (),
         login_path: str | None = None,
+        host_suffixes: tuple[str, ...] = (),
+        refuse_cross_origin: bool = False,
     ) -> None:
         self.app = app
         self.token = token
         self.hosts = hosts
+        # `.localhost` names always resolve to this machine (RFC 6761): virtual-host S3 uses them
+        self.host_suffixes = host_suffixes
+        self.refuse_cross_origin = refuse_cross_origin
         self.cookie = cookie
         self.open_paths = open_paths
         self.login_path = login_path
@@ -111,10 +116,18 @@ class Guard:
     def _refusal(self, request: HTTPConnection, method: str) -> Response | None:
         """None when the request may pass; else the answer it gets instead."""
         name = host_name(request.headers.get("host", ""))
-        if name not in self.hosts:
+        if name not in self.hosts and not (self.host_suffixes and name.endswith(self.host_suffixes)):
             return PlainTextResponse(
                 f"Host {name!r} is not allowed here (a page from another site?); open this server as "
                 "http://127.0.0.1 or start it with --allow-host NAME",
+                status_code=403,
+            )
+        origin = request.headers.get("origin")
+        if self.refuse_cross_origin and origin is not None and host_name(origin.partition("://")[2]) not in self.hosts:
+            # SDKs and CLIs send no Origin; a browser does on every cross-site POST, even a "simple" form
+            # one that needs no preflight, so a page elsewhere cannot fire requests at this server blind.
+            return PlainTextResponse(
+                f"Requests from web pages of {origin!r} are refused; call this server from an SDK or the CLI",
                 status_code=403,
             )
         if self.token is None or request.url.path.startswith(self.open_paths):

@@ -7,7 +7,10 @@ import socket
 from collections.abc import Callable
 from types import FrameType
 
+from starlette.types import ASGIApp
+
 from scones.config import Settings
+from scones.console.guard import Guard, allowed_hosts
 from scones.errors import ConfigError
 from scones.localaws.app import SERVED, LocalAws
 from scones.localaws.settings import UpConfig
@@ -42,6 +45,15 @@ def export_lines(config: UpConfig, port: int) -> list[str]:
     ]
 
 
+def guarded(app: ASGIApp, config: UpConfig) -> Guard:
+    """The console's Host allow-list and a refusal of web pages' requests in front of every API.
+
+    No token: AWS clients authenticate by SigV4 (checked when --access-key is given).
+    """
+    hosts = allowed_hosts(config.host, [name.strip() for name in config.allow_hosts.split(",")])
+    return Guard(app, token=None, hosts=hosts, host_suffixes=(".localhost",), refuse_cross_origin=True)
+
+
 def serve(settings: Settings, config: UpConfig, announce: Callable[[list[str]], None]) -> None:
     """Serve every API on one port; `announce` gets the banner lines once the port is bound."""
     import uvicorn
@@ -52,7 +64,7 @@ def serve(settings: Settings, config: UpConfig, announce: Callable[[list[str]], 
     announce(banner + export_lines(config, port))
     app = LocalAws(settings, config)
     app.pools.endpoint_url = export_lines(config, port)[0].split("=", 1)[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(guarded(app, config), log_level="warning", lifespan="on", access_log=False))
     # uvicorn catches SIGINT/SIGTERM, lets in-flight requests finish, then re-raises the signal
     # to the handlers it found; these turn that into a normal return (exit 0 for a foreground server).
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -23,6 +23,8 @@ class UpConfig:
             signature made with them; unset, signatures are not checked (SCONES_UP_ACCESS_KEY, ..._SECRET_KEY).
         account_id: the account STS reports and ARNs carry (SCONES_UP_ACCOUNT_ID).
         region: the region reported by S3 and put into ARNs (SCONES_UP_REGION).
+        allow_hosts: Host names answered besides loopback, `*.localhost` and `host`, comma-separated
+            (SCONES_UP_ALLOW_HOSTS); any other Host gets 403, which stops DNS-rebinding pages.
     """
 
     host: str = "127.0.0.1"
@@ -31,6 +33,7 @@ class UpConfig:
     secret_key: str | None = field(default=None, repr=False)
     account_id: str = "000000000000"
     region: str = "us-east-1"
+    allow_hosts: str = ""
 
     def __post_init__(self) -> None:
         if (self.access_key is None) != (self.secret_key is None):
