@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from scones.cli import _common
+from scones.errors import ConfigError
 
 _Name = Annotated[str, typer.Argument(help="Endpoint name.")]
 _NameOption = Annotated[str | None, typer.Option("--name", help="Endpoint name (default: the configured one).")]
@@ -31,6 +32,14 @@ _Token = Annotated[
     ),
 ]
 _Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_Variants = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--variant",
+        help="A production variant NAME=MODEL[:WEIGHT] (repeat for several; traffic splits by weight).",
+        show_default=False,
+    ),
+]
 
 
 def serve_command(
@@ -45,26 +54,42 @@ def serve_command(
     workers: _Workers = None,
     capture_percent: _Percent = None,
     capture_destination: _Destination = None,
-    variant: Annotated[str | None, typer.Option(help="Production variant name (default AllTraffic).")] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Production variant name (default AllTraffic), or NAME=MODEL[:WEIGHT] repeated to serve several.",
+            show_default=False,
+        ),
+    ] = None,
     max_batch_size: Annotated[int | None, typer.Option(help="Most images per model run (default 8).")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="Longest a batch waits for more (default 2 ms).")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads (default: one per core).")] = None,
     auth_token: _Token = None,
 ) -> None:
     """Serve a model in the foreground (the SageMaker container's 'serve' command)."""
+    from scones.endpoint import variants
     from scones.endpoint.server import endpoint_config, serve
 
+    specs = [variants.parse(v) for v in variant or [] if "=" in v]
+    if specs and (model or len(specs) != len(variant or [])):
+        raise ConfigError("Give --model with one --variant NAME, or only --variant NAME=MODEL[:WEIGHT] options")
+    if specs:
+        variants.check(specs)
     settings = _common.settings(auth_token=auth_token)
     config = endpoint_config(
         settings, name=name or settings.endpoint_name, host=host, port=port, workers=workers,
-        capture_percent=capture_percent, capture_destination=capture_destination, variant=variant,
+        capture_percent=capture_percent, capture_destination=capture_destination,
+        variant=specs[0].name if specs else (variant[-1] if variant else None),
         max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, threads=threads,
     )  # fmt: skip
-    serve(settings, config, model)
+    serve(settings, config, model, specs)
 
 
 def deploy_command(
-    model: Annotated[str, typer.Option(help="model.tar.gz, s3:// URI or training job name.")],
+    model: Annotated[
+        str | None, typer.Option(help="model.tar.gz, s3:// URI or training job name (one variant, AllTraffic).")
+    ] = None,
+    variant: _Variants = None,
     name: _NameOption = None,
     port: _Port = None,
     workers: _Workers = None,
@@ -74,19 +99,24 @@ def deploy_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /ping.")] = 60.0,
 ) -> None:
     """Start a named endpoint in the background; returns once it is InService."""
+    from scones.endpoint import variants
     from scones.endpoint.registry import deploy
     from scones.endpoint.server import endpoint_config
 
+    if not model and not variant:
+        raise ConfigError("Nothing to deploy: give --model M, or --variant NAME=MODEL[:WEIGHT] (repeatable)")
+    specs = [variants.parse(v) for v in variant or []]
     settings = _common.settings(auth_token=auth_token)
     config = endpoint_config(
         settings, name=name or settings.endpoint_name, port=port or 0, workers=workers,
         capture_percent=capture_percent, capture_destination=capture_destination,
     )  # fmt: skip
-    _common.err.print(f"Deploying {config.name} from {model} ...")
-    record = deploy(settings, config, model, timeout=timeout)
+    _common.err.print(f"Deploying {config.name} from {model or ', '.join(variant or [])} ...")
+    record = deploy(settings, config, model, timeout=timeout, production_variants=specs)
     _common.out.print(
         f"{record.name} InService at {record.url} (pid {record.pid}, log {record.config['log']})", soft_wrap=True
     )
+    _print_variants(record.config.get("variants") or [])
 
 
 def endpoints_command(as_json: _Json = False) -> None:
@@ -161,6 +191,29 @@ def update_endpoint_command(
     )
 
 
+def update_weights_command(
+    name: _Name,
+    weights: Annotated[list[str], typer.Argument(help="NAME=WEIGHT for each variant to change, e.g. Blue=9 Green=1.")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every worker to apply them.")] = 60.0,
+) -> None:
+    """Change a running endpoint's traffic split between its variants, live (UpdateEndpointWeightsAndCapacities)."""
+    from scones.endpoint import variants
+    from scones.endpoint.registry import update_weights
+
+    record = update_weights(_common.settings(), name, variants.parse_weights(weights), timeout=timeout)
+    _print_variants(record.config.get("variants") or [])
+
+
+def _print_variants(listed: list[dict[str, object]]) -> None:
+    total = sum(float(str(v["weight"])) for v in listed) or 1.0
+    for v in listed:
+        share = 100 * float(str(v["weight"])) / total
+        _common.out.print(
+            f"  {v['name']}: weight {v['weight']} ({share:.0f}% of traffic), model {v['model']}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.command("serve")(serve_command)
@@ -170,3 +223,4 @@ def register(app: typer.Typer) -> None:
     app.command("delete-endpoint")(delete_command)
     app.command("invoke")(invoke_command)
     app.command("update-endpoint")(update_endpoint_command)
+    app.command("update-endpoint-weights")(update_weights_command)

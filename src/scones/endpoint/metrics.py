@@ -1,11 +1,16 @@
-"""Prometheus metrics of one endpoint process (a registry per app, so tests can run several)."""
+"""Prometheus metrics of one endpoint process (a registry per service, so tests can run several).
+
+Each variant's service keeps its own `Metrics`; `render` merges them into one page, every
+sample labelled with its `variant` (SageMaker's per-variant CloudWatch dimension).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from scones.endpoint.capture import CaptureWriter
@@ -43,8 +48,27 @@ class Metrics:
         if capture is not None:
             self.registry.register(_CaptureCollector(capture))
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+
+def render(by_variant: Mapping[str, Metrics]) -> bytes:
+    """One Prometheus page for every variant's metrics, each sample labelled `variant`."""
+    registry = CollectorRegistry()
+    registry.register(_VariantsCollector(by_variant))
+    return generate_latest(registry)
+
+
+class _VariantsCollector(Collector):
+    def __init__(self, by_variant: Mapping[str, Metrics]) -> None:
+        self.by_variant = by_variant
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}  # one family per name, however many variants report it
+        for variant, metrics in self.by_variant.items():
+            for family in metrics.registry.collect():
+                merged = families.get(family.name)
+                if merged is None:
+                    merged = families[family.name] = Metric(family.name, family.documentation, family.type)
+                merged.samples.extend(s._replace(labels={**s.labels, "variant": variant}) for s in family.samples)
+        yield from families.values()
 
 
 class _CaptureCollector(Collector):
