@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -45,9 +46,9 @@ def test_set_rules() -> None:
         variants.check([Variant("A", "m"), Variant("A", "n")])
     with pytest.raises(ConfigError, match="weight 0"):
         variants.check([Variant("A", "m", 0.0), Variant("B", "n", 0.0)])
-    with pytest.raises(ConfigError, match="1 to 10"):
+    with pytest.raises(ConfigError, match="1 to 10 production"):
         variants.check([])
-    with pytest.raises(ConfigError, match="1 to 10"):
+    with pytest.raises(ConfigError, match="1 to 10 production"):
         variants.check([Variant(f"V{i}", "m") for i in range(11)])
 
 
@@ -82,7 +83,7 @@ def test_router_splits_by_weight_exactly_and_pins() -> None:
         seen[router.pick().variant] += 1
         assert abs(seen["Blue"] - 0.7 * i) <= 1
     assert router.pick("Off").variant == "Off"  # a pinned request reaches a weight-0 variant
-    with pytest.raises(ValidationError, match="not a variant of this endpoint"):
+    with pytest.raises(ValidationError, match="not a production variant of this endpoint"):
         router.pick("Purple")
 
 
@@ -100,3 +101,28 @@ def test_apply_changes_weights_and_retires_removed_variants() -> None:
     router = asyncio.run(scenario())
     assert list(router.slots) == ["A", "C"] and router.slots["C"].weight == 3.0
     assert Counter(router.pick().variant for _ in range(8)) == {"A": 2, "C": 6}
+
+
+def test_shadow_parse_and_rules() -> None:
+    assert variants.parse_shadow("Cand=m.tar.gz") == Variant("Cand", "m.tar.gz", 1.0, shadow=True)
+    assert variants.parse_shadow("Cand=s3://b/m.tar.gz:25") == Variant("Cand", "s3://b/m.tar.gz", 0.25, shadow=True)
+    for bad in ("Cand=m.tar.gz:0", "Cand=m.tar.gz:150"):
+        with pytest.raises(ConfigError, match="0 < PERCENT <= 100"):
+            variants.parse_shadow(bad)
+    blue, shadow = Variant("Blue", "m"), Variant("Cand", "n", 0.5, shadow=True)
+    variants.check([blue, shadow])
+    with pytest.raises(ConfigError, match="at most one shadow"):
+        variants.check([blue, shadow, Variant("Other", "n", 0.5, shadow=True)])
+    with pytest.raises(ConfigError, match="at most one shadow"):
+        variants.check([shadow, blue])
+    with pytest.raises(ConfigError, match="1 to 10 production"):
+        variants.check([shadow])
+    assert variants.revision([blue, shadow]) != variants.revision([blue, replace(shadow, shadow=False)])
+
+
+def test_router_never_routes_to_the_shadow() -> None:
+    router = Router([ModelSlot("Blue", 1.0), ModelSlot("Cand", 1.0, shadow=True)])
+    assert {router.pick().variant for _ in range(10)} == {"Blue"}
+    assert router.shadow is router.slots["Cand"]
+    with pytest.raises(ValidationError, match="not a production variant"):
+        router.pick("Cand")

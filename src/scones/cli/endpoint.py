@@ -32,6 +32,15 @@ _Token = Annotated[
     ),
 ]
 _Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_Shadow = Annotated[
+    str | None,
+    typer.Option(
+        "--shadow",
+        help="A shadow variant NAME=MODEL[:PERCENT]: gets a copy of PERCENT (default 100) of requests, off the "
+        "request path; its answers never reach the caller.",
+        show_default=False,
+    ),
+]
 _Variants = Annotated[
     list[str] | None,
     typer.Option(
@@ -65,6 +74,7 @@ def serve_command(
     max_wait_ms: Annotated[float | None, typer.Option(help="Longest a batch waits for more (default 2 ms).")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads (default: one per core).")] = None,
     auth_token: _Token = None,
+    shadow: _Shadow = None,
 ) -> None:
     """Serve a model in the foreground (the SageMaker container's 'serve' command)."""
     from scones.endpoint import variants
@@ -73,6 +83,10 @@ def serve_command(
     specs = [variants.parse(v) for v in variant or [] if "=" in v]
     if specs and (model or len(specs) != len(variant or [])):
         raise ConfigError("Give --model with one --variant NAME, or only --variant NAME=MODEL[:WEIGHT] options")
+    if shadow:
+        if not specs:
+            raise ConfigError("--shadow needs the production variants as --variant NAME=MODEL[:WEIGHT]")
+        specs.append(variants.parse_shadow(shadow))
     if specs:
         variants.check(specs)
     settings = _common.settings(auth_token=auth_token)
@@ -90,6 +104,7 @@ def deploy_command(
         str | None, typer.Option(help="model.tar.gz, s3:// URI or training job name (one variant, AllTraffic).")
     ] = None,
     variant: _Variants = None,
+    shadow: _Shadow = None,
     name: _NameOption = None,
     port: _Port = None,
     workers: _Workers = None,
@@ -100,12 +115,18 @@ def deploy_command(
 ) -> None:
     """Start a named endpoint in the background; returns once it is InService."""
     from scones.endpoint import variants
+    from scones.endpoint.capture import DEFAULT_VARIANT
     from scones.endpoint.registry import deploy
     from scones.endpoint.server import endpoint_config
 
     if not model and not variant:
         raise ConfigError("Nothing to deploy: give --model M, or --variant NAME=MODEL[:WEIGHT] (repeatable)")
     specs = [variants.parse(v) for v in variant or []]
+    if shadow:
+        if model:  # --model is the one variant AllTraffic; spell it out beside a shadow
+            specs.insert(0, variants.Variant(DEFAULT_VARIANT, model))
+            model = None
+        specs.append(variants.parse_shadow(shadow))
     settings = _common.settings(auth_token=auth_token)
     config = endpoint_config(
         settings, name=name or settings.endpoint_name, port=port or 0, workers=workers,
@@ -205,13 +226,53 @@ def update_weights_command(
 
 
 def _print_variants(listed: list[dict[str, object]]) -> None:
-    total = sum(float(str(v["weight"])) for v in listed) or 1.0
+    total = sum(float(str(v["weight"])) for v in listed if not v.get("shadow")) or 1.0
     for v in listed:
         share = 100 * float(str(v["weight"])) / total
+        role = (
+            f"shadow of {100 * float(str(v['weight'])):g}% of requests"
+            if v.get("shadow")
+            else (f"weight {v['weight']} ({share:.0f}% of traffic)")
+        )
         _common.out.print(
-            f"  {v['name']}: weight {v['weight']} ({share:.0f}% of traffic), model {v['model']}",
+            f"  {v['name']}: {role}, model {v['model']}",
             markup=False, highlight=False, soft_wrap=True,
         )  # fmt: skip
+
+
+def shadow_report_command(
+    name: _Name,
+    as_json: _Json = False,
+    threshold: Annotated[float, typer.Option(help="Below this top probability an answer is low-confidence.")] = 0.93,
+) -> None:
+    """Compare the shadow variant with production, prediction by prediction, from the captured requests."""
+    from scones.endpoint.shadow_report import shadow_report
+
+    report = shadow_report(_common.settings(), name, threshold)
+    if as_json:
+        _common.print_json(report.to_dict())
+        return
+    say = _common.out.print
+    say(f"{report.endpoint}: shadow {report.shadow} vs {', '.join(report.production)} over {report.pairs} requests")
+    if report.agreement_rate is None:
+        say("No paired requests yet: send traffic with capture on (--capture-percent 100), then run this again")
+        return
+    say(f"  agreement {100 * report.agreement_rate:.2f}%, confidence shift {report.confidence_shift:+.4f}")
+    for side in report.sides:
+        latency = (
+            f"p50 {side.latency_p50_ms:.1f} ms, p99 {side.latency_p99_ms:.1f} ms"
+            if side.latency_p50_ms is not None and side.latency_p99_ms is not None
+            else "latency n/a (endpoint not answering)"
+        )
+        say(
+            f"  {side.variant}: mean confidence {side.mean_confidence:.4f}, "
+            f"low-confidence {100 * side.low_confidence_rate:.1f}% (< {report.threshold}), {latency}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    for ours, theirs in report.flips.items():
+        say(f"  production {ours} -> shadow " + ", ".join(f"{k}: {v}" for k, v in theirs.items()), markup=False)
+    for d in report.disagreements[:10]:
+        say(f"  disagree: {d['production']} vs {d['shadow']}  {d['shadow_key']}", markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -224,3 +285,6 @@ def register(app: typer.Typer) -> None:
     app.command("invoke")(invoke_command)
     app.command("update-endpoint")(update_endpoint_command)
     app.command("update-endpoint-weights")(update_weights_command)
+    group = typer.Typer(help="Endpoint tools: the shadow report.", no_args_is_help=True)
+    group.command("shadow-report")(shadow_report_command)
+    app.add_typer(group, name="endpoint")

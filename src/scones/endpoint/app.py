@@ -8,6 +8,7 @@ Routes (SageMaker's container contract and public runtime route):
 
 An invocation goes to the production variant the `Router` picks by weight, or to the one named
 by `X-Amzn-SageMaker-Target-Variant`; `X-Amzn-Invoked-Production-Variant` says which answered.
+A shadow variant, if any, gets its share of copies once production has answered (`shadow.py`).
 
 Raw ASGI rather than a framework router: the hot path is one request shape, and this keeps it
 to a dictionary lookup and a few header reads. Every error is an exception whose class carries
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -36,6 +38,7 @@ from scones.endpoint.errors import (
 from scones.endpoint.metrics import CONTENT_TYPE as METRICS_TYPE, render as render_metrics
 from scones.endpoint.router import Router
 from scones.endpoint.service import EndpointConfig, InferenceService
+from scones.endpoint.shadow import Mirror
 from scones.endpoint.slot import ModelSlot
 from scones.endpoint.watcher import ModelWatcher
 from scones.model.artifact import Artifact
@@ -59,8 +62,8 @@ class App:
     """ASGI app for one endpoint; the model loads at lifespan startup, in each worker process.
 
     Constructed from plain data (artifacts, config, settings) so it can be pickled to worker
-    processes before anything heavy exists. `variants` are the (name, weight, model) it starts
-    with (default: `artifact` alone as `config.variant`); what it serves now is in `router`'s
+    processes before anything heavy exists. `variants` are the (name, weight, model, shadow) it
+    starts with (default: `artifact` alone as `config.variant`); what it serves now is in `router`'s
     slots, which a `ModelWatcher` changes (update-endpoint, update-endpoint-weights).
     """
 
@@ -69,12 +72,13 @@ class App:
         artifact: Artifact,
         config: EndpointConfig,
         settings: Settings,
-        variants: Sequence[tuple[str, float, Artifact]] = (),
+        variants: Sequence[tuple[str, float, Artifact, bool]] = (),
     ) -> None:
         self.config, self.settings = config, settings
-        self.variants = list(variants) or [(config.variant, 1.0, artifact)]
+        self.variants = list(variants) or [(config.variant, 1.0, artifact, False)]
         self.artifact = self.variants[0][2]
-        self.router = Router([ModelSlot(name, weight) for name, weight, _ in self.variants])
+        self.router = Router([ModelSlot(name, weight, shadow=shadow) for name, weight, _, shadow in self.variants])
+        self.mirror = Mirror()
         self.watcher: ModelWatcher | None = None
         self._token = f"Bearer {config.auth_token}".encode() if config.auth_token else None
 
@@ -86,7 +90,7 @@ class App:
     def start(self) -> None:
         import asyncio
 
-        for name, _, artifact in self.variants:
+        for name, _, artifact, _ in self.variants:
             config = replace(self.config, variant=name)  # its captures go under its own name
             self.router.slots[name].service = InferenceService(artifact, config, Store(self.settings))
         # update-endpoint: follow the registry's row and change the slots through the router (endpoint/watcher.py)
@@ -115,6 +119,7 @@ class App:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.mirror.drain()  # the shadow's copies in flight finish and are captured
                 self.stop()  # in-flight requests have finished; this flushes capture
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -170,16 +175,21 @@ class App:
         else:
             self.router.ready()
         body = await _read_body(receive, headers.get(b"content-length"), self.config.max_body_bytes)
-        inference_id = headers.get(b"x-amzn-sagemaker-inference-id")
+        given_id = headers.get(b"x-amzn-sagemaker-inference-id")
+        inference_id = given_id.decode("latin-1") if given_id else None
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
         slot = self.router.pick(target)  # picked after the body: weights or models may have changed meanwhile
+        shadow = self.router.shadow
+        mirrored = shadow is not None and self.mirror.wanted(shadow)
+        if mirrored and inference_id is None:
+            inference_id = uuid.uuid4().hex  # both captures carry it: the shadow report pairs them by it
         with slot.serving() as service:
             answered.append(service)
             reply, reply_type = await service.invoke(
-                body,
-                headers.get(b"content-type", b"").decode("latin-1"),
-                headers.get(b"accept", b"").decode("latin-1"),
-                inference_id.decode("latin-1") if inference_id else None,
+                body, content_type, headers.get(b"accept", b"").decode("latin-1"), inference_id
             )
+        if mirrored and shadow is not None and inference_id is not None:
+            self.mirror.offer(shadow, body, content_type, inference_id)  # after production answered; never waits
         response_headers = [
             (b"content-type", reply_type.encode()),
             (b"content-length", str(len(reply)).encode()),

@@ -34,7 +34,10 @@ def spawn(settings: Settings, config: EndpointConfig, variants: list[Variant], l
     command += ["serve", "--name", config.name, "--port", str(config.port)]
     command += ["--workers", str(config.workers), "--capture-percent", str(config.capture_percent)]
     for variant in variants:
-        command += ["--variant", f"{variant.name}={variant.model}:{variant.weight!r}"]
+        if variant.shadow:
+            command += ["--shadow", f"{variant.name}={variant.model}:{100 * variant.weight:g}"]
+        else:
+            command += ["--variant", f"{variant.name}={variant.model}:{variant.weight!r}"]
     if config.capture_destination:
         command += ["--capture-destination", config.capture_destination]
     # The token travels in the environment, never on the command line (which `ps` shows).

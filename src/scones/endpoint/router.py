@@ -11,7 +11,7 @@ through `apply`, the one writer; the watcher thread only prepares services and c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from scones.endpoint.errors import ServiceUnavailable, ValidationError
 from scones.endpoint.service import InferenceService
@@ -26,6 +26,11 @@ class Router:
         self._turn: dict[str, float] = {}  # smooth WRR's running score per variant
 
     @property
+    def shadow(self) -> ModelSlot | None:
+        """The shadow variant's slot (it takes no traffic of its own), if there is one."""
+        return next((slot for slot in self.slots.values() if slot.shadow), None)
+
+    @property
     def primary(self) -> ModelSlot:
         """The first variant (the one single-variant code and /ping speak of)."""
         return next(iter(self.slots.values()))
@@ -34,14 +39,15 @@ class Router:
         """The slot for one request: `target` if given (TargetVariant), else the next by weight."""
         if target:
             slot = self.slots.get(target)
-            if slot is None:
+            if slot is None or slot.shadow:
                 raise ValidationError(
-                    f"Target variant {target!r} is not a variant of this endpoint; use one of {', '.join(self.slots)}"
+                    f"Target variant {target!r} is not a production variant of this endpoint; use one of "
+                    + ", ".join(name for name, s in self.slots.items() if not s.shadow)
                 )
             return slot
         total, best, best_score = 0.0, None, 0.0
         for name, slot in self.slots.items():
-            if slot.weight <= 0:
+            if slot.weight <= 0 or slot.shadow:
                 continue
             score = self._turn.get(name, 0.0) + slot.weight
             self._turn[name] = score
@@ -59,8 +65,13 @@ class Router:
         for slot in self.slots.values():
             slot.ready()
 
-    async def apply(self, weights: Mapping[str, float], services: Mapping[str, InferenceService]) -> None:
-        """On the event loop: route by `weights` (in that order) with `services` swapped or added.
+    async def apply(
+        self,
+        weights: Mapping[str, float],
+        services: Mapping[str, InferenceService],
+        shadows: Collection[str] = (),
+    ) -> None:
+        """On the event loop: route by `weights` (in that order; `shadows` mirror) with `services` swapped or added.
 
         Variants not in `weights` leave the routing at once and close once the requests inside them finish.
         """
@@ -68,7 +79,7 @@ class Router:
         swaps = []
         for name, weight in weights.items():
             slot = self.slots.get(name) or ModelSlot(name)
-            slot.weight = weight
+            slot.weight, slot.shadow = weight, name in shadows
             if name in services:
                 if slot.service is None:
                     slot.service = services[name]

@@ -81,7 +81,7 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     # Fail here, with a clear message, not inside a worker.
-    models = [(v.name, v.weight, load_model(settings, v.model)) for v in variants or []]
+    models = [(v.name, v.weight, load_model(settings, v.model), v.shadow) for v in variants or []]
     artifact = models[0][2] if models else load_model(settings, model)
     logging.getLogger("scones").setLevel(logging.INFO)
     app = App(artifact, config, settings, models)

@@ -21,8 +21,10 @@ from scones.endpoint.service import InferenceService
 class ModelSlot:
     """A production variant: its name, its share of traffic, and the service answering for it."""
 
-    def __init__(self, variant: str, weight: float = 1.0, service: InferenceService | None = None) -> None:
-        self.variant, self.weight = variant, weight
+    def __init__(
+        self, variant: str, weight: float = 1.0, service: InferenceService | None = None, shadow: bool = False
+    ) -> None:
+        self.variant, self.weight, self.shadow = variant, weight, shadow  # a shadow's weight: the share it mirrors
         self.service = service
 
     @property
