@@ -6,6 +6,7 @@ sample labelled with its `variant` (SageMaker's per-variant CloudWatch dimension
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
@@ -19,6 +20,8 @@ from scones.model.artifact import Manifest
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+# The top class probability of each answer: deployments judge a candidate's low-confidence rate from it.
+CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.93, 0.95, 0.97, 0.99, 1.0)
 
 
 class Metrics:
@@ -34,6 +37,10 @@ class Metrics:
             "scones_endpoint_invocation_seconds", "Invocation latency inside the server (read to reply)",
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.confidence = Histogram(
+            "scones_endpoint_top_probability", "The winning class's probability per answer",
+            buckets=CONFIDENCE_BUCKETS, registry=self.registry,
+        )  # fmt: skip
         self.batch_size = Histogram(
             "scones_endpoint_batch_size", "Images per model run", buckets=BATCH_BUCKETS, registry=self.registry
         )
@@ -43,6 +50,7 @@ class Metrics:
                 "training_job": manifest.training_job or "",
                 "model_sha256": manifest.model_sha256,
                 "classes": ",".join(manifest.classes),
+                "pid": str(os.getpid()),  # with --workers N, which process answered the scrape
             }
         )
         if capture is not None:

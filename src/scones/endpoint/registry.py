@@ -151,6 +151,25 @@ def update_weights(
     return _apply(settings, record, record.model, {"variants": [v.to_dict() for v in changed]}, timeout)
 
 
+def resolve_variants(settings: Settings, wanted: Sequence[Variant]) -> list[Variant]:
+    """`wanted` with each model located, checked and its sha256 recorded (ConfigError/ArtifactError if not)."""
+    return [variant for variant, _ in _resolve(settings, wanted)]
+
+
+def apply_variants(settings: Settings, name: str, wanted: Sequence[Variant], timeout: float = 120.0) -> EndpointRecord:
+    """Serve exactly `wanted` (resolved, see `resolve_variants`) on running endpoint `name`; return once applied."""
+    variants.check(wanted)
+    record = _in_service(settings, name)
+    first = wanted[0]
+    changes = {"variants": [v.to_dict() for v in wanted], "variant": first.name, "model_sha256": first.model_sha256}
+    return _apply(settings, record, first.model, changes, timeout)
+
+
+def in_service(settings: Settings, name: str) -> EndpointRecord:
+    """`name`'s record, or EndpointError unless it is InService."""
+    return _in_service(settings, name)
+
+
 def _in_service(settings: Settings, name: str) -> EndpointRecord:
     record = describe(settings, name)
     if record.status != "InService":

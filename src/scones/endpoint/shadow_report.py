@@ -20,6 +20,7 @@ from typing import Any
 
 from scones.config import DEFAULT_THRESHOLD, Settings
 from scones.endpoint import table, variants
+from scones.endpoint.guardrails import quantile
 from scones.errors import EndpointError
 from scones.keys import join_key, parse_s3_uri
 from scones.storage import Store
@@ -139,7 +140,7 @@ def _argmax(values: list[float]) -> int:
 
 def _side(variant: str, confidences: list[float], threshold: float, buckets: dict[float, float]) -> Side:
     low = sum(1 for c in confidences if c < threshold) / len(confidences)
-    p50, p99 = _quantile(0.5, buckets), _quantile(0.99, buckets)
+    p50, p99 = quantile(0.5, buckets), quantile(0.99, buckets)
     return Side(
         variant, sum(confidences) / len(confidences), low,
         None if p50 is None else 1000 * p50, None if p99 is None else 1000 * p99,
@@ -170,20 +171,3 @@ def _merge(histograms: list[dict[float, float]]) -> dict[float, float]:
         for bound, count in histogram.items():
             merged[bound] = merged.get(bound, 0.0) + count
     return merged
-
-
-def _quantile(q: float, buckets: dict[float, float]) -> float | None:
-    """Prometheus' histogram_quantile: linear within the bucket that holds rank q."""
-    bounds = sorted(buckets)
-    if not bounds or buckets[bounds[-1]] <= 0:
-        return None
-    rank, previous_bound, previous_count = q * buckets[bounds[-1]], 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if bound == float("inf"):
-                return previous_bound
-            share = (rank - previous_count) / (count - previous_count) if count > previous_count else 1.0
-            return previous_bound + (bound - previous_bound) * share
-        previous_bound, previous_count = bound, count
-    return previous_bound
