@@ -126,11 +126,12 @@ def delete(settings: Settings, name: str) -> EndpointRecord:
 def update_endpoint(settings: Settings, name: str, model: str, timeout: float = 120.0) -> EndpointRecord:
     """Point endpoint `name` at `model` (all traffic, first variant's name); return once every worker serves it."""
     record = _in_service(settings, name)
-    primary = variants.from_config(record.config, record.model)[0]
-    (variant, artifact), *_ = _resolve(settings, [Variant(primary.name, model)])  # refused before anything changes
+    current = variants.from_config(record.config, record.model)
+    shadows = [v for v in current if v.shadow]  # a shadow stays; the production variants become this one
+    (variant, artifact), *_ = _resolve(settings, [Variant(current[0].name, model)])  # refused before anything changes
     changes = {
         "classes": artifact.classes, "training_job": artifact.manifest.training_job,
-        "model_sha256": variant.model_sha256, "variants": [variant.to_dict()],
+        "model_sha256": variant.model_sha256, "variants": [v.to_dict() for v in (variant, *shadows)],
     }  # fmt: skip
     return _apply(settings, record, variant.model, changes, timeout)
 
