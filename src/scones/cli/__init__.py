@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from scones.cli import _common, aws, console, data, demo, endpoint, model, monitor, rollout, workflow
+from scones.cli import _common, aws, console, data, demo, endpoint, model, models, monitor, rollout, workflow
 from scones.errors import SconesError
 
 
@@ -42,7 +42,7 @@ app = typer.Typer(
 )
 app.callback()(_common.global_options)
 
-for _module in (data, model, endpoint, rollout, workflow, monitor, console, demo, aws):
+for _module in (data, model, models, endpoint, rollout, workflow, monitor, console, demo, aws):
     _module.register(app)
 
 
