@@ -177,3 +177,22 @@ def test_the_endpoint_page_shows_variants_and_deployments(settings: Settings) ->
     assert "<td>Peek</td><td>shadow</td>" in page and "<td>Blue</td><td>production</td>" in page
     assert "Started → RolledBack (low_confidence: candidate {&#39;low_confidence_rate&#39;: 0.98}" in page
     assert "/m/c.tar.gz" in page
+
+
+def test_the_model_registry_page(settings: Settings) -> None:
+    from scones.model import packages
+    from scones.storage import Store
+    from tests.helpers import tiny_artifact
+
+    from tests.model.test_packages import stage_colours
+
+    stage_colours(Store(settings))
+    Store(settings).put(settings.bucket, "m/a.tar.gz", tiny_artifact().pack())
+    packages.register(settings, f"s3://{settings.bucket}/m/a.tar.gz")
+    packages.set_status(settings, "bike-moto", 1, "Approved", "shipped it")
+    with TestClient(create_app(settings, background_index=False)) as c:
+        assert 'href="/model-packages"' in c.get("/models").text
+        page = c.get("/model-packages").text
+    assert "bike-moto/1" in page and "Approved" in page and "shipped it" in page
+    assert "bicycle 1" in page  # the recorded evaluation: precision / recall per class
+    assert f"s3://{settings.bucket}/model-packages/bike-moto/1/model.tar.gz" in page

@@ -35,6 +35,7 @@ from scones.console.pages import (
     monitoring,
     objects,
     overview,
+    packages,
     training,
 )
 from scones.console.render import STATIC, render
@@ -75,6 +76,7 @@ def create_app(settings: Settings, auth_token: str | None = None, background_ind
         *overview.routes(),
         *training.routes(),
         *models.routes(),
+        *packages.routes(),
         *endpoints.routes(),
         *executions.routes(),
         *captured.routes(),
