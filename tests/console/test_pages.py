@@ -183,7 +183,6 @@ def test_the_model_registry_page(settings: Settings) -> None:
     from scones.model import packages
     from scones.storage import Store
     from tests.helpers import tiny_artifact
-
     from tests.model.test_packages import stage_colours
 
     stage_colours(Store(settings))

@@ -37,6 +37,10 @@ class Metrics:
             "scones_endpoint_invocation_seconds", "Invocation latency inside the server (read to reply)",
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.shadow_latency = Histogram(
+            "scones_endpoint_shadow_seconds", "A shadow's inference latency on its copies (off the request path)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
         self.confidence = Histogram(
             "scones_endpoint_top_probability", "The winning class's probability per answer",
             buckets=CONFIDENCE_BUCKETS, registry=self.registry,

@@ -66,7 +66,7 @@ class Mirror:
                     logger.exception("Shadow %s failed on request %s", slot.variant, inference_id)
                     status = "500"
                 service.metrics.requests.labels("shadow", status).inc()
-                service.metrics.latency.observe(time.perf_counter() - started)
+                service.metrics.shadow_latency.observe(time.perf_counter() - started)
         except RequestError:  # the shadow is being swapped or closed: this copy is skipped
             return
 

@@ -77,7 +77,7 @@ def shadow_report(settings: Settings, name: str, threshold: float = DEFAULT_THRE
         endpoint=name, shadow=shadow, production=production, pairs=len(pairs),
         agreement_rate=None, confidence_shift=None, threshold=threshold, unpaired_shadow=len(theirs) - len(pairs),
     )  # fmt: skip
-    latency = _latency(record.url, settings.auth_token, [*production, shadow])
+    latency = _latency(record.url, settings.auth_token, production, shadow)
     if not pairs:
         return report
 
@@ -147,8 +147,10 @@ def _side(variant: str, confidences: list[float], threshold: float, buckets: dic
     )  # fmt: skip
 
 
-def _latency(url: str, token: str | None, names: list[str]) -> dict[str, dict[float, float]]:
-    """variant -> cumulative latency histogram buckets from the live endpoint ({} when it does not answer)."""
+def _latency(url: str, token: str | None, production: list[str], shadow: str) -> dict[str, dict[float, float]]:
+    """variant -> cumulative latency histogram buckets from the live endpoint ({} when it does not answer).
+
+    Production's is its invocation latency; the shadow's is the latency of its copies (it has no callers)."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -157,11 +159,14 @@ def _latency(url: str, token: str | None, names: list[str]) -> dict[str, dict[fl
         text = httpx.get(f"{url}/metrics", headers=headers, timeout=5).text
     except httpx.HTTPError:
         return {}
-    found: dict[str, dict[float, float]] = {name: {} for name in names}
+    wanted = {**{name: "scones_endpoint_invocation_seconds_bucket" for name in production},
+              shadow: "scones_endpoint_shadow_seconds_bucket"}  # fmt: skip
+    found: dict[str, dict[float, float]] = {name: {} for name in wanted}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == "scones_endpoint_invocation_seconds_bucket" and s.labels.get("variant") in found:
-                found[s.labels["variant"]][float(s.labels["le"])] = s.value
+            variant = s.labels.get("variant", "")
+            if wanted.get(variant) == s.name:
+                found[variant][float(s.labels["le"])] = s.value
     return found
 
 

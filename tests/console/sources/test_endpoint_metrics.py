@@ -55,3 +55,10 @@ def test_quantile_interpolates_within_a_bucket() -> None:
     assert quantile(0.5, {0.01: 0.0, 0.02: 10.0, float("inf"): 10.0}) == pytest.approx(0.015)
     assert quantile(0.5, {}) is None
     assert quantile(0.99, {0.01: 0.0, float("inf"): 10.0}) == 0.01  # beyond the last bound: its lower edge
+
+
+def test_a_shadows_copies_are_not_counted_as_requests() -> None:
+    text = TEXT.format(ok=90, bad=10, b1=60, b2=100, total=0.5) + (
+        'scones_endpoint_requests_total{route="shadow",status="200",variant="Peek"} 90\n'
+    )
+    assert parse(text, 1.0).requests == 100

@@ -38,7 +38,8 @@ def parse(text: str, at: float) -> Sample:
     sample = Sample(at=at)
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.name == f"{REQUESTS}_total" and s.labels.get("route", "") != "/metrics":
+            # A shadow's copies (route "shadow") are not requests anyone made.
+            if s.name == f"{REQUESTS}_total" and s.labels.get("route", "") not in ("/metrics", "shadow"):
                 sample.requests += s.value
                 if not str(s.labels.get("status", "200")).startswith("2"):
                     sample.errors += s.value
