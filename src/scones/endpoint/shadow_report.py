@@ -156,7 +156,7 @@ def _latency(url: str, token: str | None, production: list[str], shadow: str) ->
 
     headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
-        text = httpx.get(f"{url}/metrics", headers=headers, timeout=5).text
+        text = httpx.get(f"{url}/metrics", headers=headers, timeout=15).text
     except httpx.HTTPError:
         return {}
     wanted = {**{name: "scones_endpoint_invocation_seconds_bucket" for name in production},
