@@ -182,8 +182,7 @@ def test_the_endpoint_page_shows_variants_and_deployments(settings: Settings) ->
 def test_the_model_registry_page(settings: Settings) -> None:
     from scones.model import packages
     from scones.storage import Store
-    from tests.helpers import tiny_artifact
-    from tests.model.test_packages import stage_colours
+    from tests.helpers import stage_colours, tiny_artifact
 
     stage_colours(Store(settings))
     Store(settings).put(settings.bucket, "m/a.tar.gz", tiny_artifact().pack())

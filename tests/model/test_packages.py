@@ -13,16 +13,7 @@ from scones.errors import ArtifactError, ConfigError, TrainingError
 from scones.model import jobs, packages
 from scones.model.artifact import load
 from scones.storage import Store
-from tests.helpers import flipped_artifact, png_bytes, tiny_artifact
-
-
-def stage_colours(store: Store) -> None:
-    """A split the tiny artifact gets right and the flipped one gets all wrong."""
-    lines = []
-    for i, (colour, label) in enumerate([((230, 20, 20), 0), ((20, 20, 230), 1), ((30, 20, 220), 1)]):
-        store.put("scones", f"data/test/c{i}.png", png_bytes(colour))
-        lines.append(f"{i}\t{label}\tc{i}.png\n")
-    store.put("scones", "data/test.lst", "".join(lines).encode())
+from tests.helpers import flipped_artifact, stage_colours, tiny_artifact
 
 
 def test_register_versions_evaluates_and_copies_immutably(settings: Settings, store: Store) -> None:
