@@ -102,6 +102,16 @@ def png_bytes(color: tuple[int, int, int] = (200, 30, 30), size: int = 32, mode:
     return buffer.getvalue()
 
 
+def stage_colours(store: Any, bucket: str = "scones") -> None:
+    """A 3-image test split at s3://<bucket>/data/test(.lst) the tiny artifact gets right and the flipped one all wrong:
+    red -> bicycle (0), blue -> motorcycle (1)."""
+    lines = []
+    for i, (colour, label) in enumerate([((230, 20, 20), 0), ((20, 20, 230), 1), ((30, 20, 220), 1)]):
+        store.put(bucket, f"data/test/c{i}.png", png_bytes(colour))
+        lines.append(f"{i}\t{label}\tc{i}.png\n")
+    store.put(bucket, "data/test.lst", "".join(lines).encode())
+
+
 def register_endpoint(
     settings: Settings,
     name: str,

@@ -179,3 +179,47 @@ def test_deleting_an_endpoint_needs_its_name_typed(settings: Settings) -> None:
     finally:
         if registry.list_endpoints(settings):
             registry.delete(settings, "doomed")
+
+
+def test_the_endpoint_page_shows_variants_and_deployments(settings: Settings) -> None:
+    from contextlib import closing
+
+    from scones.endpoint import table
+    from tests.helpers import register_endpoint
+
+    variants = [
+        {"name": "Blue", "model": "/m/a.tar.gz", "weight": 0.7, "model_sha256": "a", "shadow": False},
+        {"name": "Peek", "model": "/m/b.tar.gz", "weight": 1.0, "model_sha256": "b", "shadow": True},
+    ]
+    register_endpoint(settings, "guarded", "http://127.0.0.1:9", config={"variants": variants, "variant": "Blue"})
+    figures = {"candidate": {"low_confidence_rate": 0.98}, "old": {"low_confidence_rate": 0.01}}
+    rolled = {"phase": "RolledBack", "at": "2026-01-01T00:00:02.000Z", "trigger": "low_confidence", "figures": figures}
+    record = table.DeploymentRecord(
+        id="d1", name="guarded", strategy="canary", status="RolledBack", model="/m/c.tar.gz", previous=variants,
+        phases=[{"phase": "Started", "at": "2026-01-01T00:00:00.000Z"}, rolled],
+        created="2026-01-01T00:00:00.000Z", updated="2026-01-01T00:00:02.000Z",
+    )  # fmt: skip
+    with closing(table.connect(settings)) as conn:
+        table.put_deployment(conn, record)
+    with TestClient(create_app(settings, background_index=False)) as c:
+        page = c.get("/endpoints/guarded").text
+    assert "<td>Peek</td><td>shadow</td>" in page and "<td>Blue</td><td>production</td>" in page
+    assert "Started → RolledBack (low_confidence: candidate {&#39;low_confidence_rate&#39;: 0.98}" in page
+    assert "/m/c.tar.gz" in page
+
+
+def test_the_model_registry_page(settings: Settings) -> None:
+    from scones.model import packages
+    from scones.storage import Store
+    from tests.helpers import stage_colours, tiny_artifact
+
+    stage_colours(Store(settings))
+    Store(settings).put(settings.bucket, "m/a.tar.gz", tiny_artifact().pack())
+    packages.register(settings, f"s3://{settings.bucket}/m/a.tar.gz")
+    packages.set_status(settings, "bike-moto", 1, "Approved", "shipped it")
+    with TestClient(create_app(settings, background_index=False)) as c:
+        assert 'href="/model-packages"' in c.get("/models").text
+        page = c.get("/model-packages").text
+    assert "bike-moto/1" in page and "Approved" in page and "shipped it" in page
+    assert "bicycle 1" in page  # the recorded evaluation: precision / recall per class
+    assert f"s3://{settings.bucket}/model-packages/bike-moto/1/model.tar.gz" in page

@@ -209,10 +209,10 @@ def test_metrics(client: httpx.Client) -> None:
         client.post("/invocations", content=png_bytes(RED), headers=PNG)
     client.post("/invocations", content=b"junk", headers=PNG)
     text = client.get("/metrics").text
-    assert 'scones_endpoint_requests_total{route="invocations",status="200"} 3.0' in text
-    assert 'scones_endpoint_requests_total{route="invocations",status="400"} 1.0' in text
-    assert "scones_endpoint_invocation_seconds_count 4.0" in text
-    assert "scones_endpoint_batch_size_count 3.0" in text
+    assert 'scones_endpoint_requests_total{route="invocations",status="200",variant="AllTraffic"} 3.0' in text
+    assert 'scones_endpoint_requests_total{route="invocations",status="400",variant="AllTraffic"} 1.0' in text
+    assert 'scones_endpoint_invocation_seconds_count{variant="AllTraffic"} 4.0' in text
+    assert 'scones_endpoint_batch_size_count{variant="AllTraffic"} 3.0' in text
     assert 'training_job="tiny-test-model"' in text and "model_sha256=" in text
 
 

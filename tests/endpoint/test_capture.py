@@ -164,7 +164,7 @@ def test_server_captures_every_request_with_its_inference_id(start_server: Calla
             assert client.post("/invocations", content=body, headers=headers).status_code == 200
         client.post("/invocations", content=b"junk", headers={"content-type": "image/png"})  # errors: not captured
         metrics = client.get("/metrics").text
-        assert "scones_capture_records_accepted_total 10.0" in metrics
+        assert 'scones_capture_records_accepted_total{variant="AllTraffic"} 10.0' in metrics
     # Leaving the block shut the server down: capture was flushed without an explicit flush.
     found = records(store)
     assert len(found) == 10
@@ -198,8 +198,8 @@ def test_server_keeps_serving_while_the_destination_fails(start_server: Callable
                 )
             srv.capture.flush()
             metrics = client.get("/metrics").text
-    assert 'scones_capture_records_dropped_total{reason="destination_error"} 5.0' in metrics
-    assert "scones_capture_records_written_total 0.0" in metrics
+    assert 'scones_capture_records_dropped_total{reason="destination_error",variant="AllTraffic"} 5.0' in metrics
+    assert 'scones_capture_records_written_total{variant="AllTraffic"} 0.0' in metrics
 
 
 def test_observed_content_type_is_verbatim(start_server: Callable[..., Any], store: Store) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,45 +15,10 @@ from scones.endpoint.registry import update_endpoint
 from scones.endpoint.server import endpoint_config
 from scones.errors import ArtifactError, EndpointError
 from scones.model.artifact import Artifact, sha256
+from tests.endpoint.traffic import Traffic
 from tests.helpers import flipped_artifact, png_bytes, tiny_artifact, write_model
 
 NAME = "update-test"
-
-
-class Load:
-    """`clients` threads posting a red image as fast as they can, recording every outcome."""
-
-    def __init__(self, url: str, clients: int = 4) -> None:
-        self.url, self.stop = url, threading.Event()
-        self.answers: list[tuple[float, float, int]] = []  # (time sent, time answered, winning class)
-        self.failures: list[str] = []
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
-
-    def _run(self) -> None:
-        body = png_bytes((200, 30, 30))
-        with httpx.Client(timeout=30) as client:
-            while not self.stop.is_set():
-                sent = time.monotonic()
-                try:
-                    reply = client.post(f"{self.url}/invocations", content=body, headers={"content-type": "image/png"})
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if reply.status_code != 200:
-                    self.failures.append(f"{reply.status_code} {reply.text}")
-                    continue
-                probabilities = reply.json()
-                self.answers.append((sent, time.monotonic(), int(probabilities[1] > probabilities[0])))
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(30)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -63,20 +27,20 @@ def test_update_under_load_fails_no_request(settings: Settings, tmp_path: Path, 
     config = endpoint_config(settings, name=NAME, port=0, workers=workers, capture_percent=100)
     record = registry.deploy(settings, config, str(first), timeout=60)
     try:
-        with Load(record.url) as load:
+        with Traffic(record.url, clients=4) as load:
             time.sleep(0.5)
             started = time.monotonic()
             updated = update_endpoint(settings, NAME, str(second), timeout=60)
             switched = time.monotonic()
             deadline = switched + 20  # a loaded machine may take a while to answer the next requests
-            while sum(1 for t, _, _ in load.answers if t > switched) < 8 and time.monotonic() < deadline:
+            while len(load.since(switched)) < 8 and time.monotonic() < deadline:
                 time.sleep(0.05)
         assert load.failures == []
         assert updated.status == "InService" and updated.model == str(second)
         assert updated.pid == record.pid and updated.url == record.url  # same process, same URL
         # answered before the update began: a request sent earlier may reach a loaded server after the swap
-        before = [c for _, done, c in load.answers if done < started]
-        after = [c for t, _, c in load.answers if t > switched]
+        before = [a.label for a in load.answers if a.sent + a.seconds < started]
+        after = [a.label for a in load.since(switched)]
         assert before and set(before) == {0}  # the old model answered until the update began
         assert after and set(after) == {1}  # every worker serves the new one once update returns
     finally:

@@ -8,7 +8,7 @@ from scones.errors import ArtifactError, TrainingError
 from scones.model import jobs
 from scones.model.evaluate import evaluate, expected_calibration_error, metrics, resolve_model
 from scones.storage import Store
-from tests.helpers import tiny_artifact
+from tests.helpers import stage_colours, tiny_artifact
 
 
 def test_metrics_on_known_predictions() -> None:
@@ -40,19 +40,8 @@ def test_calibration_error() -> None:
     assert expected_calibration_error(np.array([0.99] * 4), np.array([True, False] * 2)) == pytest.approx(0.49)
 
 
-def _stage_colours(store: Store) -> None:
-    """A split the tiny artifact gets right: red -> bicycle (0), blue -> motorcycle (1)."""
-    from tests.helpers import png_bytes
-
-    lines = []
-    for i, (colour, label) in enumerate([((230, 20, 20), 0), ((20, 20, 230), 1), ((30, 20, 220), 1)]):
-        store.put("scones", f"data/test/c{i}.png", png_bytes(colour))
-        lines.append(f"{i}\t{label}\tc{i}.png\n")
-    store.put("scones", "data/test.lst", "".join(lines).encode())
-
-
 def test_evaluate_by_uri_path_and_job_name(settings: Settings, store: Store, tmp_path: object) -> None:
-    _stage_colours(store)
+    stage_colours(store)
     store.put("scones", "models/tiny/output/model.tar.gz", tiny_artifact().pack())
     result = evaluate(
         settings,
@@ -72,7 +61,7 @@ def test_evaluate_by_uri_path_and_job_name(settings: Settings, store: Store, tmp
 
 
 def test_unknown_model_and_bad_artifact(settings: Settings, store: Store) -> None:
-    _stage_colours(store)
+    stage_colours(store)
     with pytest.raises(TrainingError, match="no training job nope"):
         resolve_model(settings, "nope")
     store.put("scones", "junk.tar.gz", b"junk")

@@ -51,7 +51,7 @@ def send(client: httpx.Client, count: int, seed: int = 0) -> None:
 
 def dropped(client: httpx.Client) -> float:
     for line in client.get("/metrics").text.splitlines():
-        if line.startswith('scones_capture_records_dropped_total{reason="destination_error"}'):
+        if line.startswith('scones_capture_records_dropped_total{reason="destination_error",variant='):
             return float(line.split()[-1])
     raise AssertionError("no drop counter in /metrics")
 

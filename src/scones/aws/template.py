@@ -1,7 +1,8 @@
 """A CloudFormation template of the same deployment, for teams that deploy through pipelines.
 
 It declares the resources deploy creates one by one (roles with the same least-privilege
-policies, SageMaker model / endpoint config with data capture / endpoint, the three
+policies, SageMaker model / endpoint config with data capture / endpoint with a blue/green
+DeploymentConfig, its CloudWatch alarms and target-tracking auto scaling, the three
 functions, the state machine with real ARNs), from the same `Plan`. The model and Lambda
 zips are read from the bucket, where the export's README says to upload them.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scones.aws import package
+from scones.aws import package, rollout
 from scones.aws.plan import FUNCTIONS, REMOTE_HOME, VARIANT, Plan
 from scones.aws.policies import permissions_policy, trust_policy
 
@@ -72,9 +73,11 @@ def template(plan: Plan, definition: dict[str, Any]) -> dict[str, Any]:
         "Properties": {
             "EndpointName": plan.endpoint_name,
             "EndpointConfigName": {"Fn::GetAtt": ["EndpointConfig", "EndpointConfigName"]},
+            "DeploymentConfig": rollout.deployment_config(),  # a later UpdateEndpoint: canary, auto rollback
             "Tags": _tags(plan),
         },
     }
+    resources.update(rollout.resources(plan))  # the alarms it rolls back on, and target-tracking scaling
     for module in FUNCTIONS:
         resources[_logical(module, "Function")] = {
             "Type": "AWS::Lambda::Function",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from scones.cli import _common
+from scones.errors import ConfigError
 
 _Name = Annotated[str, typer.Argument(help="Endpoint name.")]
 _NameOption = Annotated[str | None, typer.Option("--name", help="Endpoint name (default: the configured one).")]
@@ -35,6 +36,23 @@ _TokenFile = Annotated[
     typer.Option("--auth-token-file", help="Read the token from this file (kept out of 'ps').", show_default=False),
 ]
 _Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_Shadow = Annotated[
+    str | None,
+    typer.Option(
+        "--shadow",
+        help="A shadow variant NAME=MODEL[:PERCENT]: gets a copy of PERCENT (default 100) of requests, off the "
+        "request path; its answers never reach the caller.",
+        show_default=False,
+    ),
+]
+_Variants = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--variant",
+        help="A production variant NAME=MODEL[:WEIGHT] (repeat for several; traffic splits by weight).",
+        show_default=False,
+    ),
+]
 
 
 def serve_command(
@@ -49,27 +67,49 @@ def serve_command(
     workers: _Workers = None,
     capture_percent: _Percent = None,
     capture_destination: _Destination = None,
-    variant: Annotated[str | None, typer.Option(help="Production variant name (default AllTraffic).")] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Production variant name (default AllTraffic), or NAME=MODEL[:WEIGHT] repeated to serve several.",
+            show_default=False,
+        ),
+    ] = None,
     max_batch_size: Annotated[int | None, typer.Option(help="Most images per model run (default 8).")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="Longest a batch waits for more (default 2 ms).")] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads (default: one per core).")] = None,
     auth_token: _Token = None,
     auth_token_file: _TokenFile = None,
+    shadow: _Shadow = None,
 ) -> None:
     """Serve a model in the foreground (the SageMaker container's 'serve' command)."""
+    from scones.endpoint import variants
     from scones.endpoint.server import endpoint_config, serve
 
+    specs = [variants.parse(v) for v in variant or [] if "=" in v]
+    if specs and (model or len(specs) != len(variant or [])):
+        raise ConfigError("Give --model with one --variant NAME, or only --variant NAME=MODEL[:WEIGHT] options")
+    if shadow:
+        if not specs:
+            raise ConfigError("--shadow needs the production variants as --variant NAME=MODEL[:WEIGHT]")
+        specs.append(variants.parse_shadow(shadow))
+    if specs:
+        variants.check(specs)
     settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
         settings, name=name or settings.endpoint_name, host=host, port=port, workers=workers,
-        capture_percent=capture_percent, capture_destination=capture_destination, variant=variant,
+        capture_percent=capture_percent, capture_destination=capture_destination,
+        variant=specs[0].name if specs else (variant[-1] if variant else None),
         max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, threads=threads,
     )  # fmt: skip
-    serve(settings, config, model)
+    serve(settings, config, model, specs)
 
 
 def deploy_command(
-    model: Annotated[str, typer.Option(help="model.tar.gz, s3:// URI or training job name.")],
+    model: Annotated[
+        str | None, typer.Option(help="model.tar.gz, s3:// URI or training job name (one variant, AllTraffic).")
+    ] = None,
+    variant: _Variants = None,
+    shadow: _Shadow = None,
     name: _NameOption = None,
     port: _Port = None,
     workers: _Workers = None,
@@ -80,19 +120,30 @@ def deploy_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /ping.")] = 60.0,
 ) -> None:
     """Start a named endpoint in the background; returns once it is InService."""
+    from scones.endpoint import variants
+    from scones.endpoint.capture import DEFAULT_VARIANT
     from scones.endpoint.registry import deploy
     from scones.endpoint.server import endpoint_config
 
+    if not model and not variant:
+        raise ConfigError("Nothing to deploy: give --model M, or --variant NAME=MODEL[:WEIGHT] (repeatable)")
+    specs = [variants.parse(v) for v in variant or []]
+    if shadow:
+        if model:  # --model is the one variant AllTraffic; spell it out beside a shadow
+            specs.insert(0, variants.Variant(DEFAULT_VARIANT, model))
+            model = None
+        specs.append(variants.parse_shadow(shadow))
     settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
         settings, name=name or settings.endpoint_name, port=port or 0, workers=workers,
         capture_percent=capture_percent, capture_destination=capture_destination,
     )  # fmt: skip
-    _common.err.print(f"Deploying {config.name} from {model} ...")
-    record = deploy(settings, config, model, timeout=timeout)
+    _common.err.print(f"Deploying {config.name} from {model or ', '.join(variant or [])} ...")
+    record = deploy(settings, config, model, timeout=timeout, production_variants=specs)
     _common.out.print(
         f"{record.name} InService at {record.url} (pid {record.pid}, log {record.config['log']})", soft_wrap=True
     )
+    print_variants(record.config.get("variants") or [])
 
 
 def endpoints_command(as_json: _Json = False) -> None:
@@ -150,21 +201,19 @@ def invoke_command(
         _common.out.print(f"{p.source}: {p.label} ({probabilities})", markup=False, highlight=False, soft_wrap=True)
 
 
-def update_endpoint_command(
-    name: _Name,
-    model: Annotated[str, typer.Option(help="The new model: model.tar.gz, its folder, s3:// URI or training job.")],
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for every worker to switch.")] = 120.0,
-) -> None:
-    """Switch a running endpoint to another model without failing a request (same URL, same workers)."""
-    from scones.endpoint.registry import update_endpoint
-
-    record = update_endpoint(_common.settings(), name, model, timeout=timeout)
-    _common.out.print(
-        f"{record.name} now serves {record.model} ({record.config.get('model_sha256', '')[:12]}) at {record.url}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+def print_variants(listed: list[dict[str, object]]) -> None:
+    total = sum(float(str(v["weight"])) for v in listed if not v.get("shadow")) or 1.0
+    for v in listed:
+        share = 100 * float(str(v["weight"])) / total
+        role = (
+            f"shadow of {100 * float(str(v['weight'])):g}% of requests"
+            if v.get("shadow")
+            else (f"weight {v['weight']} ({share:.0f}% of traffic)")
+        )
+        _common.out.print(
+            f"  {v['name']}: {role}, model {v['model']}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -175,4 +224,3 @@ def register(app: typer.Typer) -> None:
     app.command("describe-endpoint")(describe_command)
     app.command("delete-endpoint")(delete_command)
     app.command("invoke")(invoke_command)
-    app.command("update-endpoint")(update_endpoint_command)

@@ -36,6 +36,7 @@ from scones.console.pages import (
     monitoring,
     objects,
     overview,
+    packages,
     training,
 )
 from scones.console.render import STATIC, render
@@ -85,6 +86,7 @@ def create_app(
         *overview.routes(),
         *training.routes(),
         *models.routes(),
+        *packages.routes(),
         *endpoints.routes(),
         *executions.routes(),
         *captured.routes(),

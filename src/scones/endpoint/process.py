@@ -16,6 +16,7 @@ from pathlib import Path
 from scones import state
 from scones.config import Settings, environ_with
 from scones.endpoint.service import EndpointConfig
+from scones.endpoint.variants import Variant
 
 STOP_SECONDS = 35.0  # the server's graceful shutdown plus the capture flush
 
@@ -24,15 +25,19 @@ def log_path(settings: Settings, name: str) -> Path:
     return settings.logs_dir / f"endpoint-{name}.log"
 
 
-def spawn(settings: Settings, config: EndpointConfig, location: str, log: Path) -> subprocess.Popen[bytes]:
-    """`scones serve` for `config` in its own session, its output appended to `log`."""
+def spawn(settings: Settings, config: EndpointConfig, variants: list[Variant], log: Path) -> subprocess.Popen[bytes]:
+    """`scones serve` for `config` and its `variants` (resolved) in its own session, its output appended to `log`."""
     command = [sys.executable, "-c", "from scones.cli import main; main()", "--home", str(settings.home)]
     command += ["--bucket", settings.bucket, "--storage", settings.storage]
     if settings.s3_endpoint_url:
         command += ["--s3-endpoint-url", settings.s3_endpoint_url]
-    command += ["serve", "--model", location, "--name", config.name, "--port", str(config.port)]
+    command += ["serve", "--name", config.name, "--port", str(config.port)]
     command += ["--workers", str(config.workers), "--capture-percent", str(config.capture_percent)]
-    command += ["--variant", config.variant]
+    for variant in variants:
+        if variant.shadow:
+            command += ["--shadow", f"{variant.name}={variant.model}:{100 * variant.weight:g}"]
+        else:
+            command += ["--variant", f"{variant.name}={variant.model}:{variant.weight!r}"]
     if config.capture_destination:
         command += ["--capture-destination", config.capture_destination]
     # The token travels in the environment, never on the command line (which `ps` shows).

@@ -6,11 +6,13 @@ name stops the old process and starts the new one on the same port, so the URL t
 use never changes. `delete` sends SIGTERM (the server flushes capture) and waits. Records
 whose process is gone are reported Failed, never InService.
 
-`update_endpoint` switches a running endpoint's model under load, failing no request: it checks
-the new artifact, moves the model pointer in the endpoint's row (status stays InService: the
-endpoint serves throughout) and waits for every worker process to acknowledge. Inside each
-worker a `ModelWatcher` (`watcher.py`) follows that row and swaps the model through the app's
-`ModelSlot` (`slot.py`). Ports, connections and URLs never change.
+An endpoint serves one or more production variants (`variants.py`: name, model, weight), all
+listed in its row. `update_endpoint` switches a running endpoint to one new model under load,
+failing no request, and `update_weights` changes the split: each checks what it is given,
+writes the row (status stays InService: the endpoint serves throughout) and waits for every
+worker process to acknowledge. Inside each worker a `ModelWatcher` (`watcher.py`) follows that
+row and changes the slots through the app's `Router` (`router.py`). Ports, connections and
+URLs never change.
 
 The rows themselves are `table.py`'s; the processes are `process.py`'s.
 """
@@ -19,17 +21,20 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from scones import state
 from scones.config import Settings
-from scones.endpoint import process, table
+from scones.endpoint import process, table, variants
 from scones.endpoint.service import EndpointConfig
 from scones.endpoint.table import EndpointRecord
-from scones.errors import ArtifactError, EndpointError
-from scones.model.artifact import load
+from scones.endpoint.variants import Variant
+from scones.errors import ArtifactError, ConfigError, EndpointError
+from scones.model.artifact import Artifact, load
 from scones.storage import Store
 
 LIVE = ("Creating", "InService")
@@ -50,13 +55,23 @@ def resolve_model(settings: Settings, model: str) -> str:
     return str(artifact_uri(settings, model))
 
 
-def deploy(settings: Settings, config: EndpointConfig, model: str, timeout: float = 60.0) -> EndpointRecord:
-    """Start (or restart) endpoint `config.name` serving `model`; returns once it is InService.
+def deploy(
+    settings: Settings,
+    config: EndpointConfig,
+    model: str | None,
+    timeout: float = 60.0,
+    production_variants: Sequence[Variant] = (),
+) -> EndpointRecord:
+    """Start (or restart) endpoint `config.name` serving `model`, or `production_variants`; returns once InService.
 
     config.port 0 keeps the port of an earlier deployment of the same name, else picks a free one.
     """
-    location = resolve_model(settings, model)
-    artifact = load(location, Store(settings))  # refuse a bad artifact before touching the old endpoint
+    if model and production_variants:
+        raise ConfigError("Give --model (one variant) or --variant NAME=MODEL[:WEIGHT] (one or more), not both")
+    wanted = list(production_variants) or [Variant(config.variant, model or "")]
+    resolved = _resolve(settings, wanted)  # refuse a bad artifact before touching the old endpoint
+    artifact = resolved[0][1]
+    config = replace(config, variant=wanted[0].name)
     with closing(table.connect(settings)) as conn:
         previous = table.get(conn, config.name)
     port = config.port or (int(previous.config.get("port", 0)) if previous else 0) or process.free_port()
@@ -69,12 +84,13 @@ def deploy(settings: Settings, config: EndpointConfig, model: str, timeout: floa
         "capture_destination": config.capture_destination, "variant": config.variant,
         "auth": config.auth_token is not None, "classes": artifact.classes,
         "training_job": artifact.manifest.training_job, "model_sha256": artifact.manifest.model_sha256,
-        "log": str(log),
+        "log": str(log), "variants": [v.to_dict() for v, _ in resolved],
     }  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    location = resolved[0][0].model
     with closing(table.connect(settings)) as conn:
         table.put_creating(conn, config.name, url, location, details, previous.created if previous else state.now())
-        server = process.spawn(settings, config, location, log)
+        server = process.spawn(settings, config, [v for v, _ in resolved], log)
         table.set_pid(conn, config.name, server.pid)
     problem = process.wait_healthy(server, url, timeout)
     with closing(table.connect(settings)) as conn:
@@ -108,27 +124,88 @@ def delete(settings: Settings, name: str) -> EndpointRecord:
 
 
 def update_endpoint(settings: Settings, name: str, model: str, timeout: float = 120.0) -> EndpointRecord:
-    """Point endpoint `name` at `model` and return once every worker serves it."""
+    """Point endpoint `name` at `model` (all traffic, first variant's name); return once every worker serves it."""
+    record = _in_service(settings, name)
+    current = variants.from_config(record.config, record.model)
+    shadows = [v for v in current if v.shadow]  # a shadow stays; the production variants become this one
+    (variant, artifact), *_ = _resolve(settings, [Variant(current[0].name, model)])  # refused before anything changes
+    changes = {
+        "classes": artifact.classes, "training_job": artifact.manifest.training_job,
+        "model_sha256": variant.model_sha256, "variants": [v.to_dict() for v in (variant, *shadows)],
+    }  # fmt: skip
+    return _apply(settings, record, variant.model, changes, timeout)
+
+
+def update_weights(
+    settings: Settings, name: str, weights: Mapping[str, float], timeout: float = 120.0
+) -> EndpointRecord:
+    """Change the traffic split of endpoint `name` live (UpdateEndpointWeightsAndCapacities); return once applied."""
+    record = _in_service(settings, name)
+    current = variants.from_config(record.config, record.model)
+    unknown = set(weights) - {v.name for v in current}
+    if unknown:
+        raise ConfigError(
+            f"{name} has no variant {', '.join(sorted(unknown))}; its variants are {', '.join(v.name for v in current)}"
+        )
+    changed = [replace(v, weight=weights.get(v.name, v.weight)) for v in current]
+    variants.check(changed)
+    return _apply(settings, record, record.model, {"variants": [v.to_dict() for v in changed]}, timeout)
+
+
+def resolve_variants(settings: Settings, wanted: Sequence[Variant]) -> list[Variant]:
+    """`wanted` with each model located, checked and its sha256 recorded (ConfigError/ArtifactError if not)."""
+    return [variant for variant, _ in _resolve(settings, wanted)]
+
+
+def apply_variants(settings: Settings, name: str, wanted: Sequence[Variant], timeout: float = 120.0) -> EndpointRecord:
+    """Serve exactly `wanted` (resolved, see `resolve_variants`) on running endpoint `name`; return once applied."""
+    variants.check(wanted)
+    record = _in_service(settings, name)
+    first = wanted[0]
+    changes = {"variants": [v.to_dict() for v in wanted], "variant": first.name, "model_sha256": first.model_sha256}
+    return _apply(settings, record, first.model, changes, timeout)
+
+
+def in_service(settings: Settings, name: str) -> EndpointRecord:
+    """`name`'s record, or EndpointError unless it is InService."""
+    return _in_service(settings, name)
+
+
+def _in_service(settings: Settings, name: str) -> EndpointRecord:
     record = describe(settings, name)
     if record.status != "InService":
         raise EndpointError(f"Endpoint {name} is {record.status}, not InService; redeploy it with 'scones deploy'")
-    location = resolve_model(settings, model)
-    artifact = load(location, Store(settings))  # a bad artifact is refused before anything changes
-    sha = artifact.manifest.model_sha256
-    config = {
-        **record.config,
-        "classes": artifact.classes,
-        "training_job": artifact.manifest.training_job,
-        "model_sha256": sha,
-    }
+    return record
+
+
+def _apply(
+    settings: Settings, record: EndpointRecord, model: str, changes: dict[str, Any], timeout: float
+) -> EndpointRecord:
+    """Write `changes` into the row and wait for every worker; on failure the row goes back to what they serve."""
+    config = {**record.config, **changes}
+    revision = variants.revision(variants.from_config(config, model))
     with closing(table.connect(settings)) as conn:
-        table.point(conn, name, location, config)
+        table.point(conn, record.name, model, config)
         try:
-            _wait_for_workers(conn, name, sha, int(record.config.get("workers", 1)), timeout)
+            _wait_for_workers(conn, record.name, revision, int(record.config.get("workers", 1)), timeout)
         except EndpointError:
-            table.point(conn, name, record.model, record.config)  # back to what the workers still serve
+            table.point(conn, record.name, record.model, record.config)  # back to what the workers still serve
             raise
-    return describe(settings, name)
+    return describe(settings, record.name)
+
+
+def _resolve(settings: Settings, wanted: Sequence[Variant]) -> list[tuple[Variant, Artifact]]:
+    """Each variant with its model located, loaded (checked) and its sha256; all must share the classes."""
+    variants.check(wanted)
+    resolved = []
+    for variant in wanted:
+        location = resolve_model(settings, variant.model)
+        artifact = load(location, Store(settings))
+        resolved.append((replace(variant, model=location, model_sha256=artifact.manifest.model_sha256), artifact))
+    classes = {tuple(artifact.classes) for _, artifact in resolved}
+    if len(classes) > 1:
+        raise ConfigError(f"Variants must predict the same classes; got {' vs '.join(map(str, sorted(classes)))}")
+    return resolved
 
 
 def _wait_for_workers(conn: sqlite3.Connection, name: str, sha: str, workers: int, timeout: float) -> None:

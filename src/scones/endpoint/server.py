@@ -1,7 +1,8 @@
 """`serve`: run one endpoint in the foreground on uvicorn (the container's `serve` command).
 
 The model comes from --model (a model.tar.gz, its unpacked folder or an s3:// URI) or, as in
-a SageMaker container, from /opt/ml/model. The port is the flag, else SAGEMAKER_BIND_TO_PORT,
+a SageMaker container, from /opt/ml/model; or several, one per production variant
+(`--variant NAME=MODEL[:WEIGHT]`, repeated). The port is the flag, else SAGEMAKER_BIND_TO_PORT,
 else SCONES_ENDPOINT_PORT, else 8080. SIGTERM stops accepting, lets in-flight requests
 finish, then flushes data capture before the process exits (SageMaker allows 30 s).
 """
@@ -15,6 +16,7 @@ from typing import Any
 from scones.config import Settings, env, resolve
 from scones.endpoint.app import App
 from scones.endpoint.service import EndpointConfig
+from scones.endpoint.variants import Variant
 from scones.errors import EndpointError
 from scones.model.artifact import Artifact, load
 from scones.storage import Store
@@ -68,14 +70,21 @@ def build_server(app: App, config: EndpointConfig) -> Any:
     )
 
 
-def serve(settings: Settings, config: EndpointConfig, model: str | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; raises EndpointError if the model or port is unusable."""
+def serve(
+    settings: Settings, config: EndpointConfig, model: str | None = None, variants: list[Variant] | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT; raises EndpointError if a model or the port is unusable.
+
+    With `variants`, each is served under its name and weight (`config.variant` should be the first's).
+    """
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    artifact = load_model(settings, model)  # fail here, with a clear message, not inside a worker
+    # Fail here, with a clear message, not inside a worker.
+    models = [(v.name, v.weight, load_model(settings, v.model), v.shadow) for v in variants or []]
+    artifact = models[0][2] if models else load_model(settings, model)
     logging.getLogger("scones").setLevel(logging.INFO)
-    app = App(artifact, config, settings)
+    app = App(artifact, config, settings, models)
     server_config = build_server(app, config)
     try:
         sock = server_config.bind_socket()

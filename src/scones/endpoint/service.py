@@ -116,6 +116,7 @@ class InferenceService:
             raise
         probabilities = await self.batcher.predict(image, was_arriving=True)
         output = format_output(probabilities, reply_type)
+        self.metrics.confidence.observe(float(probabilities.max()))
         if self.capture is not None and self.capture.sampled():
             self.capture.offer(body, content_type, output, reply_type, inference_id)
         return output.encode(), reply_type

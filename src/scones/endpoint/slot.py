@@ -4,9 +4,8 @@ The App takes the service from its slot for each request; a `ModelWatcher` swaps
 through `swap`, which closes the old service once the requests already inside it have finished.
 Neither holds the other: the App owns the slot, the watcher is given it.
 
-Safe rollout will give an endpoint several slots, one per production variant (each with its
-weight) plus a shadow; the App would pick a slot per request by weight. One slot is all there
-is today: the variant named by `EndpointConfig.variant`, with all the traffic.
+An endpoint has one slot per production variant, each with its weight; the App's `Router`
+(`router.py`) picks the slot for each request.
 """
 
 from __future__ import annotations
@@ -22,8 +21,10 @@ from scones.endpoint.service import InferenceService
 class ModelSlot:
     """A production variant: its name, its share of traffic, and the service answering for it."""
 
-    def __init__(self, variant: str, weight: float = 1.0, service: InferenceService | None = None) -> None:
-        self.variant, self.weight = variant, weight
+    def __init__(
+        self, variant: str, weight: float = 1.0, service: InferenceService | None = None, shadow: bool = False
+    ) -> None:
+        self.variant, self.weight, self.shadow = variant, weight, shadow  # a shadow's weight: the share it mirrors
         self.service = service
 
     @property
@@ -50,12 +51,20 @@ class ModelSlot:
     async def swap(self, service: InferenceService) -> None:
         """On the event loop: new requests go to `service`; the old one closes once it is idle."""
         old, self.service = self.service, service
-        if old is None:
-            return
-        while old.in_flight:
-            await asyncio.sleep(0.005)
-        await asyncio.get_running_loop().run_in_executor(None, old.close)  # flushes capture, stops its batcher
+        if old is not None:
+            await _close_when_idle(old)
+
+    async def retire(self) -> None:
+        """On the event loop, once the slot takes no new requests: close its service when idle."""
+        if self.service is not None:
+            await _close_when_idle(self.service)
 
     def close(self) -> None:
         if self.service is not None:
             self.service.close()
+
+
+async def _close_when_idle(service: InferenceService) -> None:
+    while service.in_flight:
+        await asyncio.sleep(0.005)
+    await asyncio.get_running_loop().run_in_executor(None, service.close)  # flushes capture, stops its batcher

@@ -1,4 +1,5 @@
-"""The `endpoints` table and its `endpoint_workers` acknowledgements: every query of them lives here.
+"""The `endpoints` table, its `endpoint_workers` acknowledgements and its `endpoint_deployments`
+history: every query of them lives here.
 
 One row per named endpoint: where it listens (`url`), its status (Creating | InService | Failed |
 Deleting), its server process, the model it serves and its settings (`config` JSON: port, workers,
@@ -42,6 +43,17 @@ CREATE TABLE IF NOT EXISTS endpoint_workers (
     error TEXT,
     updated TEXT,
     PRIMARY KEY (name, pid)
+);
+CREATE TABLE IF NOT EXISTS endpoint_deployments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,          -- the endpoint
+    strategy TEXT NOT NULL,      -- all-at-once | canary | linear
+    status TEXT NOT NULL,        -- InProgress | Stopping | Completed | RolledBack | Failed
+    model TEXT,                  -- the candidate's location
+    previous TEXT,               -- JSON: the variants it replaces
+    phases TEXT,                 -- JSON list: {phase, at, ...figures}
+    created TEXT,
+    updated TEXT
 );
 """
 
@@ -153,6 +165,78 @@ def acknowledgements(conn: sqlite3.Connection, name: str) -> list[WorkerAck]:
         "SELECT pid, model_sha256, failed_sha256, error FROM endpoint_workers WHERE name=?", (name,)
     ).fetchall()
     return [WorkerAck(r["pid"], r["model_sha256"], r["failed_sha256"], r["error"]) for r in rows]
+
+
+# -- endpoint_deployments -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeploymentRecord:
+    id: str
+    name: str
+    strategy: str
+    status: str
+    model: str
+    previous: list[dict[str, Any]]
+    phases: list[dict[str, Any]]
+    created: str
+    updated: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def put_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> None:
+    """Insert or replace a deployment's whole row (one writer per deployment: the process running it)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO endpoint_deployments (id, name, strategy, status, model, previous, phases, created,"
+        " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (record.id, record.name, record.strategy, record.status, record.model, state.dumps(record.previous),
+         state.dumps(record.phases), record.created, state.now()),
+    )  # fmt: skip
+
+
+def request_stop(conn: sqlite3.Connection, name: str) -> DeploymentRecord | None:
+    """Ask the deployment in progress on `name` to roll back (`update-endpoint --rollback`); None if none runs."""
+    conn.execute(
+        "UPDATE endpoint_deployments SET status='Stopping', updated=? WHERE name=? AND status='InProgress'",
+        (state.now(), name),
+    )
+    found = [d for d in deployments(conn, name) if d.status == "Stopping"]
+    return found[0] if found else None
+
+
+def deployment_status(conn: sqlite3.Connection, deployment_id: str) -> str | None:
+    row = conn.execute("SELECT status FROM endpoint_deployments WHERE id=?", (deployment_id,)).fetchone()
+    return row[0] if row else None
+
+
+def deployments(conn: sqlite3.Connection, name: str) -> list[DeploymentRecord]:
+    """`name`'s deployments, newest first."""
+    rows = conn.execute("SELECT * FROM endpoint_deployments WHERE name=? ORDER BY created DESC", (name,)).fetchall()
+    return [
+        DeploymentRecord(
+            id=r["id"],
+            name=r["name"],
+            strategy=r["strategy"],
+            status=r["status"],
+            model=r["model"] or "",
+            previous=state.loads(r["previous"]) or [],
+            phases=state.loads(r["phases"]) or [],
+            created=r["created"],
+            updated=r["updated"],
+        )  # fmt: skip
+        for r in rows
+    ]
+
+
+def find_deployments(settings: Settings, name: str) -> list[DeploymentRecord]:
+    """For readers in later stages (the console): [] when nothing was deployed here."""
+    if not settings.state_db.exists():
+        return []
+    try:
+        with closing(state.connect(settings)) as conn:
+            return deployments(conn, name)
+    except sqlite3.OperationalError:  # no table yet
+        return []
 
 
 # -- readers in later stages (never create the database) -----------------------------------------

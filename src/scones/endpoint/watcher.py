@@ -1,10 +1,12 @@
-"""Per-worker model updates: follow the endpoint's row and swap the model through its slot.
+"""Per-worker updates: follow the endpoint's row and change the variants the router serves.
 
-`registry.update_endpoint` moves the model pointer in the endpoints table. In each server
-process a `ModelWatcher` (started by `App.start`) polls that row; when the model's sha256
-changes it builds a second `InferenceService` (ORT session, batcher, capture writer) on its own
-thread, hands it to the `ModelSlot` on the event loop, and acknowledges in `endpoint_workers`.
-A model that will not load is acknowledged with its error, and the old one keeps serving.
+`registry.update_endpoint` (a new model) and `registry.update_weights` (a new split) write the
+endpoint's variants into its row in the endpoints table. In each server process a
+`ModelWatcher` (started by `App.start`) polls that row; when its revision changes (see
+`variants.revision`) it builds an `InferenceService` (ORT session, batcher, capture writer) on
+its own thread for each variant whose model changed or is new, hands them and the weights to
+the `Router` on the event loop, and acknowledges in `endpoint_workers`. A model that will not
+load is acknowledged with its error, and the process keeps serving what it served.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import logging
 import os
 import sqlite3
 import threading
+from dataclasses import replace
 
 from scones.config import Settings
-from scones.endpoint import table
+from scones.endpoint import table, variants
+from scones.endpoint.router import Router
 from scones.endpoint.service import EndpointConfig, InferenceService
-from scones.endpoint.slot import ModelSlot
 from scones.model.artifact import load
 from scones.storage import Store
 
@@ -28,14 +31,16 @@ POLL_SECONDS = 0.25
 
 
 class ModelWatcher:
-    """Follows endpoint `config.name`'s row in one server process and swaps `slot`'s model when it changes."""
+    """Follows endpoint `config.name`'s row in one server process and changes `router`'s slots to match."""
 
     def __init__(
-        self, slot: ModelSlot, config: EndpointConfig, settings: Settings, loop: asyncio.AbstractEventLoop
+        self, router: Router, config: EndpointConfig, settings: Settings, loop: asyncio.AbstractEventLoop
     ) -> None:
-        self.slot, self.config, self.settings, self.loop = slot, config, settings, loop
-        self.sha = slot.model_sha256 or ""
-        self._failed: str | None = None  # a sha that would not load: not retried every poll
+        self.router, self.config, self.settings, self.loop = router, config, settings, loop
+        self.revision = variants.revision(
+            [variants.Variant(n, "served", s.weight, s.model_sha256 or "", s.shadow) for n, s in router.slots.items()]
+        )
+        self._failed: str | None = None  # a revision that would not load: not retried every poll
         self._stop = threading.Event()
         self._conn: sqlite3.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="scones-model-watcher", daemon=True)
@@ -52,8 +57,8 @@ class ModelWatcher:
         while not self._stop.wait(POLL_SECONDS):
             try:
                 self._check()
-            except Exception as exc:  # thread edge: keep serving the current model, say why
-                logger.exception("Model update failed; still serving %s", self.sha[:12])
+            except Exception as exc:  # thread edge: keep serving the current models, say why
+                logger.exception("Endpoint update failed; still serving %s", self.revision[:12])
                 self._acknowledge(error=f"{type(exc).__name__}: {exc}")
         if self._conn is not None:
             self._conn.close()
@@ -75,18 +80,29 @@ class ModelWatcher:
         record = self._wanted()
         if record is None:
             return
-        wanted = record.config.get("model_sha256")
-        if not wanted or wanted in (self.sha, self._failed):
+        wanted = variants.from_config(record.config, record.model)
+        revision = variants.revision(wanted)
+        if not revision or revision in (self.revision, self._failed):
             return
+        services: dict[str, InferenceService] = {}
         try:
-            artifact = load(record.model, Store(self.settings))
-            service = InferenceService(artifact, self.config, Store(self.settings))
+            for variant in wanted:
+                slot = self.router.slots.get(variant.name)
+                if slot is None or slot.model_sha256 != variant.model_sha256:
+                    artifact = load(variant.model, Store(self.settings))
+                    config = replace(self.config, variant=variant.name)
+                    services[variant.name] = InferenceService(artifact, config, Store(self.settings))
         except Exception:
-            self._failed = wanted
+            for service in services.values():
+                service.close()
+            self._failed = revision
             raise
-        asyncio.run_coroutine_threadsafe(self.slot.swap(service), self.loop).result(timeout=120)
-        self.sha = artifact.manifest.model_sha256
-        logger.info("Endpoint %s now serves model %s", self.config.name, self.sha[:12])
+        weights = {variant.name: variant.weight for variant in wanted}
+        shadows = {variant.name for variant in wanted if variant.shadow}
+        update = self.router.apply(weights, services, shadows)
+        asyncio.run_coroutine_threadsafe(update, self.loop).result(timeout=120)
+        self.revision = revision
+        logger.info("Endpoint %s now serves %s", self.config.name, ", ".join(f"{n}={w}" for n, w in weights.items()))
         self._acknowledge()
 
     def _acknowledge(self, error: str | None = None) -> None:
@@ -94,4 +110,4 @@ class ModelWatcher:
             return
         if error is None:
             self._failed = None
-        table.acknowledge(self._conn, self.config.name, os.getpid(), self.sha, self._failed, error)
+        table.acknowledge(self._conn, self.config.name, os.getpid(), self.revision, self._failed, error)

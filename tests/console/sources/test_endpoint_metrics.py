@@ -90,3 +90,10 @@ def test_a_real_endpoint_counts_invocations_not_scrapes_or_pings(settings: Setti
     finally:
         scraper.close()
         registry.delete(settings, "counted")
+
+
+def test_a_shadows_copies_are_not_counted_as_requests() -> None:
+    text = TEXT.format(ok=90, bad=10, b1=60, b2=100, total=0.5) + (
+        'scones_endpoint_requests_total{route="shadow",status="200",variant="Peek"} 90\n'
+    )
+    assert parse(text, 1.0).requests == 100

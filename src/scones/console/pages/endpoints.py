@@ -50,7 +50,8 @@ def _detail(request: Request, record: dict[str, Any], status_code: int = 200, **
     live = _scraper(request).figures(record["name"], record["url"]) if record["status"] == "InService" else {}
     return render(
         request, "endpoint_detail.html", status_code=status_code, title=record["name"], section="endpoints",
-        endpoint=record, live=_rounded(live), threshold=settings(request).threshold, **extra,
+        endpoint=record, live=_rounded(live), threshold=settings(request).threshold,
+        deployments=endpoints.deployments(settings(request), record["name"]), **extra,
     )  # fmt: skip
 
 

@@ -41,6 +41,7 @@ def parse(text: str, at: float) -> Sample:
     sample = Sample(at=at)
     for family in text_string_to_metric_families(text):
         for s in family.samples:
+            # only what callers asked for: not scrapes, pings, nor a shadow's copies (route "shadow")
             if s.name == f"{REQUESTS}_total" and s.labels.get("route") == TRAFFIC_ROUTE:
                 sample.requests += s.value
                 if not str(s.labels.get("status", "200")).startswith("2"):

@@ -27,6 +27,13 @@ def endpoint(settings: Settings, name: str) -> dict[str, Any] | None:
         return None
 
 
+def deployments(settings: Settings, name: str) -> list[dict[str, Any]]:
+    """`name`'s guarded deployments, newest first, with their phases (scones.endpoint.deployments)."""
+    from scones.endpoint.table import find_deployments
+
+    return [d.to_dict() for d in find_deployments(settings, name)]
+
+
 def invoke(settings: Settings, name: str, data: bytes, source: str) -> dict[str, Any]:
     """One prediction from endpoint `name`: classes, probabilities, the winner and its confidence."""
     from scones.endpoint.client import invoke as call

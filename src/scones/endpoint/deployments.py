@@ -1,0 +1,201 @@
+"""Blue/green deployments with guardrails: all-at-once, canary or linear, with automatic rollback.
+
+`deploy_model` moves a running endpoint from its model (the old variant) to a candidate, which
+joins the endpoint as a second production variant named `Candidate`. Traffic shifts by the
+router's weights, so no request fails and each finishes on the model that took it:
+
+    all-at-once  Started (old alone, a reference window) -> Baking (candidate 100%) -> Completed
+    canary       Started -> Canary (candidate P%) -> Baking (100%) -> Completed
+    linear       Started -> Shifting (step, 2 x step, ...) -> Baking (100%) -> Completed
+
+Every poll, the candidate's window is judged against the old model's over the same window
+(`guardrails.judge`; during Baking, against the old model's last window with traffic). A trigger,
+or `scones update-endpoint NAME --rollback` from anywhere, sends all traffic back to the old
+model (RolledBack, with the trigger and the figures). On completion the old variant's name
+serves the candidate's model and `Candidate` is retired. Every phase is recorded in the
+`endpoint_deployments` table (`table.py`), listed by `scones deployments NAME`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, replace
+from typing import Any
+
+from scones import state
+from scones.config import Settings
+from scones.endpoint import registry, table, variants
+from scones.endpoint.guardrails import Figures, Triggers, Watch, judge
+from scones.endpoint.table import DeploymentRecord
+from scones.endpoint.variants import Variant
+from scones.errors import ConfigError, EndpointError
+
+STRATEGIES = ("all-at-once", "canary", "linear")
+CANDIDATE = "Candidate"
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How traffic moves: SageMaker's TrafficRoutingConfiguration plus the bake (TerminationWaitInSeconds)."""
+
+    kind: str = "all-at-once"
+    canary_percent: float = 10.0
+    linear_step: float = 25.0
+    interval_seconds: float = 30.0
+    bake_seconds: float = 30.0
+    poll_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in STRATEGIES:
+            raise ConfigError(f"Strategy {self.kind!r} is not one of {', '.join(STRATEGIES)}")
+        for label, value in (("--canary-percent", self.canary_percent), ("--linear-step", self.linear_step)):
+            if not 0 < value < 100:
+                raise ConfigError(f"{label} is {value}; give a share of traffic between 0 and 100 (exclusive)")
+        if self.interval_seconds < 0 or self.bake_seconds < 0 or self.poll_seconds <= 0:
+            raise ConfigError("--interval-seconds and --bake-seconds must be 0 or more")
+
+    def shares(self) -> list[float]:
+        """The candidate's share of traffic at each step before the bake."""
+        if self.kind == "canary":
+            return [self.canary_percent]
+        if self.kind == "linear":
+            steps = int(100 // self.linear_step)
+            return [self.linear_step * i for i in range(1, steps + 1) if self.linear_step * i < 100]
+        return []
+
+
+class _RolledBack(Exception):
+    def __init__(self, trigger: str, figures: dict[str, Any]) -> None:
+        super().__init__(trigger)
+        self.trigger, self.figures = trigger, figures
+
+
+def deploy_model(
+    settings: Settings,
+    name: str,
+    model: str,
+    strategy: Strategy,
+    triggers: Triggers | None = None,
+    timeout: float = 120.0,
+    on_phase: Callable[[dict[str, Any]], None] | None = None,
+) -> DeploymentRecord:
+    """Move endpoint `name` to `model` by `strategy`; returns the deployment's record (Completed or RolledBack)."""
+    triggers = triggers or Triggers()
+    record = registry.in_service(settings, name)
+    before = variants.from_config(record.config, record.model)
+    production = [v for v in before if not v.shadow]
+    with closing(table.connect(settings)) as conn:
+        if any(d.status in ("InProgress", "Stopping") for d in table.deployments(conn, name)):
+            raise EndpointError(f"A deployment on {name} is in progress; wait, or stop it with --rollback")
+    if len(production) != 1:
+        raise EndpointError(
+            f"{name} serves {len(production)} production variants; a deployment replaces one. "
+            "Set one variant's weight to 0 first ('scones update-endpoint-weights') or redeploy"
+        )
+    old = production[0]
+    label = CANDIDATE if old.name != CANDIDATE else f"{CANDIDATE}-2"
+    (candidate,) = registry.resolve_variants(settings, [Variant(label, model)])
+    deployment = DeploymentRecord(
+        id=uuid.uuid4().hex[:12], name=name, strategy=strategy.kind, status="InProgress", model=candidate.model,
+        previous=[v.to_dict() for v in before], phases=[], created=state.now(), updated=state.now(),
+    )  # fmt: skip
+    run = _Run(settings, deployment, before, old, candidate, strategy, triggers, timeout, on_phase)
+    return run.go(record.url)
+
+
+class _Run:
+    """One deployment's progress: the watch, the phases, and the one row it writes."""
+
+    def __init__(
+        self, settings: Settings, deployment: DeploymentRecord, before: list[Variant], old: Variant,
+        candidate: Variant, strategy: Strategy, triggers: Triggers, timeout: float,
+        on_phase: Callable[[dict[str, Any]], None] | None,
+    ) -> None:  # fmt: skip
+        self.settings, self.deployment, self.before, self.old = settings, deployment, before, old
+        self.candidate, self.strategy, self.triggers, self.timeout = candidate, strategy, triggers, timeout
+        self.on_phase = on_phase
+        self.reference: Figures | None = None  # the old model's last window with traffic
+
+    def go(self, url: str) -> DeploymentRecord:
+        self.watch = Watch(url, self.settings.auth_token)
+        self._phase("Started", candidate=self.candidate.model, model_sha256=self.candidate.model_sha256)
+        shadows = [v for v in self.before if v.shadow]
+        try:
+            if self.strategy.kind == "all-at-once":
+                self._window(self.strategy.interval_seconds, judging=False)  # the old model's reference
+            for share in self.strategy.shares():
+                self._serve([replace(self.old, weight=100 - share), replace(self.candidate, weight=share), *shadows])
+                self._phase("Canary" if self.strategy.kind == "canary" else "Shifting", candidate_percent=share)
+                self._window(self.strategy.interval_seconds)
+            self._serve([replace(self.old, weight=0.0), replace(self.candidate, weight=1.0), *shadows])
+            self._phase("Baking", candidate_percent=100, seconds=self.strategy.bake_seconds)
+            self._window(self.strategy.bake_seconds)
+        except _RolledBack as stop:
+            self._serve(self.before)  # all traffic back to the old model; Candidate leaves once idle
+            return self._phase("RolledBack", "RolledBack", trigger=stop.trigger, figures=stop.figures)
+        except BaseException as exc:  # the endpoint must not stay half-shifted: back to the old model, then say why
+            try:
+                self._serve(self.before)
+            finally:
+                self._phase("Failed", "Failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        self._serve([replace(self.candidate, name=self.old.name, weight=1.0), *shadows])  # the old name, new model
+        return self._phase("Completed", "Completed")
+
+    def _serve(self, wanted: list[Variant]) -> None:
+        registry.apply_variants(self.settings, self.deployment.name, wanted, self.timeout)
+
+    def _window(self, seconds: float, judging: bool = True) -> None:
+        """Watch for `seconds`; raise _RolledBack when a trigger fires or a stop is asked for."""
+        self.watch.look()
+        self.watch.restart()
+        deadline = time.monotonic() + seconds
+        while True:
+            time.sleep(min(self.strategy.poll_seconds, max(0.0, deadline - time.monotonic())))
+            self.watch.look()
+            window = self.watch.window()
+            old, new = window.get(self.old.name), window.get(self.candidate.name)
+            if old is not None and old.requests >= self.triggers.min_requests:
+                self.reference = old
+            if self._stop_asked():
+                figures = {"candidate": new.summary(self.triggers.low_confidence_below) if new else None}
+                raise _RolledBack("manual", figures)
+            if judging and new is not None:
+                fired = judge(old if old and old.requests else self.reference, new, self.triggers)
+                if fired is not None:
+                    raise _RolledBack(*fired)
+            if time.monotonic() >= deadline:
+                return
+
+    def _stop_asked(self) -> bool:
+        with closing(table.connect(self.settings)) as conn:
+            return table.deployment_status(conn, self.deployment.id) == "Stopping"
+
+    def _phase(self, phase: str, status: str | None = None, **details: Any) -> DeploymentRecord:
+        entry = {"phase": phase, "at": state.now(), **details}
+        phases = [*self.deployment.phases, entry]
+        self.deployment = replace(self.deployment, phases=phases, status=status or self.deployment.status)
+        with closing(table.connect(self.settings)) as conn:
+            if table.deployment_status(conn, self.deployment.id) == "Stopping" and status is None:
+                self.deployment = replace(self.deployment, status="Stopping")  # keep the request to stop
+            table.put_deployment(conn, self.deployment)
+        if self.on_phase is not None:
+            self.on_phase(entry)
+        return self.deployment
+
+
+def stop(settings: Settings, name: str) -> DeploymentRecord:
+    """Ask the deployment in progress on `name` to roll back (its own process does it at its next poll)."""
+    with closing(table.connect(settings)) as conn:
+        found = table.request_stop(conn, name)
+    if found is None:
+        raise EndpointError(f"No deployment is in progress on {name}; 'scones deployments {name}' lists them")
+    return found
+
+
+def history(settings: Settings, name: str) -> list[DeploymentRecord]:
+    with closing(table.connect(settings)) as conn:
+        return table.deployments(conn, name)

@@ -1,0 +1,127 @@
+"""Guarded deployments on a real endpoint process under 8 concurrent clients: canary and linear
+complete for a good candidate, a bad one rolls itself back, and no request fails either way."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scones.config import Settings
+from scones.endpoint import deployments, registry
+from scones.endpoint.deployments import Strategy, deploy_model
+from scones.endpoint.guardrails import Triggers
+from scones.endpoint.server import endpoint_config
+from scones.errors import ConfigError, EndpointError
+from scones.model.artifact import Artifact, sha256
+from tests.endpoint.traffic import Traffic
+from tests.helpers import tiny_artifact, tiny_onnx, write_model
+
+NAME = "deploy-test"
+QUICK = {"interval_seconds": 3.0, "bake_seconds": 3.0, "poll_seconds": 0.5}
+TRIGGERS = Triggers(min_requests=10)
+
+
+def model(path: Path, sharpness: float) -> str:
+    """The tiny classifier at another sharpness: 8 is a good candidate, 0.1 an unsure one (top probability ~0.57)."""
+    data = tiny_onnx(sharpness=sharpness)
+    tiny = tiny_artifact()
+    manifest = type(tiny.manifest)(
+        **{**tiny.manifest.__dict__, "model_sha256": sha256(data), "training_job": f"s{sharpness}"}
+    )
+    return str(write_model(path, Artifact(manifest=manifest, onnx=data)))
+
+
+@pytest.fixture
+def endpoint(settings: Settings, model_file: Path) -> Iterator[str]:
+    config = endpoint_config(settings, name=NAME, port=0, workers=2)
+    yield registry.deploy(settings, config, str(model_file), timeout=60).url
+    registry.delete(settings, NAME)
+
+
+def phases(record: deployments.DeploymentRecord) -> list[str]:
+    return [p["phase"] for p in record.phases]
+
+
+def test_a_bad_candidate_rolls_itself_back_with_no_failed_request(
+    settings: Settings, tmp_path: Path, endpoint: str
+) -> None:
+    bad = model(tmp_path / "unsure.tar.gz", 0.1)
+    before = registry.describe(settings, NAME).config["model_sha256"]
+    with Traffic(endpoint, clients=8) as traffic:
+        traffic.wait_for(20)
+        started = time.monotonic()
+        done = deploy_model(settings, NAME, bad, Strategy("canary", 25, **QUICK), TRIGGERS)
+        ended = time.monotonic()
+        traffic.wait_for(40, after=ended)
+    assert traffic.failures == []
+    assert done.status == "RolledBack" and phases(done) == ["Started", "Canary", "RolledBack"]
+    rolled = done.phases[-1]
+    assert rolled["trigger"] == "low_confidence"
+    assert (
+        rolled["figures"]["candidate"]["low_confidence_rate"] > 0.9
+        and rolled["figures"]["old"]["low_confidence_rate"] < 0.1
+    )
+    assert ended - started < QUICK["interval_seconds"] + 15  # within the canary window (plus the shifts themselves)
+    after = traffic.since(ended)
+    assert {a.variant for a in after} == {"AllTraffic"} and {a.label for a in after} == {0}
+    described = registry.describe(settings, NAME)
+    assert described.config["model_sha256"] == before and [v["name"] for v in described.config["variants"]] == [
+        "AllTraffic"
+    ]
+    assert [d.status for d in deployments.history(settings, NAME)] == ["RolledBack"]
+
+
+@pytest.mark.parametrize(("strategy", "expected"), [
+    (Strategy("canary", 20, **QUICK), ["Started", "Canary", "Baking", "Completed"]),
+    (Strategy("linear", linear_step=34, **QUICK), ["Started", "Shifting", "Shifting", "Baking", "Completed"]),
+])  # fmt: skip
+def test_a_good_candidate_completes_with_no_failed_request(
+    settings: Settings, tmp_path: Path, endpoint: str, strategy: Strategy, expected: list[str]
+) -> None:
+    good = model(tmp_path / "sharper.tar.gz", 8.0)
+    with Traffic(endpoint, clients=8) as traffic:
+        traffic.wait_for(20)
+        done = deploy_model(settings, NAME, good, strategy, TRIGGERS)
+        ended = time.monotonic()
+        traffic.wait_for(40, after=ended)
+    assert traffic.failures == []
+    assert done.status == "Completed" and phases(done) == expected, done.phases
+    assert {a.variant for a in traffic.answers} == {"AllTraffic", "Candidate"}  # both served during the shift
+    assert {a.variant for a in traffic.since(ended)} == {"AllTraffic"}  # the old name now serves the new model
+    described = registry.describe(settings, NAME)
+    assert described.model == good and [v["name"] for v in described.config["variants"]] == ["AllTraffic"]
+
+
+def test_a_deployment_stopped_by_hand_rolls_back(settings: Settings, tmp_path: Path, endpoint: str) -> None:
+    good = model(tmp_path / "sharper.tar.gz", 8.0)
+    result: list[deployments.DeploymentRecord] = []
+    slow = Strategy("canary", 50, interval_seconds=60, bake_seconds=60, poll_seconds=0.25)
+    with Traffic(endpoint, clients=8) as traffic:
+        runner = threading.Thread(target=lambda: result.append(deploy_model(settings, NAME, good, slow, TRIGGERS)))
+        runner.start()
+        deadline = time.monotonic() + 30
+        while not any(d.phases[-1]["phase"] == "Canary" for d in deployments.history(settings, NAME)):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        with pytest.raises(EndpointError, match="in progress"):
+            deploy_model(settings, NAME, good, slow, TRIGGERS)  # one deployment at a time
+        deployments.stop(settings, NAME)
+        runner.join(60)
+    assert traffic.failures == []
+    assert result and result[0].status == "RolledBack" and result[0].phases[-1]["trigger"] == "manual"
+    with pytest.raises(EndpointError, match="No deployment is in progress"):
+        deployments.stop(settings, NAME)
+
+
+def test_strategy_refusals() -> None:
+    with pytest.raises(ConfigError, match="not one of all-at-once, canary, linear"):
+        Strategy("blue")
+    with pytest.raises(ConfigError, match="--canary-percent is 0"):
+        Strategy("canary", canary_percent=0)
+    with pytest.raises(ConfigError, match="--linear-step is 100"):
+        Strategy("linear", linear_step=100)
+    assert Strategy("linear", linear_step=25).shares() == [25, 50, 75]
