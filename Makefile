@@ -1,5 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-# Each creates .venv with the pinned dependencies of requirements.lock on first use.
+# Each creates .venv on first use: the pinned runtime set (requirements.lock), the pinned test
+# and lint tools (requirements-dev.lock), then scones itself, editable.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,32 +13,63 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 # pip warns about every missing entry of a local mirror index; that noise hides real errors.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+# On Linux, PyPI's torch is the CUDA build (several GB, with its nvidia-* wheels); the CPU build,
+# torch==$(TORCH)+cpu, is on the PyTorch CPU index named in requirements.lock. When pip cannot find
+# it, the install stops and says so rather than download gigabytes; TORCH_CUDA=1 takes the CUDA build.
+TORCH := $(shell sed -n 's/^torch==//p' requirements.lock)
+TORCH_CUDA ?=
+NO_CPU_TORCH := torch $(TORCH)+cpu (the CPU build) is not reachable for this Python: check that pip can reach \
+  https://download.pytorch.org/whl/cpu (a proxy: HTTPS_PROXY), or run make with TORCH_CUDA=1 to install PyPI's CUDA build (several GB)
 
-.PHONY: install demo test test-slow lint format bench browser lock clean audit
+.PHONY: install demo test test-slow smoke lint format bench browser lock clean audit torch-check
 
-$(BIN)/scones: requirements.lock pyproject.toml
+$(BIN)/scones: requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.lock $(QUIET_PIP)
+	$(MAKE) --no-print-directory torch-check
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock $(QUIET_PIP)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $@
+
+torch-check:
+	@[ "$$(uname -s)" != Linux ] || [ -n "$(TORCH_CUDA)" ] \
+	  || $(BIN)/python -m pip index versions --retries 0 $$(grep '^--' requirements.lock) torch 2>/dev/null \
+	     | grep -- "[ ,]$(TORCH)+cpu" >/dev/null \
+	  || { echo "$(NO_CPU_TORCH)" >&2; exit 1; }
 
 install: $(BIN)/scones
 
 demo: install
 	$(BIN)/scones demo $(if $(SOURCE),--source $(SOURCE))
 
-# Chromium for the console's browser tests comes from Debian (Playwright's own download
-# cannot run offline); skipped quietly where it is already installed.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Chromium for the console's browser tests, when tests/browser.py finds neither Chromium nor Chrome
+# (nor SCONES_CHROMIUM): Debian's `chromium`, Ubuntu's `chromium-browser` (a snap), else the one
+# Playwright downloads (with the system libraries it needs).
+browser: install
+	@$(BIN)/python -m tests.browser >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  PACKAGE=$$(grep -qi '^ID=ubuntu' /etc/os-release 2>/dev/null && echo chromium-browser || echo chromium); \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$PACKAGE >/dev/null \
+	    && $(BIN)/python -m tests.browser >/dev/null; } \
+	  || $(BIN)/python -m playwright install --with-deps chromium; }
 
 test: install browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-slow: install browser
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+# Another Python (CI: 3.12 and 3.13) without torch, whose CPU build is only on the PyTorch index:
+# everything but training, tested on a subset that never imports torch.
+#   make smoke PYTHON=python3.12 VENV=.venv-3.12
+SMOKE_TESTS ?= tests/test_config.py tests/test_keys.py tests/test_state.py tests/test_storage.py \
+  tests/test_browser_finder.py tests/endpoint tests/functions tests/workflow tests/cli/test_main.py tests/data
+smoke:
+	$(PYTHON) -m venv $(VENV)
+	sed '/^torch==/d; /^-r /d' requirements.lock requirements-dev.lock > $(VENV)/no-torch.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/no-torch.txt $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	$(BIN)/python -c "import sys, scones.cli, scones.endpoint.server; assert 'torch' not in sys.modules"
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(SMOKE_TESTS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff format --check src tests bench
@@ -55,9 +87,17 @@ audit: install
 	$(BIN)/python -m pip install --quiet pip-audit $(QUIET_PIP)
 	$(BIN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict
 
+# The runtime set is what `pip install .` pulls; the dev lock adds what `.[dev]` adds on top.
 lock:
-	$(PYTHON) -m venv /tmp/scones-lock && /tmp/scones-lock/bin/pip install -q torch==2.13.0 -e '.[dev]' \
-	  && /tmp/scones-lock/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf /tmp/scones-lock && $(PYTHON) -m venv /tmp/scones-lock
+	/tmp/scones-lock/bin/pip install -q $$(grep '^--' requirements.lock) torch==$(TORCH) . $(QUIET_PIP)
+	{ sed -n '1,/^setuptools==/p' requirements.lock | sed '$$d'; \
+	  /tmp/scones-lock/bin/pip freeze --all --exclude scones --exclude pip | grep '^setuptools=='; \
+	  /tmp/scones-lock/bin/pip freeze --exclude scones | sed 's/+cpu$$//'; } > requirements.lock.new
+	/tmp/scones-lock/bin/pip install -q $$(grep '^--' requirements.lock) '.[dev]' $(QUIET_PIP)
+	{ sed -n '1,/^-r /p' requirements-dev.lock; /tmp/scones-lock/bin/pip freeze --exclude scones \
+	  | grep -vxFf <(sed 's/+cpu$$//' requirements.lock.new) | grep -v '+cpu$$'; } > requirements-dev.lock
+	mv requirements.lock.new requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
