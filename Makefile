@@ -13,28 +13,25 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 # pip warns about every missing entry of a local mirror index; that noise hides real errors.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-# On Linux, PyPI's torch is the CUDA build (several GB, with its nvidia-* wheels); the CPU build,
-# torch==$(TORCH)+cpu, is on the PyTorch CPU index named in requirements.lock. When pip cannot find
-# it, the install stops and says so rather than download gigabytes; TORCH_CUDA=1 takes the CUDA build.
+# torch comes first, alone, from the PyTorch CPU index: on Linux, PyPI's torch is the CUDA build
+# (several GB with its nvidia-* wheels) and the CPU build, $(TORCH)+cpu (which ==$(TORCH) matches),
+# is only there. Only torch: pip asks every index for every package, and an unreachable extra
+# index costs retries for each. Where that index cannot be reached, the install stops and says so;
+# TORCH_INDEX=https://pypi.org/simple takes PyPI's build instead (CUDA on Linux).
 TORCH := $(shell sed -n 's/^torch==//p' requirements.lock)
-TORCH_CUDA ?=
-NO_CPU_TORCH := torch $(TORCH)+cpu (the CPU build) is not reachable for this Python: check that pip can reach \
-  https://download.pytorch.org/whl/cpu (a proxy: HTTPS_PROXY), or run make with TORCH_CUDA=1 to install PyPI's CUDA build (several GB)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+NO_TORCH := torch $(TORCH) is not reachable at $(TORCH_INDEX) for this Python: check that pip can reach it \
+  (a proxy: HTTPS_PROXY), or run make with TORCH_INDEX=https://pypi.org/simple for PyPI's CUDA build (several GB)
 
-.PHONY: install demo test test-slow smoke lint format bench browser lock clean audit torch-check
+.PHONY: install demo test test-slow smoke lint format bench browser lock clean audit
 
 $(BIN)/scones: requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(MAKE) --no-print-directory torch-check
+	$(BIN)/python -m pip install --quiet --retries 1 --no-deps --index-url $(TORCH_INDEX) torch==$(TORCH) $(QUIET_PIP) \
+	  || { echo "$(NO_TORCH)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -r requirements-dev.lock $(QUIET_PIP)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $@
-
-torch-check:
-	@[ "$$(uname -s)" != Linux ] || [ -n "$(TORCH_CUDA)" ] \
-	  || $(BIN)/python -m pip index versions --retries 0 $$(grep '^--' requirements.lock) torch 2>/dev/null \
-	     | grep -- "[ ,]$(TORCH)+cpu" >/dev/null \
-	  || { echo "$(NO_CPU_TORCH)" >&2; exit 1; }
 
 install: $(BIN)/scones
 
@@ -90,11 +87,12 @@ audit: install
 # The runtime set is what `pip install .` pulls; the dev lock adds what `.[dev]` adds on top.
 lock:
 	rm -rf /tmp/scones-lock && $(PYTHON) -m venv /tmp/scones-lock
-	/tmp/scones-lock/bin/pip install -q $$(grep '^--' requirements.lock) torch==$(TORCH) . $(QUIET_PIP)
+	/tmp/scones-lock/bin/pip install -q --no-deps --index-url $(TORCH_INDEX) torch==$(TORCH) $(QUIET_PIP)
+	/tmp/scones-lock/bin/pip install -q . $(QUIET_PIP)
 	{ sed -n '1,/^setuptools==/p' requirements.lock | sed '$$d'; \
 	  /tmp/scones-lock/bin/pip freeze --all --exclude scones --exclude pip | grep '^setuptools=='; \
 	  /tmp/scones-lock/bin/pip freeze --exclude scones | sed 's/+cpu$$//'; } > requirements.lock.new
-	/tmp/scones-lock/bin/pip install -q $$(grep '^--' requirements.lock) '.[dev]' $(QUIET_PIP)
+	/tmp/scones-lock/bin/pip install -q '.[dev]' $(QUIET_PIP)
 	{ sed -n '1,/^-r /p' requirements-dev.lock; /tmp/scones-lock/bin/pip freeze --exclude scones \
 	  | grep -vxFf <(sed 's/+cpu$$//' requirements.lock.new) | grep -v '+cpu$$'; } > requirements-dev.lock
 	mv requirements.lock.new requirements.lock
