@@ -87,11 +87,11 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 
 # Known vulnerabilities in the pinned dependencies (docs/security.md). pip-audit is not pinned
-# in requirements.lock (14 packages of its own); it needs PyPI's JSON API or OSV on the network,
+# in the locks (14 packages of its own); it needs PyPI's JSON API or OSV on the network,
 # and --strict fails when a package could not be checked rather than calling it clean.
 audit: install
 	$(BIN)/python -m pip install --quiet pip-audit $(QUIET_PIP)
-	$(BIN)/pip-audit --requirement requirements.lock --no-deps --disable-pip --strict
+	$(BIN)/pip-audit --requirement requirements-dev.lock --no-deps --disable-pip --strict
 
 # The runtime set is what `pip install .` pulls; the dev lock adds what `.[dev]` adds on top.
 lock:
