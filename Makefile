@@ -23,7 +23,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 NO_TORCH := torch $(TORCH) is not reachable at $(TORCH_INDEX) for this Python: check that pip can reach it \
   (a proxy: HTTPS_PROXY), or run make with TORCH_INDEX=https://pypi.org/simple for PyPI's CUDA build (several GB)
 
-.PHONY: install demo test test-slow smoke lint format bench browser lock clean audit
+.PHONY: install demo test test-slow smoke smoke-install smoke-test lint format bench browser lock clean audit
 
 $(BIN)/scones: requirements.lock requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +59,8 @@ test-slow: install browser
 # everything but training, tested on a subset that never imports torch.
 #   make smoke PYTHON=python3.12 VENV=.venv-3.12
 SMOKE_TESTS ?= tests/test_config.py tests/test_keys.py tests/test_state.py tests/test_storage.py \
-  tests/test_browser_finder.py tests/endpoint tests/functions tests/workflow tests/cli/test_main.py tests/data
+  tests/test_browser_finder.py tests/test_postgres_server.py tests/endpoint tests/functions tests/workflow \
+  tests/cli/test_main.py tests/data
 # DBOS stamps times with SQLite's unixepoch('subsec') on Python >= 3.12, which SQLite < 3.42 lacks
 # (Debian 12 has 3.40): there, STANDARD executions on the default SQLite store fail ("NOT NULL
 # constraint failed: application_versions.version_timestamp"). Left out of the smoke only then.
@@ -67,10 +68,16 @@ OLD_SQLITE_FAILS := $(addprefix --deselect tests/workflow/,test_cli.py::test_wor
   test_cli.py::test_errors_are_one_line test_durable.py::test_kill_9_mid_batch_then_resume \
   test_executions.py::test_standard_records_history_and_steps test_graph.py::test_graph_colours_a_failed_execution \
   test_graph.py::test_graph_of_a_success_and_of_catch_edges "test_pipeline.py::test_confident_image_succeeds[STANDARD]")
-smoke:
+smoke-install:
 	$(PYTHON) -m venv $(VENV)
 	sed '/^torch==/d; /^-r /d' requirements.lock requirements-dev.lock > $(VENV)/no-torch.txt
 	$(BIN)/python -m pip install --quiet -r $(VENV)/no-torch.txt $(QUIET_PIP)
+
+smoke: smoke-install smoke-test
+
+# scones itself goes in here, not in smoke-install: CI runs smoke-install beside `make install`,
+# and two editable installs at once would both write src/scones.egg-info.
+smoke-test:
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	$(BIN)/python -c "import sys, scones.cli, scones.endpoint.server; assert 'torch' not in sys.modules"
 	if $(BIN)/python -c "import sqlite3, sys; sys.exit(sys.version_info >= (3, 12) and sqlite3.sqlite_version_info < (3, 42))"; \
