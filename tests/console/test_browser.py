@@ -1,21 +1,23 @@
-"""The console in a real browser: Debian's Chromium, headless, driven by Playwright, against a
-`scones console` process over a home filled by a small real pipeline run (conftest.py)."""
+"""The console in a real browser: Chromium or Chrome (tests/browser.py finds it), headless,
+driven by Playwright, against a `scones console` process over a home filled by a small real
+pipeline run (conftest.py)."""
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import BrowserNotFound, find_browser
 from tests.conftest import ARTIFACTS
 from tests.console.conftest import COLOURS, Pipeline
 from tests.helpers import png_bytes
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
+ENVIRON = dict(os.environ)  # SCONES_CHROMIUM, read before clean_environ clears SCONES_* for each test
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -26,12 +28,14 @@ WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 @pytest.fixture(scope="module")  # a live sync_playwright owns the event loop: end it with this module
 def browser() -> Iterator[Any]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing; install it with 'make browser' (apt-get install chromium)")
+    try:
+        executable = find_browser(ENVIRON)
+    except BrowserNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        chromium = playwright.chromium.launch(executable_path=executable, args=ARGS, headless=True)
         yield chromium
         chromium.close()
 

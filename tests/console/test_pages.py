@@ -201,7 +201,7 @@ def test_the_endpoint_page_shows_variants_and_deployments(settings: Settings) ->
     )  # fmt: skip
     with closing(table.connect(settings)) as conn:
         table.put_deployment(conn, record)
-    with TestClient(create_app(settings, background_index=False)) as c:
+    with TestClient(create_app(settings, None, background_index=False), base_url=LOCAL) as c:
         page = c.get("/endpoints/guarded").text
     assert "<td>Peek</td><td>shadow</td>" in page and "<td>Blue</td><td>production</td>" in page
     assert "Started → RolledBack (low_confidence: candidate {&#39;low_confidence_rate&#39;: 0.98}" in page
@@ -217,7 +217,7 @@ def test_the_model_registry_page(settings: Settings) -> None:
     Store(settings).put(settings.bucket, "m/a.tar.gz", tiny_artifact().pack())
     packages.register(settings, f"s3://{settings.bucket}/m/a.tar.gz")
     packages.set_status(settings, "bike-moto", 1, "Approved", "shipped it")
-    with TestClient(create_app(settings, background_index=False)) as c:
+    with TestClient(create_app(settings, None, background_index=False), base_url=LOCAL) as c:
         assert 'href="/model-packages"' in c.get("/models").text
         page = c.get("/model-packages").text
     assert "bike-moto/1" in page and "Approved" in page and "shipped it" in page

@@ -1,5 +1,6 @@
 """Postgres workers: 3 worker processes share STANDARD executions; one is killed mid-run
-(bench/workers_crash.py does the work, on its own DBOS database, dropped afterwards)."""
+(bench/workers_crash.py does the work, on its own DBOS database, dropped afterwards). The server
+is the session's (tests/conftest.py: embedded, or SCONES_TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ import pytest
 from scones.config import load_settings
 from scones.errors import WorkflowError
 from scones.workflow import executions, launcher, machines, standard, workers
+from tests.postgres import with_database
 
 REPO = Path(__file__).resolve().parents[2]
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # only parsed, never connected to
 
 
 @pytest.mark.postgres
-def test_three_workers_one_killed_all_succeed_within_the_endpoint_limit(tmp_path: Path) -> None:
+def test_three_workers_one_killed_all_succeed_within_the_endpoint_limit(postgres_url: str) -> None:
     out = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "workers_crash.py"), "--database", POSTGRES, "--count", "24",
+        [sys.executable, str(REPO / "bench" / "workers_crash.py"), "--database", postgres_url, "--count", "24",
          "--endpoint-concurrency", "2"],
         capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
@@ -38,8 +40,8 @@ def test_three_workers_one_killed_all_succeed_within_the_endpoint_limit(tmp_path
 
 
 @pytest.mark.postgres
-def test_starting_without_a_worker_says_to_start_one(tmp_path: Path) -> None:
-    database = f"postgresql://postgres@127.0.0.1:5432/test_scones_none_{uuid.uuid4().hex[:8]}"  # never created
+def test_starting_without_a_worker_says_to_start_one(tmp_path: Path, postgres_url: str) -> None:
+    database = with_database(postgres_url, f"test_scones_none_{uuid.uuid4().hex[:8]}")  # never created
     settings = load_settings(home=tmp_path / "home", database_url=database)
     machines.create(settings, "pipeline", machines.pipeline_definition())
     with pytest.raises(WorkflowError, match="scones workflow worker"):
@@ -63,7 +65,7 @@ def test_bad_worker_config(flags: dict[str, float]) -> None:
 
 
 @pytest.mark.postgres
-def test_the_worker_command_beats_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_the_worker_command_beats_and_stops_cleanly_on_sigterm(tmp_path: Path, postgres_url: str) -> None:
     import os
     import signal
     import time
@@ -71,7 +73,7 @@ def test_the_worker_command_beats_and_stops_cleanly_on_sigterm(tmp_path: Path) -
     import psycopg
 
     name = f"test_scones_cli_{uuid.uuid4().hex[:8]}"
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    url = with_database(postgres_url, name)
     env = {**os.environ, "SCONES_HOME": str(tmp_path / "home")}
     command = [sys.executable, "-c", "from scones.cli import main; main()", "workflow", "worker", "--database-url", url]
     worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -91,5 +93,5 @@ def test_the_worker_command_beats_and_stops_cleanly_on_sigterm(tmp_path: Path) -
     finally:
         if worker.poll() is None:
             worker.kill()
-        with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
