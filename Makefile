@@ -62,13 +62,6 @@ test-slow: install browser
 SMOKE_TESTS ?= tests/test_config.py tests/test_keys.py tests/test_state.py tests/test_storage.py \
   tests/test_browser_finder.py tests/test_postgres_server.py tests/endpoint tests/functions tests/workflow \
   tests/cli/test_main.py tests/data
-# DBOS stamps times with SQLite's unixepoch('subsec') on Python >= 3.12, which SQLite < 3.42 lacks
-# (Debian 12 has 3.40): there, STANDARD executions on the default SQLite store fail ("NOT NULL
-# constraint failed: application_versions.version_timestamp"). Left out of the smoke only then.
-OLD_SQLITE_FAILS := $(addprefix --deselect tests/workflow/,test_cli.py::test_workflow_commands \
-  test_cli.py::test_errors_are_one_line test_durable.py::test_kill_9_mid_batch_then_resume \
-  test_executions.py::test_standard_records_history_and_steps test_graph.py::test_graph_colours_a_failed_execution \
-  test_graph.py::test_graph_of_a_success_and_of_catch_edges "test_pipeline.py::test_confident_image_succeeds[STANDARD]")
 smoke-install:
 	$(PYTHON) -m venv $(VENV)
 	sed '/^torch==/d; /^-r /d' requirements.lock requirements-dev.lock > $(VENV)/no-torch.txt
@@ -81,9 +74,7 @@ smoke: smoke-install smoke-test
 smoke-test:
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	$(BIN)/python -c "import sys, scones.cli, scones.endpoint.server; assert 'torch' not in sys.modules"
-	if $(BIN)/python -c "import sqlite3, sys; sys.exit(sys.version_info >= (3, 12) and sqlite3.sqlite_version_info < (3, 42))"; \
-	then $(BIN)/python -m pytest -q -p no:cacheprovider $(SMOKE_TESTS) $(PYTEST_ARGS) || [ $$? = 5 ]; \
-	else $(BIN)/python -m pytest -q -p no:cacheprovider $(SMOKE_TESTS) $(OLD_SQLITE_FAILS) $(PYTEST_ARGS) || [ $$? = 5 ]; fi
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(SMOKE_TESTS) $(PYTEST_ARGS) || [ $$? = 5 ]
 
 lint: install
 	$(BIN)/ruff format --check src tests bench

@@ -13,9 +13,12 @@ stored on the execution's row), so two processes never resume each other's live 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS
@@ -60,7 +63,7 @@ def ensure(settings: Settings, queues: Sequence[str] = ()) -> None:
                 config={
                     "name": "scones",
                     "system_database_url": url,
-                    "system_database_engine": _engine(url),
+                    "system_database_engine": sqlite_engine(url),
                     "application_version": APP_VERSION,
                     "executor_id": EXECUTOR_ID,
                     "log_level": "WARNING",
@@ -100,7 +103,7 @@ def _quiet_dbos_logger() -> None:
         dbos_logger.propagate = False
 
 
-def _engine(url: str) -> Any:
+def sqlite_engine(url: str) -> Any:
     """SQLite in WAL mode with NORMAL sync (durable across process crashes, the failure STANDARD guards
     against; a power cut may lose the last commits): several times faster than DBOS's default
     rollback journal. One pooled connection: SQLite runs one writer at a time anyway, and threads
@@ -119,5 +122,25 @@ def _engine(url: str) -> Any:
         dbapi_conn.isolation_level = "IMMEDIATE"  # as DBOS does: serialise writers
         for pragma in ("busy_timeout=30000", "foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL"):
             dbapi_conn.execute(f"PRAGMA {pragma}")
+        if sqlite3.sqlite_version_info < (3, 42):
+            # On Python >= 3.12 DBOS stamps rows with unixepoch('subsec'), which SQLite learnt in 3.42;
+            # older ones (Debian 12's 3.40, which pyenv and distro Pythons link) return NULL and every
+            # STANDARD execution fails a NOT NULL constraint. SQLite lets a connection override a built-in.
+            dbapi_conn.create_function("unixepoch", 1, _unixepoch)
 
     return engine
+
+
+def _unixepoch(value: str | float | None) -> float | int | None:
+    """SQLite's unixepoch(X) with 3.42's 'subsec' (seconds with milliseconds) on an older SQLite."""
+    if value == "subsec":
+        return round(time.time(), 3)
+    if value == "now":
+        return int(time.time())
+    if isinstance(value, int | float):
+        return int(value)  # a number is already seconds since the epoch, as SQLite reads it
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None  # what SQLite answers for a time it cannot read
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
