@@ -21,7 +21,7 @@ def test_the_embedded_server_runs_and_is_gone_afterwards() -> None:
             assert conn.execute("SELECT current_database()").fetchone() == ("made_here",)
             data = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
             pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
-        owner = os.stat(f"/proc/{pid}").st_uid
+            owner = os.stat(f"/proc/{pid}").st_uid  # while connected: the backend ends with the connection
         assert owner != 0  # PostgreSQL refuses root: as root the server runs as nobody
     assert not data.parent.exists()
     with pytest.raises(psycopg.OperationalError):
