@@ -131,6 +131,9 @@ def test_shadow_share_and_refusals(settings: Settings, model_file: Path) -> None
         assert wait_for_metric(record.url, half)  # exactly every other request
     finally:
         registry.delete(settings, NAME)
-    with pytest.raises(EndpointError, match="no shadow variant"):
-        registry.deploy(settings, endpoint_config(settings, name=NAME, port=0), str(model_file))
-        shadow_report(settings, NAME)
+    registry.deploy(settings, endpoint_config(settings, name=NAME, port=0), str(model_file))
+    try:
+        with pytest.raises(EndpointError, match="no shadow variant"):
+            shadow_report(settings, NAME)
+    finally:
+        registry.delete(settings, NAME)  # no server outlives its test
