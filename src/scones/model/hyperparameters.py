@@ -37,7 +37,7 @@ class Hyperparameters:
     num_classes: int = 2
     num_training_samples: int | None = None  # None: count the training channel; else it must match
     # TrivialAugment fits slowly; an epoch at width 32 costs 0.37x one at 64, so 320 of them take about the
-    # time of 120 at width 64 and were as accurate or more on six carved runs (docs/benchmarks.md, round 4)
+    # time of 120 at width 64 and were as accurate or more on six carved runs (docs/benchmarks-history.md, round 4)
     epochs: int = 320
     learning_rate: float = 0.1
     mini_batch_size: int = 64
