@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from scones.data import synthetic
@@ -67,3 +68,19 @@ def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
 
     header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
     return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def record_draft_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Every size Pillow's JPEG draft mode picks from now on (the DCT scales the image down)."""
+    from PIL import JpegImagePlugin
+
+    sizes: list[tuple[int, int]] = []
+    real = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> object:
+        answer = real(self, mode, size)
+        sizes.append(self.size)
+        return answer
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    return sizes

@@ -84,17 +84,9 @@ def test_decode_modes_become_rgb() -> None:
 
 
 def test_decode_of_a_large_jpeg_uses_draft_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    from PIL import JpegImagePlugin
+    from tests.data.photos import record_draft_sizes
 
-    sizes: list[tuple[int, int]] = []
-    real = JpegImagePlugin.JpegImageFile.draft
-
-    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> object:
-        answer = real(self, mode, size)
-        sizes.append(self.size)
-        return answer
-
-    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    sizes = record_draft_sizes(monkeypatch)
     big = jpeg(np.full((30, 40, 3), 128, np.uint8), (4032, 3024))
     assert decode(big, "phone.jpg", 32).shape == (32, 32, 3)
     assert sizes == [(504, 378)]  # decoded at 1/8 scale (the DCT does the scaling), never below 32

@@ -81,18 +81,8 @@ def test_exif_orientation_is_applied() -> None:
 
 
 def test_a_phone_jpeg_is_decoded_in_draft_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    from PIL import JpegImagePlugin
+    from tests.data.photos import jpeg, record_draft_sizes
 
-    from tests.data.photos import jpeg
-
-    sizes: list[tuple[int, int]] = []
-    real = JpegImagePlugin.JpegImageFile.draft
-
-    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> object:
-        answer = real(self, mode, size)
-        sizes.append(self.size)
-        return answer
-
-    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    sizes = record_draft_sizes(monkeypatch)
     assert decode(jpeg(np.full((30, 40, 3), 99, np.uint8), (4032, 3024)), (64, 64), fit="crop").shape == (64, 64, 3)
     assert sizes == [(504, 378)]  # 1/8 scale, still covering 64x64
