@@ -43,3 +43,15 @@ def test_allow_host_adds_a_name(settings: Settings) -> None:
     with running(settings, allow_hosts="scones.internal") as url:
         assert _list_buckets(url, host="scones.internal").status_code == 200
         assert _list_buckets(url, host="other.internal").status_code == 403
+
+
+def test_a_json_body_that_is_not_an_object_is_aws_s_serialization_error(local_aws: str) -> None:
+    auth = "AWS4-HMAC-SHA256 Credential=test/20261204/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=0"
+    for service, target in (("logs", "Logs_20140328.GetLogEvents"), ("states", "AWSStepFunctions.ListStateMachines")):
+        answer = httpx.post(
+            local_aws + "/",
+            content=b"[1, 2]",
+            headers={"x-amz-target": target, "authorization": auth.format(service)},
+        )
+        assert answer.status_code == 400, (service, answer.text)
+        assert "SerializationException" in answer.text and "not a JSON object" in answer.text

@@ -11,21 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from scones.localaws.logstore import LogStore
-from scones.localaws.protocol import AwsError, not_supported
+from scones.localaws.protocol import AwsError, json_call
 
 PAGE = 10000  # AWS's default and largest page of events
 
 
 async def handle(request: Request, logs: LogStore) -> Response:
-    operation = request.headers.get("x-amz-target", "").split(".", 1)[-1]
-    handler = OPERATIONS.get(operation)
-    if handler is None:
-        raise not_supported("logs", operation or "(no X-Amz-Target)")
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError as exc:
-        raise AwsError("SerializationException", "The request body is not JSON") from exc
-    if not isinstance(body, dict) or not body.get("logGroupName"):
+    handler, body = await json_call(request, OPERATIONS, "logs")
+    if not body.get("logGroupName"):
         raise AwsError("InvalidParameterException", "logGroupName is required")
     result = handler(logs, body)
     return Response(json.dumps(result).encode(), 200, media_type="application/x-amz-json-1.1")

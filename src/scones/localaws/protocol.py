@@ -14,12 +14,13 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree as ET  # noqa: S405 - we only build XML here; parsing is in xmlbody.py
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
+from starlette.requests import Request
 from starlette.responses import Response
 
 from scones.errors import SconesError
@@ -42,6 +43,24 @@ def not_supported(service: str, operation: str) -> AwsError:
         f"{operation} is not supported locally by scones up; see docs/local-aws.md for what is served",
         501 if service == "s3" else 400,
     )
+
+
+H = TypeVar("H")
+
+
+async def json_call(request: Request, operations: Mapping[str, H], service: str) -> tuple[H, dict[str, Any]]:
+    """A JSON-protocol request: its handler (named by X-Amz-Target) and its body, or AWS's error for either."""
+    operation = request.headers.get("x-amz-target", "").split(".", 1)[-1]
+    handler = operations.get(operation)
+    if handler is None:
+        raise not_supported(service, operation or "(no X-Amz-Target)")
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise AwsError("SerializationException", "The request body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise AwsError("SerializationException", "The request body is not a JSON object")
+    return handler, body
 
 
 @functools.cache

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from scones.config import Settings
 from scones.errors import WorkflowError
 from scones.localaws.lambda_api import Lambda
-from scones.localaws.protocol import AwsError, not_supported
+from scones.localaws.protocol import AwsError, json_call
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
@@ -39,14 +39,7 @@ class States:
         self.background: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: Request) -> Response:
-        operation = request.headers.get("x-amz-target", "").split(".", 1)[-1]
-        handler = OPERATIONS.get(operation)
-        if handler is None:
-            raise not_supported("stepfunctions", operation or "(no X-Amz-Target)")
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError as exc:
-            raise AwsError("SerializationException", "The request body is not JSON") from exc
+        handler, body = await json_call(request, OPERATIONS, "stepfunctions")
         result = await handler(self, body)
         return Response(json.dumps(result).encode(), 200, media_type="application/x-amz-json-1.0")
 
