@@ -37,6 +37,7 @@ from scones.console.pages import (
     objects,
     overview,
     packages,
+    review,
     training,
 )
 from scones.console.render import STATIC, render
@@ -91,6 +92,7 @@ def create_app(
         *executions.routes(),
         *captured.routes(),
         *monitoring.routes(),
+        *review.routes(),
         *objects.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -484,6 +484,19 @@ def counts(settings: Settings, endpoint: str) -> dict[str, int]:
     return {s: int(found.get(s, 0)) for s in STATUSES}
 
 
+def queues(settings: Settings) -> dict[str, dict[str, int]]:
+    """Every endpoint with a queue here, and its counts by status."""
+    with _db(settings) as conn:
+        found: dict[str, dict[str, int]] = {
+            r[0]: dict.fromkeys(STATUSES, 0) for r in conn.execute("SELECT endpoint FROM review_queues")
+        }
+        for endpoint, status, count in conn.execute(
+            "SELECT endpoint, status, COUNT(*) FROM review_items GROUP BY endpoint, status"
+        ):
+            found.setdefault(endpoint, dict.fromkeys(STATUSES, 0))[status] = int(count)
+    return dict(sorted(found.items()))
+
+
 # -- labelling ----------------------------------------------------------------------------------
 def label(settings: Settings, endpoint: str, item_id: str, label: int | str, reviewer: str | None = None) -> None:
     """Label one item (class index or name); the ground truth is written too."""
