@@ -37,7 +37,8 @@ def test_the_page_refreshes_the_queue_and_the_json_lists_it(client: TestClient, 
     body = client.get("/review/ep/items.json").json()
     assert [i["id"] for i in body["items"]] == ["a", "b", "c"] and body["counts"]["pending"] == 3
     assert body["items"][0]["predicted_class"] == "bicycle" and body["items"][0]["image"] == "/review/ep/image?id=a"
-    assert [i["id"] for i in client.get("/review/ep/items.json?exclude=a&limit=1").json()["items"]] == ["b"]
+    assert [i["id"] for i in client.get("/review/ep/items.json?after=a&limit=1").json()["items"]] == ["b"]
+    assert [i["id"] for i in client.get("/review/ep/items.json?after=c").json()["items"]] == []
     image = client.get("/review/ep/image?id=a")
     assert image.headers["content-type"] == "image/png" and image.content == queue.image(settings, "ep", "a")[0]
     assert "ep" in client.get("/review").text

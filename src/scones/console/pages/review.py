@@ -96,8 +96,8 @@ def items_json(request: Request) -> Response:
     if request.query_params.get("refresh") == "1":
         _refresh(request, info.endpoint)
     limit = int_param(request, "limit", BATCH, 1, 1000)
-    skip = set(request.query_params.getlist("exclude"))
-    pending = [i for i in queue.items(settings(request), info.endpoint, "pending") if i.id not in skip][:limit]
+    after = request.query_params.get("after") or None  # the last item the page holds: the next page
+    pending = queue.items(settings(request), info.endpoint, "pending", after, limit)
     return JSONResponse(
         {
             "classes": info.classes,

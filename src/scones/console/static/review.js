@@ -9,7 +9,8 @@
   var csrf = root.getAttribute("data-csrf");
   var classes = JSON.parse(root.getAttribute("data-classes"));
   var keys = JSON.parse(root.getAttribute("data-keys"));
-  var PREFETCH = 4;
+  var PREFETCH = 4;      // images fetched ahead of the one on screen
+  var BATCH = 20;        // items per fetch: small answers, asked for again well before the end
   var queue = [];        // pending items not shown yet
   var current = null;    // the item on screen
   var done = [];         // items acted on in this session, newest last (for undo)
@@ -89,23 +90,25 @@
       (item.captured_at || "-");
     showHistory(item);
     prefetch();
-    if (queue.length < PREFETCH * 2) { load(false); }
+    if (queue.length < PREFETCH * 2) { load(queue.length === 0); }
   }
 
   function load(refresh) {
     if (loading) { return; }
     loading = true;
-    var params = new URLSearchParams();
-    if (refresh) { params.set("refresh", "1"); }
-    Object.keys(handled).slice(-500).forEach(function (id) { params.append("exclude", id); });
-    queue.forEach(function (item) { params.append("exclude", item.id); });
-    if (current) { params.append("exclude", current.id); }
+    // The next page after the last item held; from the start (reading new captures) when none is
+    // held, which also brings back items skipped by an undo elsewhere. Ids already here are dropped.
+    var params = new URLSearchParams({ limit: String(BATCH) });
+    if (queue.length) { params.set("after", queue[queue.length - 1].id); }
+    else if (refresh) { params.set("refresh", "1"); }
     fetch(api + "/items.json?" + params.toString(), { headers: { "Accept": "application/json" }, credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error("The queue could not be loaded (" + r.status + ")"); } return r.json(); })
       .then(function (data) {
         loading = false;
+        var held = {};
+        queue.forEach(function (item) { held[item.id] = true; });
         data.items.forEach(function (item) {
-          if (!handled[item.id] && !(current && current.id === item.id)) { queue.push(item); }
+          if (!handled[item.id] && !held[item.id] && !(current && current.id === item.id)) { queue.push(item); }
         });
         showCounts(data.counts);
         if (!current) { show(queue.shift() || null); } else { prefetch(); }
