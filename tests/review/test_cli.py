@@ -82,6 +82,15 @@ def test_refresh_takes_the_confident_share(settings: Settings, store: Store) -> 
     assert body["added"] == 100 and body["records"] == 100
 
 
+def test_the_confident_share_from_the_environment(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(settings)
+    capture(store, [0.99] * 50)
+    monkeypatch.setenv("SCONES_SAMPLE_CONFIDENT", "1")
+    assert json.loads(_run("review", "refresh", "ep", "--json"))["added"] == 50
+
+
 def test_monitor_run_reads_the_labels_given_in_review(settings: Settings, store: Store, model_file: Path) -> None:
     if not (DATA / "train.lst").is_file():
         pytest.skip(f"bike-moto image export not present at {DATA}")
