@@ -45,6 +45,8 @@ def test_list_refreshes_and_shows_the_queue(settings: Settings, store: Store) ->
     assert listed[1]["event_id"] == listed[1]["id"] and listed[1]["inference_id"] is None
     text = _run("review", "list", "ep")
     assert "low-confidence" in text and "2 pending, 0 labelled, 0 skipped" in text
+    first = _run("review", "list", "ep", "--limit", "1", "--no-refresh")
+    assert "showing the first 1" in first and listed[1]["id"] not in first
 
 
 def test_label_skip_undo_and_the_history_shown(settings: Settings, ids: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -111,3 +112,23 @@ def test_unknown_id_and_class_are_clear_errors(settings: Settings, ids: list[str
         queue.label(settings, "ep", "a", 2)
     with pytest.raises(ReviewError, match="Unknown item id"):
         queue.skip(settings, "ep", "nope")
+
+
+def test_ground_truth_in_s3_is_what_boto3_lists_and_reads(s3_settings: Settings, s3_store: Store) -> None:
+    """With --storage s3 the records land in S3 under the hourly prefix a Model Monitor schedule reads."""
+    import boto3
+
+    register(s3_settings)
+    capture(s3_store, [0.5], inference_ids=["a"])
+    queue.refresh(s3_settings, "ep")
+    before = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    queue.label(s3_settings, "ep", "a", "motorcycle")
+    hours = {before, datetime.now(UTC).strftime("%Y/%m/%d/%H")}  # the label may fall either side of an hour
+    s3 = boto3.client("s3", endpoint_url=s3_settings.s3_endpoint_url, region_name="us-east-1")
+    (listed,) = s3.list_objects_v2(Bucket=s3_settings.bucket, Prefix="ground-truth/ep/")["Contents"]
+    assert listed["Key"].rsplit("/", 1)[0] in {f"ground-truth/ep/{hour}" for hour in hours}
+    assert listed["Key"].endswith(".jsonl")
+    body = s3.get_object(Bucket=s3_settings.bucket, Key=listed["Key"])["Body"].read()
+    assert json.loads(body) == {
+        "groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "a"}, "eventVersion": "0",
+    }  # fmt: skip
