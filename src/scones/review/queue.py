@@ -529,17 +529,21 @@ def label_many(
         _check_ids(conn, endpoint, [i for i, _ in resolved])
         key = groundtruth.write(store, settings.bucket, endpoint, _last_per_id(resolved))
         stale: list[tuple[str, str]] = []
-        with _write(conn):
-            at = state.now()
-            for item_id, index in resolved:
-                conn.execute(
-                    "INSERT INTO review_actions (endpoint, item_id, action, label, reviewer, at)"
-                    " VALUES (?, ?, 'label', ?, ?, ?)",
-                    (endpoint, item_id, index, who, at),
-                )
-            for item_id in dict(resolved):
-                stale += _claim_ground_truth(conn, endpoint, item_id, key)
-                _settle(conn, endpoint, item_id)
+        try:
+            with _write(conn):
+                at = state.now()
+                for item_id, index in resolved:
+                    conn.execute(
+                        "INSERT INTO review_actions (endpoint, item_id, action, label, reviewer, at)"
+                        " VALUES (?, ?, 'label', ?, ?, ?)",
+                        (endpoint, item_id, index, who, at),
+                    )
+                for item_id in dict(resolved):
+                    stale += _claim_ground_truth(conn, endpoint, item_id, key)
+                    _settle(conn, endpoint, item_id)
+        except BaseException:
+            store.delete(settings.bucket, key)  # not recorded: not ground truth either
+            raise
     for old_key, item_id in stale:  # after the commit: a crash leaves a duplicate, never a gap
         groundtruth.remove(store, settings.bucket, old_key, item_id)
     return len(resolved)
@@ -571,14 +575,28 @@ def undo(settings: Settings, endpoint: str, item_id: str, store: Store | None = 
         ).fetchone()
         if last is None:
             raise ReviewError(f"Item {item_id} of {endpoint} has no label or skip to undo")
-        with _write(conn):
-            conn.execute("UPDATE review_actions SET undone=? WHERE seq=?", (state.now(), last["seq"]))
-            winner = _winner(conn, endpoint, item_id)
-            needs_write = winner is not None and winner["gt_key"] is None
-        key = groundtruth.write(store, settings.bucket, endpoint, [(item_id, winner["label"])]) if needs_write else None
-        with _write(conn):
-            stale = _claim_ground_truth(conn, endpoint, item_id, key)
-            _settle(conn, endpoint, item_id)
+        # The label that wins once `last` is undone; written to the ground truth again if it left it.
+        before = conn.execute(
+            "SELECT seq, label, gt_key FROM review_actions WHERE endpoint=? AND item_id=? AND action='label'"
+            " AND undone IS NULL AND seq<? ORDER BY seq DESC LIMIT 1",
+            (endpoint, item_id, last["seq"]),
+        ).fetchone()
+        key = None
+        if before is not None and before["gt_key"] is None:
+            key = groundtruth.write(store, settings.bucket, endpoint, [(item_id, before["label"])])
+        try:
+            with _write(conn):
+                done = conn.execute(
+                    "UPDATE review_actions SET undone=? WHERE seq=? AND undone IS NULL", (state.now(), last["seq"])
+                )
+                if done.rowcount != 1:
+                    raise ReviewError(f"Item {item_id} of {endpoint} changed meanwhile; look again and retry")
+                stale = _claim_ground_truth(conn, endpoint, item_id, key, before["seq"] if before else None)
+                _settle(conn, endpoint, item_id)
+        except BaseException:
+            if key is not None:
+                store.delete(settings.bucket, key)
+            raise
     for old_key, stale_id in stale:
         groundtruth.remove(store, settings.bucket, old_key, stale_id)
     return Action(**{**dict(last), "undone": state.now()})
@@ -593,22 +611,25 @@ def _winner(conn: sqlite3.Connection, endpoint: str, item_id: str) -> sqlite3.Ro
 
 
 def _claim_ground_truth(
-    conn: sqlite3.Connection, endpoint: str, item_id: str, key: str | None
+    conn: sqlite3.Connection, endpoint: str, item_id: str, key: str | None, written_for: int | None = None
 ) -> list[tuple[str, str]]:
-    """Point the winning label at `key` (when given) and forget every other record of the item;
-    returns the (key, id) records to remove from the store."""
+    """Point the winning label at `key` (a new object holding its record) and forget every other
+    record of the item; returns the (key, id) records to remove from the store. `written_for` is
+    the action `key` was written for (default: the winner); if another label won meanwhile, `key`
+    is stale too."""
     winner = _winner(conn, endpoint, item_id)
-    if winner is not None and key is not None:
-        conn.execute("UPDATE review_actions SET gt_key=? WHERE seq=?", (key, winner["seq"]))
     keep = winner["seq"] if winner is not None else -1
-    stale = conn.execute(
+    stale = [] if key is None or written_for in (None, keep) else [(key, item_id)]
+    if key is not None and not stale:
+        conn.execute("UPDATE review_actions SET gt_key=? WHERE seq=?", (key, keep))
+    rows = conn.execute(
         "SELECT gt_key FROM review_actions WHERE endpoint=? AND item_id=? AND gt_key IS NOT NULL AND seq<>?",
         (endpoint, item_id, keep),
     ).fetchall()
     conn.execute(
         "UPDATE review_actions SET gt_key=NULL WHERE endpoint=? AND item_id=? AND seq<>?", (endpoint, item_id, keep)
     )
-    return [(row[0], item_id) for row in stale if row[0] != key]
+    return stale + [(row[0], item_id) for row in rows if row[0] != key]
 
 
 def _settle(conn: sqlite3.Connection, endpoint: str, item_id: str) -> None:
