@@ -163,3 +163,12 @@ def _lines(store: Store, settings: Settings) -> list[bytes]:
     for obj in store.list(settings.bucket, "data_capture/ep"):
         lines += store.get(settings.bucket, obj.key).splitlines()
     return lines
+
+
+def test_refresh_takes_the_shares_from_the_environment(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(settings)
+    capture(store, [0.99] * 20)
+    monkeypatch.setenv("SCONES_SAMPLE_CONFIDENT", "1")
+    assert queue.refresh(settings, "ep") == 20

@@ -25,9 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scones import state
-from scones.config import Settings
+from scones.config import Settings, resolve
 from scones.endpoint import table
-from scones.errors import SconesError
 from scones.monitor import runs
 from scones.monitor.captured import (
     DEFAULT_VARIANT,
@@ -245,7 +244,10 @@ def queue(settings: Settings, endpoint: str) -> Queue:
 
 # -- refreshing ---------------------------------------------------------------------------------
 def refresh(settings: Settings, endpoint: str) -> int:
-    """Pull new captures into the queue incrementally; returns how many items were added."""
+    """Pull new captures into the queue incrementally; returns how many items were added.
+
+    The shares of confident and drifted answers sampled come from SCONES_SAMPLE_CONFIDENT and
+    SCONES_SAMPLE_DRIFT, else 0.02 and 0.1 (`update` takes them as arguments)."""
     return update(settings, endpoint).added
 
 
@@ -253,7 +255,7 @@ def update(
     settings: Settings, endpoint: str, config: ReviewConfig | None = None, store: Store | None = None
 ) -> Refresh:
     """`refresh`, with the sampling shares given and what was read reported."""
-    config = config or ReviewConfig()
+    config = config or resolve(ReviewConfig)  # SCONES_SAMPLE_CONFIDENT, SCONES_SAMPLE_DRIFT, else defaults
     store = store or Store(settings)
     info = queue(settings, endpoint)
     result = Refresh()
@@ -265,11 +267,7 @@ def update(
                 " updated=excluded.updated",
                 (endpoint, info.capture, state.dumps(info.classes), state.now()),
             )
-        try:
-            files = list_files(store, info.capture)
-        except SconesError:  # nothing captured yet
-            files = []
-        files = [f for f in files if wanted(f.name or info.capture)]
+        files = [f for f in list_files(store, info.capture) if wanted(f.name or info.capture)]
         read = {
             row["name"]: row["offset"]
             for row in conn.execute(
