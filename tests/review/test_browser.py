@@ -148,6 +148,19 @@ def test_labelling_by_keyboard_undo_skip_at_20_a_minute(page: Any, settings: Set
     labels = load_labels(store, groundtruth.location(settings.bucket, "ep"), CLASSES)
     assert labels.by_id == done and labels.bad_lines == 0
     assert page.locator("#review-progress-text").inner_text().startswith(f"{ITEMS - TIMED} pending · {TIMED} labelled")
+    # Captures that arrive while the page is open reach the reviewer without a reload.
+    capture(store, [0.6] * 3, inference_ids=[f"img-{i}" for i in range(ITEMS, ITEMS + 3)], first_shade=99)
+    rest, left = 0, ITEMS - TIMED + 3  # img-00 was labelled first in the timed run
+    while page.locator("#review-done").is_hidden():
+        page.keyboard.press(str(truth(_index(shown)) + 1))
+        rest += 1
+        if rest < left:
+            shown = _wait_shown(page, shown)
+        else:
+            page.wait_for_selector("#review-done", state="visible")
+    assert rest == left and navigations == []
+    page.wait_for_function(f"() => Number(document.getElementById('review').dataset.saved) >= {posts + rest}")
+    assert len(queue.reviewed(settings, "ep")) == ITEMS + 3
     # At phone width the page still fits (the image above the keys), with nothing sideways.
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate(A11Y)["overflow"] == 0

@@ -172,3 +172,14 @@ def test_refresh_takes_the_shares_from_the_environment(
     capture(store, [0.99] * 20)
     monkeypatch.setenv("SCONES_SAMPLE_CONFIDENT", "1")
     assert queue.refresh(settings, "ep") == 20
+
+
+def test_refresh_all_reads_every_known_queue(settings: Settings, store: Store) -> None:
+    register(settings)
+    register(settings, "other")
+    queue.refresh(settings, "ep")
+    queue.refresh(settings, "other")
+    capture(store, [0.5])
+    capture(store, [0.6, 0.7], name="other")
+    assert queue.refresh_all(settings) == 3
+    assert queue.counts(settings, "other")["pending"] == 2

@@ -303,6 +303,12 @@ def update(
     return result
 
 
+def refresh_all(settings: Settings, store: Store | None = None) -> int:
+    """Refresh every queue that exists here (what the console's background thread does)."""
+    store = store or Store(settings)
+    return sum(update(settings, endpoint, store=store).added for endpoint in queues(settings))
+
+
 def _drift_windows(
     settings: Settings, conn: sqlite3.Connection, endpoint: str
 ) -> tuple[list[tuple[float, float]], list[tuple[str, tuple[float, float]]]]:
