@@ -57,7 +57,8 @@ def console(settings: Settings, store: Store, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(console: str) -> Iterator[Any]:
+def review_tab(console: str) -> Iterator[tuple[Any, list[str]]]:
+    """A signed-in Chromium tab on the reviewer page, and the console errors it logs."""
     try:
         executable = find_browser(ENVIRON)
     except BrowserNotFound as exc:
@@ -68,15 +69,15 @@ def page(console: str) -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=executable, args=ARGS, headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         tab = context.new_page()
-        tab.errors = []
-        tab.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+        errors: list[str] = []
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
         tab.goto(f"{console}/login")
         tab.fill("#token", TOKEN)
         tab.click("#sign-in")
         tab.wait_for_url(f"{console}/")
         tab.goto(f"{console}/review/ep")
-        yield tab
+        yield tab, errors
         browser.close()
 
 
@@ -101,7 +102,10 @@ def _index(item_id: str) -> int:
     return int(item_id.split("-")[1])
 
 
-def test_labelling_by_keyboard_undo_skip_at_20_a_minute(page: Any, settings: Settings, store: Store) -> None:
+def test_labelling_by_keyboard_undo_skip_at_20_a_minute(
+    review_tab: tuple[Any, list[str]], settings: Settings, store: Store
+) -> None:
+    page, errors = review_tab
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
     assert page.evaluate(A11Y) == {"imagesWithoutAlt": 0, "unlabelled": 0, "svgsWithoutTitle": 0, "overflow": 0}
@@ -136,7 +140,7 @@ def test_labelling_by_keyboard_undo_skip_at_20_a_minute(page: Any, settings: Set
     print(f"\n{TIMED} labels by keyboard in {elapsed:.2f} s: {rate:.0f} labels/min; per label median "
           f"{statistics.median(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms (all saved)")  # fmt: skip
     assert rate >= 20, f"only {rate:.1f} labels a minute"
-    assert navigations == [] and page.errors == []
+    assert navigations == [] and errors == []
     # In the database: the last label of each, right per the known truth; the undone ones in the history.
     done = {r.id: r.label for r in queue.reviewed(settings, "ep")}
     assert len(done) == TIMED and all(label == truth(_index(i)) for i, label in done.items())

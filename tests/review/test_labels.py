@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,8 @@ def ids(settings: Settings, store: Store) -> list[str]:
     return [i.id for i in queue.items(settings, "ep")]
 
 
-def _ground_truth(settings: Settings, store: Store) -> list[dict[str, object]]:
-    records = []
+def _ground_truth(settings: Settings, store: Store) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
     for obj in store.list(settings.bucket, "ground-truth/ep"):
         assert obj.key.count("/") == 6  # ground-truth/ep/yyyy/mm/dd/hh/file.jsonl
         records += [json.loads(line) for line in store.get(settings.bucket, obj.key).splitlines()]
@@ -62,7 +63,7 @@ def test_last_label_wins_history_is_kept_ground_truth_holds_one_record(
     assert [(r.label, r.reviewer) for r in queue.reviewed(settings, "ep")] == [(1, "bob")]
     assert [(h.label, h.reviewer) for h in queue.history(settings, "ep", "a")] == [(0, "ann"), (1, "bob")]
     records = _ground_truth(settings, store)
-    assert [(r["eventMetadata"], r["groundTruthData"]["data"]) for r in records] == [({"eventId": "a"}, "1")]  # type: ignore[index]
+    assert [(r["eventMetadata"], r["groundTruthData"]["data"]) for r in records] == [({"eventId": "a"}, "1")]
 
 
 def test_undo_brings_back_the_label_before(settings: Settings, store: Store, ids: list[str]) -> None:
@@ -71,7 +72,7 @@ def test_undo_brings_back_the_label_before(settings: Settings, store: Store, ids
     undone = queue.undo(settings, "ep", "a")
     assert (undone.label, undone.reviewer) == (1, "bob")
     assert [(r.label, r.reviewer) for r in queue.reviewed(settings, "ep")] == [(0, "ann")]
-    assert [r["groundTruthData"]["data"] for r in _ground_truth(settings, store)] == ["0"]  # type: ignore[index]
+    assert [r["groundTruthData"]["data"] for r in _ground_truth(settings, store)] == ["0"]
     queue.undo(settings, "ep", "a")
     assert queue.reviewed(settings, "ep") == [] and _ground_truth(settings, store) == []
     assert queue.item(settings, "ep", "a").status == "pending"
@@ -99,7 +100,7 @@ def test_a_batch_is_all_or_nothing(settings: Settings, store: Store, ids: list[s
     queue.label(settings, "ep", "a", 0)  # relabelling one of a batch rewrites that object without it
     assert sorted(
         (r["eventMetadata"]["eventId"], r["groundTruthData"]["data"]) for r in _ground_truth(settings, store)
-    ) == [  # type: ignore[index]
+    ) == [
         ("a", "0"),
         ("c", "0"),
     ]
