@@ -133,3 +133,14 @@ def test_ground_truth_in_s3_is_what_boto3_lists_and_reads(s3_settings: Settings,
     assert json.loads(body) == {
         "groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "a"}, "eventVersion": "0",
     }  # fmt: skip
+
+
+def test_an_item_keyed_by_its_inference_id_is_found_by_its_event_id_too(
+    settings: Settings, store: Store, ids: list[str]
+) -> None:
+    event_id = queue.item(settings, "ep", "a").event_id
+    assert queue.item(settings, "ep", event_id).id == "a"
+    queue.label(settings, "ep", event_id, "motorcycle")  # the ground truth still names the inferenceId
+    assert [r["eventMetadata"]["eventId"] for r in _ground_truth(settings, store)] == ["a"]
+    queue.skip(settings, "ep", event_id)
+    assert [h.item_id for h in queue.history(settings, "ep", "a")] == ["a", "a"]

@@ -19,7 +19,7 @@ from scones import state
 from scones.config import Settings
 from scones.review import groundtruth
 from scones.review.errors import ReviewError
-from scones.review.tables import check_ids, connect, find_queue, transaction
+from scones.review.tables import connect, find_queue, resolve_ids, transaction
 from scones.storage import Store
 
 
@@ -64,7 +64,8 @@ def label_many(
     store = store or Store(settings)
     who = reviewer or _user()
     with connect(settings) as conn:
-        check_ids(conn, endpoint, [i for i, _ in resolved])
+        ids = resolve_ids(conn, endpoint, [i for i, _ in resolved])
+        resolved = [(ids[i], index) for i, index in resolved]
         key = groundtruth.write(store, settings.bucket, endpoint, _last_per_id(resolved))
         stale: list[tuple[str, str]] = []
         try:
@@ -91,7 +92,7 @@ def skip(settings: Settings, endpoint: str, item_id: str, reviewer: str | None =
     """Set an item aside unlabelled (a label given earlier still stands)."""
     find_queue(settings, endpoint)
     with connect(settings) as conn:
-        check_ids(conn, endpoint, [item_id])
+        item_id = resolve_ids(conn, endpoint, [item_id])[item_id]
         with transaction(conn):
             conn.execute(
                 "INSERT INTO review_actions (endpoint, item_id, action, reviewer, at) VALUES (?, ?, 'skip', ?, ?)",
@@ -105,7 +106,7 @@ def undo(settings: Settings, endpoint: str, item_id: str, store: Store | None = 
     find_queue(settings, endpoint)
     store = store or Store(settings)
     with connect(settings) as conn:
-        check_ids(conn, endpoint, [item_id])
+        item_id = resolve_ids(conn, endpoint, [item_id])[item_id]
         last = conn.execute(
             "SELECT seq, item_id, action, label, reviewer, at, undone FROM review_actions"
             " WHERE endpoint=? AND item_id=? AND undone IS NULL ORDER BY seq DESC LIMIT 1",

@@ -125,10 +125,12 @@ def items(
 
 
 def item(settings: Settings, endpoint: str, item_id: str) -> Item:
+    """One item, by its id or (for an item keyed by its inferenceId) its eventId."""
     with connect(settings) as conn:
         row = conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM review_items WHERE endpoint=? AND id=?",  # noqa: S608 (fixed columns)
-            (endpoint, item_id),
+            f"SELECT {_ITEM_COLUMNS} FROM review_items WHERE endpoint=? AND (id=? OR event_id=?)"  # noqa: S608 (fixed columns)
+            " ORDER BY id=? DESC LIMIT 1",  # an id, else the eventId of an item keyed by its inferenceId
+            (endpoint, item_id, item_id, item_id),
         ).fetchone()
     if row is None:
         find_queue(settings, endpoint)
@@ -140,7 +142,9 @@ def image(settings: Settings, endpoint: str, item_id: str) -> tuple[bytes, str]:
     """An item's image bytes and content type."""
     with connect(settings) as conn:
         row = conn.execute(
-            "SELECT image, content_type FROM review_items WHERE endpoint=? AND id=?", (endpoint, item_id)
+            "SELECT image, content_type FROM review_items WHERE endpoint=? AND (id=? OR event_id=?)"
+            " ORDER BY id=? DESC LIMIT 1",
+            (endpoint, item_id, item_id, item_id),
         ).fetchone()
     if row is None:
         raise unknown_item(endpoint, item_id)

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS review_items (
     UNIQUE (endpoint, id)
 );
 CREATE INDEX IF NOT EXISTS review_items_by_status ON review_items (endpoint, status, seq);
+CREATE INDEX IF NOT EXISTS review_items_by_event ON review_items (endpoint, event_id);
 CREATE TABLE IF NOT EXISTS review_actions (
     seq INTEGER PRIMARY KEY,
     endpoint TEXT NOT NULL,
@@ -144,19 +145,24 @@ def find_queue(settings: Settings, endpoint: str) -> Queue:
     raise ReviewError(f"Unknown endpoint {endpoint!r}; give the name of a deployed endpoint ('scones endpoints')")
 
 
-def check_ids(conn: sqlite3.Connection, endpoint: str, ids: Sequence[str]) -> None:
-    """ReviewError naming the first id not in the endpoint's queue (and how many more)."""
-    known: set[str] = set()
+def resolve_ids(conn: sqlite3.Connection, endpoint: str, ids: Sequence[str]) -> dict[str, str]:
+    """Each given id -> its item's id: the item id itself, or the eventId of an item keyed by its
+    inferenceId (ground truth written elsewhere may use either). ReviewError naming the first id
+    not in the endpoint's queue (and how many more)."""
+    found: dict[str, str] = {}
     unique = sorted(set(ids))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
+    for start in range(0, len(unique), 400):
+        chunk = unique[start : start + 400]
         marks = ",".join("?" * len(chunk))
-        sql = f"SELECT id FROM review_items WHERE endpoint=? AND id IN ({marks})"  # noqa: S608 (placeholders)
-        known.update(r[0] for r in conn.execute(sql, (endpoint, *chunk)))
-    missing = [i for i in unique if i not in known]
+        sql = f"SELECT id, event_id FROM review_items WHERE endpoint=? AND (id IN ({marks}) OR event_id IN ({marks}))"  # noqa: S608 (placeholders)
+        for item_id, event_id in conn.execute(sql, (endpoint, *chunk, *chunk)):
+            found.setdefault(event_id, item_id)
+            found[item_id] = item_id  # an id wins over another item's eventId
+    missing = [i for i in unique if i not in found]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise unknown_item(endpoint, missing[0], more)
+    return {i: found[i] for i in unique}
 
 
 def unknown_item(endpoint: str, item_id: str, more: str = "") -> ReviewError:
