@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from scones.cli import _common, aws, console, data, demo, endpoint, model, models, monitor, rollout, up, workflow
+from scones.cli import _common, aws, console, data, demo, endpoint, loop, model, models, monitor, rollout, up, workflow
 from scones.errors import SconesError
 
 
@@ -42,7 +42,7 @@ app = typer.Typer(
 )
 app.callback()(_common.global_options)
 
-for _module in (data, model, models, endpoint, rollout, workflow, monitor, console, demo, aws, up):
+for _module in (data, model, models, endpoint, rollout, workflow, monitor, loop, console, demo, aws, up):
     _module.register(app)
 
 
