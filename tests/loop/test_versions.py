@@ -94,4 +94,4 @@ def test_an_existing_version_is_never_overwritten(settings: Settings, staged: St
             settings, staged, "ep", reviewed_items(4, seed=9), parent="s3://scones/data", into="s3://scones/data-v2"
         )
     assert staged.get("scones", "data-v2/manifest.json") == before
-    assert json.loads(before)["counts"]["train"] == 64 + 3
+    assert json.loads(before)["counts"]["train"] == 64 + 4  # two per class: 20% rounds to none held out
