@@ -111,7 +111,66 @@ def print_retrain(result: dict[str, Any]) -> None:
     say(f"Decision: {decision['status']}: {decision['reason']}", markup=False, highlight=False, soft_wrap=True)
 
 
+_Policy = Annotated[
+    str | None, typer.Option("--policy", help="Loop policy, a TOML file (triggers, gates, training, strategy).")
+]
+
+
+@loop_app.command("run")
+def loop_run_command(name: _Name, policy: _Policy = None, as_json: _Json = False) -> None:
+    """One iteration: refresh the review queue; if a trigger holds, add the reviews to a dataset and retrain."""
+    from scones.loop.policy import load_policy
+
+    plan = load_policy(policy)  # a bad policy fails before anything runs
+    record = run_loop_once(_common.settings(), name, plan)
+    if as_json:
+        _common.print_json(record)
+    else:
+        _common.out.print(
+            f"Iteration {record['id']} of {name}: {record['status']} ({record['trigger']}): {record['reason']}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    if record["status"] == "RolledBack":
+        raise typer.Exit(3)
+
+
+def run_loop_once(settings: Any, name: str, plan: Any) -> dict[str, Any]:
+    """One loop iteration with a progress bar (also what 'scones monitor schedule --loop-policy' runs)."""
+    from scones.loop.iteration import run_iteration
+
+    def show(entry: dict[str, Any]) -> None:
+        details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("phase", "at"))
+        _common.err.print(f"{entry['at']} {entry['phase']} {details}", markup=False, highlight=False, soft_wrap=True)
+
+    with progress_bar() as bar:
+        return run_iteration(settings, name, plan, progress=bar, on_phase=show)
+
+
+@loop_app.command("iterations")
+def iterations_command(
+    name: Annotated[str | None, typer.Argument(help="Endpoint name (default: every endpoint).")] = None,
+    as_json: _Json = False,
+) -> None:
+    """The loop's iterations, newest first: trigger, status and why."""
+    from rich.table import Table
+
+    from scones.loop.table import iterations
+
+    records = iterations(_common.settings(), name)
+    if as_json:
+        _common.print_json(records)
+        return
+    if not records:
+        _common.out.print("No loop iterations yet; run 'scones loop run NAME'.")
+        return
+    table = Table("id", "endpoint", "started", "trigger", "status", "reason")
+    for r in records:
+        table.add_row(str(r["id"]), r["endpoint"], r["started"], r["trigger"], r["status"], r["reason"] or "")
+    _common.out.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.add_typer(dataset_app, name="dataset")
     app.command("retrain")(retrain_command)
+    app.add_typer(loop_app, name="loop")
