@@ -32,6 +32,7 @@ from scones.console.pages import (
     endpoints,
     executions,
     login,
+    loop,
     models,
     monitoring,
     objects,
@@ -91,6 +92,7 @@ def create_app(
         *executions.routes(),
         *captured.routes(),
         *monitoring.routes(),
+        *loop.routes(),
         *objects.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
