@@ -45,7 +45,7 @@ class Case:
     expect: str  # a phrase of the error message that only the named check produces
     outcome: str = "error"  # error | usage | lambda
     error_type: str = ""  # lambda: the errorType
-    setup: tuple[str, ...] = ()  # "staged", "machine", "endpoint" (see SETUPS)
+    setup: tuple[str, ...] = ()  # "staged", "machine", "endpoint", "review" (see _setup)
     untouched: tuple[str, ...] = field(default=())  # paths under {tmp} that must not exist afterwards
 
 
@@ -95,6 +95,8 @@ def _photo_folders(tmp: Path) -> None:
         (tmp / "photos-leak" / split / name).mkdir(parents=True, exist_ok=True)
         (tmp / "photos-leak" / split / name / f"{split}.jpg").write_bytes(data)
     (tmp / "garbage.manifest").write_bytes(os.urandom(4096))
+    (tmp / "labels-unknown-id.csv").write_text("id,label\nreq-1,bicycle\nnope,motorcycle\n")
+    (tmp / "labels-bad-line.csv").write_text("id,label\nreq-1,bicycle\nreq-1;motorcycle\n")
 
 
 def hostile_files(tmp: Path) -> None:
@@ -330,6 +332,33 @@ CASES: list[Case] = [
          "Interval 'banana' is not a duration"),
     Case("monitor-schedule-zero", ["monitor", "schedule", "--every", "0s"], "--every 0s",
          "Interval '0s' is not a duration"),
+    # stage 5: review (setup "review": endpoint ep with item req-1 in its queue)
+    Case("review-list-unknown-endpoint", ["review", "list", "nope"], "an endpoint never deployed",
+         "Unknown endpoint 'nope'"),
+    Case("review-list-bad-status", ["review", "list", "ep", "--status", "done"], "--status done",
+         "Unknown status 'done'", setup=("review",)),
+    Case("review-refresh-share", ["review", "refresh", "ep", "--sample-confident", "2"], "--sample-confident 2",
+         "give a share between 0 and 1", setup=("review",)),
+    Case("review-label-unknown-id", ["review", "label", "ep", "nope", "bicycle"], "an id not in the queue",
+         "Unknown item id 'nope'", setup=("review",)),
+    Case("review-label-unknown-class", ["review", "label", "ep", "req-1", "car"], "CLASS car",
+         "Unknown class 'car' for ep; give one of 0=bicycle, 1=motorcycle", setup=("review",)),
+    Case("review-label-class-index", ["review", "label", "ep", "req-1", "2"], "CLASS 2 (two classes)",
+         "Unknown class '2'", setup=("review",)),
+    Case("review-skip-unknown-id", ["review", "skip", "ep", "nope"], "an id not in the queue",
+         "Unknown item id 'nope'", setup=("review",)),
+    Case("review-undo-nothing", ["review", "undo", "ep", "req-1"], "an item never labelled",
+         "has no label or skip to undo", setup=("review",)),
+    Case("review-import-missing", ["review", "import", "ep", f"{T}/nope.csv"], "FILE missing",
+         "Cannot read the label file", setup=("review",)),
+    Case("review-import-garbage", ["review", "import", "ep", f"{T}/garbage.bin"], "FILE of random bytes",
+         "is not UTF-8 text", setup=("review",)),
+    Case("review-import-bad-line", ["review", "import", "ep", f"{T}/labels-bad-line.csv"],
+         "a CSV with one line not 'id,label'", "line 3", setup=("review",)),
+    Case("review-import-not-labels", ["review", "import", "ep", f"{T}/list.json"], "a JSON file that is not labels",
+         "write CSV lines 'id,label' or SageMaker ground-truth JSONL", setup=("review",)),
+    Case("review-import-unknown-id", ["review", "import", "ep", f"{T}/labels-unknown-id.csv"],
+         "a CSV naming one id not in the queue (nothing is labelled)", "Unknown item id 'nope'", setup=("review",)),
     # stage 7: the review loop (dataset versions from reviews, retraining, the loop policy)
     Case("add-reviewed-unknown-endpoint", ["dataset", "add-reviewed", "nope"], "an endpoint that does not exist",
          "No endpoint named 'nope'"),
@@ -411,6 +440,13 @@ def _setup(kind: str, tmp: Path) -> None:
         Store(settings).put(settings.bucket, "models/m/model.tar.gz", (tmp / "model.tar.gz").read_bytes())
         registry.deploy(settings, EndpointConfig(name="ep", port=0), f"s3://{settings.bucket}/models/m/model.tar.gz")
         _wait_for_worker_ack(settings, "ep")
+    elif kind == "review":
+        from scones.review import queue
+        from tests.review.support import capture, register
+
+        register(settings)
+        capture(Store(settings), [0.6], inference_ids=["req-1"])
+        queue.refresh(settings, "ep")
 
 
 def _wait_for_worker_ack(settings: Settings, name: str) -> None:

@@ -1,7 +1,7 @@
 """The `scones` command: one Typer app; each command is a thin call into a stage.
 
 Commands live beside this file, one module per stage (`data.py`, `model.py`, `endpoint.py`,
-`rollout.py`, `workflow.py`, `monitor.py`, `console.py`, `demo.py`), each with a `register(app)`.
+`rollout.py`, `workflow.py`, `monitor.py`, `review.py`, `console.py`, `demo.py`), each with a `register(app)`.
 Expected errors (`SconesError`) print one `Error: ...` line and exit 1; usage errors exit 2.
 """
 
@@ -13,7 +13,22 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from scones.cli import _common, aws, console, data, demo, endpoint, loop, model, models, monitor, rollout, up, workflow
+from scones.cli import (
+    _common,
+    aws,
+    console,
+    data,
+    demo,
+    endpoint,
+    loop,
+    model,
+    models,
+    monitor,
+    review,
+    rollout,
+    up,
+    workflow,
+)
 from scones.errors import SconesError
 
 
@@ -42,7 +57,7 @@ app = typer.Typer(
 )
 app.callback()(_common.global_options)
 
-for _module in (data, model, models, endpoint, rollout, workflow, monitor, loop, console, demo, aws, up):
+for _module in (data, model, models, endpoint, rollout, workflow, monitor, review, loop, console, demo, aws, up):
     _module.register(app)
 
 

@@ -38,6 +38,7 @@ from scones.console.pages import (
     objects,
     overview,
     packages,
+    review,
     training,
 )
 from scones.console.render import STATIC, render
@@ -92,6 +93,7 @@ def create_app(
         *executions.routes(),
         *captured.routes(),
         *monitoring.routes(),
+        *review.routes(),
         *loop.routes(),
         *objects.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -418,17 +418,24 @@ def _item(row: sqlite3.Row) -> Item:
     return Item(**body)
 
 
-def items(settings: Settings, endpoint: str, status: str | None = None) -> list[Item]:
-    """The endpoint's items in queue order (oldest capture read first), of one status when given."""
+def items(
+    settings: Settings, endpoint: str, status: str | None = None, after: str | None = None, limit: int = -1
+) -> list[Item]:
+    """The endpoint's items in queue order (oldest capture read first), of one status when given,
+    only those queued after item `after` when given (a page of `limit`, -1 for all)."""
     queue(settings, endpoint)  # an unknown endpoint is an error, not an empty list
     if status is not None and status not in STATUSES:
         raise ReviewError(f"Unknown status {status!r}; give one of {', '.join(STATUSES)}")
     sql = f"SELECT {_ITEM_COLUMNS} FROM review_items WHERE endpoint=?"  # noqa: S608 (fixed columns)
-    args: tuple[Any, ...] = (endpoint,)
+    args: list[Any] = [endpoint]
     if status is not None:
-        sql, args = sql + " AND status=?", (endpoint, status)
+        sql += " AND status=?"
+        args.append(status)
+    if after is not None:
+        sql += " AND seq > COALESCE((SELECT seq FROM review_items WHERE endpoint=? AND id=?), -1)"
+        args += [endpoint, after]
     with _db(settings) as conn:
-        return [_item(row) for row in conn.execute(sql + " ORDER BY seq", args)]
+        return [_item(row) for row in conn.execute(sql + " ORDER BY seq LIMIT ?", (*args, limit))]
 
 
 def item(settings: Settings, endpoint: str, item_id: str) -> Item:
@@ -482,6 +489,19 @@ def counts(settings: Settings, endpoint: str) -> dict[str, int]:
             conn.execute("SELECT status, COUNT(*) FROM review_items WHERE endpoint=? GROUP BY status", (endpoint,))
         )
     return {s: int(found.get(s, 0)) for s in STATUSES}
+
+
+def queues(settings: Settings) -> dict[str, dict[str, int]]:
+    """Every endpoint with a queue here, and its counts by status."""
+    with _db(settings) as conn:
+        found: dict[str, dict[str, int]] = {
+            r[0]: dict.fromkeys(STATUSES, 0) for r in conn.execute("SELECT endpoint FROM review_queues")
+        }
+        for endpoint, status, count in conn.execute(
+            "SELECT endpoint, status, COUNT(*) FROM review_items GROUP BY endpoint, status"
+        ):
+            found.setdefault(endpoint, dict.fromkeys(STATUSES, 0))[status] = int(count)
+    return dict(sorted(found.items()))
 
 
 # -- labelling ----------------------------------------------------------------------------------
