@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from scones.config import Settings
+from scones.endpoint import registry
+from scones.endpoint.server import endpoint_config
+from scones.model.train import train
 from scones.storage import Store
-from tests.model.conftest import stage_synthetic, synthetic_split
+from tests.model.conftest import TINY, stage_synthetic, synthetic_split
 from tests.monitor.support import png
 
 
@@ -39,3 +44,13 @@ def reviewed_items(n: int, seed: int = 5, reviewer: str = "ana") -> list[Item]:
 def staged(store: Store) -> Store:
     stage_synthetic(store)
     return store
+
+
+@pytest.fixture
+def endpoint(settings: Settings, staged: Store) -> Iterator[str]:
+    """Endpoint "ep" (capture on) serving a tiny model trained on the staged data; yields the model's URI."""
+    base = train(settings, TINY, name="base", store=staged)
+    config = endpoint_config(settings, name="ep", port=0, workers=1, capture_percent=100.0)
+    registry.deploy(settings, config, base["artifact_uri"])
+    yield base["artifact_uri"]
+    registry.delete(settings, "ep")

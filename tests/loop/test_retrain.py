@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -11,26 +10,20 @@ from scones.config import Settings
 from scones.endpoint import registry
 from scones.endpoint.deployments import Strategy
 from scones.endpoint.guardrails import Triggers
-from scones.endpoint.server import endpoint_config
 from scones.loop.retrain import Gates, RetrainOptions, decide, retrain
 from scones.loop.versions import add_reviewed
 from scones.model import jobs, packages
-from scones.model.train import train
 from scones.storage import Store
 from tests.loop.conftest import reviewed_items
-from tests.model.conftest import TINY
 
 QUICK = Strategy("all-at-once", bake_seconds=1.0, poll_seconds=0.2)
 
 
 @pytest.fixture
-def served(settings: Settings, staged: Store) -> Iterator[str]:
+def served(settings: Settings, staged: Store, endpoint: str) -> str:
     """Endpoint "ep" serving a tiny model trained on the staged data, and a reviewed version beside it."""
-    base = train(settings, TINY, name="base", store=staged)
-    registry.deploy(settings, endpoint_config(settings, name="ep", port=0, workers=1), base["artifact_uri"])
     add_reviewed(settings, staged, "ep", reviewed_items(20))
-    yield base["artifact_uri"]
-    registry.delete(settings, "ep")
+    return endpoint
 
 
 def test_a_candidate_is_warm_started_compared_and_registered_without_deploying(
