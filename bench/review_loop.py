@@ -1,6 +1,6 @@
 """The review loop end to end on the dev data: night traffic, review, retrain, canary; every figure.
 
-    .venv/bin/python bench/review_loop.py [--base-epochs 16] [--retrain-epochs 16] [--traffic 600]
+    .venv/bin/python bench/review_loop.py [--base-epochs 16] [--retrain-epochs 24] [--traffic 600]
         [--home DIR] [--json FILE]
 
 Runs tests/loop/scenario.py (the slow test runs the same with smaller figures) in a fresh home
@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-epochs", type=int, default=16)
-    parser.add_argument("--retrain-epochs", type=int, default=16)
+    parser.add_argument("--retrain-epochs", type=int, default=24)
     parser.add_argument("--traffic", type=int, default=600)
     parser.add_argument("--step-seconds", type=float, default=10.0, help="canary interval and bake")
     parser.add_argument("--home", type=Path, default=None)

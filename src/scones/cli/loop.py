@@ -58,7 +58,10 @@ def add_reviewed_command(
 def retrain_command(
     name: _Name,
     dataset: Annotated[str | None, typer.Option(help="Dataset version (default: NAME's newest reviewed one).")] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs of the warm-started training.")] = 16,
+    epochs: Annotated[int, typer.Option(help="Epochs of the warm-started training.")] = 24,
+    backbone_lr_factor: Annotated[
+        float, typer.Option(help="Warm start: the pretrained layers learn at this share of the rate (1: all alike).")
+    ] = 1.0,
     margin: Annotated[
         float, typer.Option(help="Deploy only if better on reviewed-test by at least this accuracy.")
     ] = 0.02,
@@ -77,7 +80,8 @@ def retrain_command(
     from scones.loop.retrain import Gates, RetrainOptions, retrain
 
     options = RetrainOptions(
-        dataset=dataset, epochs=epochs, gates=Gates(margin, tolerance), deploy=deploy,
+        dataset=dataset, epochs=epochs, backbone_lr_factor=backbone_lr_factor, gates=Gates(margin, tolerance),
+        deploy=deploy,
         strategy=Strategy(strategy, canary_percent, interval_seconds=interval_seconds, bake_seconds=bake_seconds),
     )  # fmt: skip
     settings = _common.settings()

@@ -10,7 +10,7 @@ margin = 0.02
 tolerance = 0.01
 
 [training]
-epochs = 16
+epochs = 24
 test_share = 0.2           # of the new reviewed images, held out as reviewed-test
 
 [strategy]                 # the guarded rollout (scones update-endpoint --strategy ...)
@@ -46,7 +46,7 @@ class Policy:
     monitor_violation: bool = False
     every_seconds: float | None = None
     gates: Gates = field(default_factory=Gates)
-    epochs: int = 16
+    epochs: int = 24
     test_share: float = 0.2
     strategy: Strategy = field(default_factory=lambda: Strategy("canary", 10.0))
     source: str = "defaults"
@@ -89,7 +89,7 @@ def load_policy(path: str | Path | None) -> Policy:
             monitor_violation=_typed(triggers, "monitor_violation", bool, False, where),
             every_seconds=parse_interval(every) if every is not None else None,
             gates=Gates(_number(gates, "margin", 0.02, where), _number(gates, "tolerance", 0.01, where)),
-            epochs=_typed(training, "epochs", int, 16, where),
+            epochs=_typed(training, "epochs", int, 24, where),
             test_share=_number(training, "test_share", 0.2, where),
             strategy=Strategy(
                 _typed(strategy, "kind", str, "canary", where),

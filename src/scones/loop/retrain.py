@@ -55,8 +55,8 @@ class RetrainOptions:
     """How `retrain` trains, judges and rolls out (defaults: a short warm start, canary 10%)."""
 
     dataset: str | None = None  # default: the endpoint's newest reviewed version
-    epochs: int = 16  # warm start; a cold start uses the current model's own epochs
-    backbone_lr_factor: float | None = None  # None: the current model's hyperparameter
+    epochs: int = 24  # warm start; a cold start uses the current model's own epochs
+    backbone_lr_factor: float = 1.0  # warm start: every layer learns at the full rate (night images need it)
     validation_share: float = 0.1  # of the training split, per class, to choose the epoch on
     gates: Gates = field(default_factory=Gates)
     deploy: bool = True
@@ -68,6 +68,8 @@ class RetrainOptions:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"--epochs {self.epochs} must be at least 1")
+        if not 0 < self.backbone_lr_factor <= 1:
+            raise ConfigError(f"--backbone-lr-factor {self.backbone_lr_factor} must be in (0, 1], e.g. 1 or 0.1")
         if not 0 < self.validation_share < 1:
             raise ConfigError(f"--validation-share {self.validation_share} must be a fraction in (0, 1), e.g. 0.1")
 
@@ -190,8 +192,7 @@ def _hyperparameters(art: Any, current: str, options: RetrainOptions, classes: i
         lr_scheduler_step=None,
         early_stopping=False,
     )
-    if options.backbone_lr_factor is not None:
-        known["backbone_lr_factor"] = options.backbone_lr_factor
+    known["backbone_lr_factor"] = options.backbone_lr_factor
     return parse({k: v for k, v in known.items() if v is not None}), True
 
 
