@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--retrain-epochs", type=int, default=24)
     parser.add_argument("--traffic", type=int, default=600)
     parser.add_argument("--step-seconds", type=float, default=10.0, help="canary interval and bake")
+    parser.add_argument("--tolerance", type=float, default=0.03, help="retrain's gate on the 100-image test split")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
@@ -47,6 +48,7 @@ def main() -> None:
         retrain_epochs=args.retrain_epochs,
         traffic=args.traffic,
         step_seconds=args.step_seconds,
+        tolerance=args.tolerance,
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )
     text = json.dumps(figures, indent=2, default=str)
