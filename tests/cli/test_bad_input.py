@@ -111,6 +111,8 @@ def hostile_files(tmp: Path) -> None:
     (tmp / "huge.json").write_text(json.dumps({"s3_bucket": "scones", "s3_key": "k" * 8_000_000}))
     (tmp / "notasl.json").write_text(json.dumps({"StartAt": "Nowhere", "States": {"A": {"Type": "Banana"}}}))
     (tmp / "image.png").write_bytes(png_bytes())
+    (tmp / "policy-typo.toml").write_text("[gates]\nmargn = 0.1\n")
+    (tmp / "policy-every.toml").write_text('[triggers]\nevery = "soon"\n')
     (tmp / "notimage.png").write_bytes(b"this is not a png")
     _photo_folders(tmp)
     (tmp / "nonempty").mkdir(exist_ok=True)
@@ -360,6 +362,37 @@ CASES: list[Case] = [
          "write CSV lines 'id,label' or SageMaker ground-truth JSONL", setup=("review",)),
     Case("review-import-unknown-id", ["review", "import", "ep", f"{T}/labels-unknown-id.csv"],
          "a CSV naming one id not in the queue (nothing is labelled)", "Unknown item id 'nope'", setup=("review",)),
+    # stage 7: the review loop (dataset versions from reviews, retraining, the loop policy)
+    Case("add-reviewed-unknown-endpoint", ["dataset", "add-reviewed", "nope"], "an endpoint that does not exist",
+         "No endpoint named 'nope'"),
+    Case("add-reviewed-test-share", ["dataset", "add-reviewed", "ep", "--test-share", "1.5"], "--test-share 1.5",
+         "--test-share 1.5 is out of range", setup=("endpoint", "staged")),
+    Case("add-reviewed-into-bucket", ["dataset", "add-reviewed", "ep", "--into", "s3://scones"],
+         "--into s3://scones (a bucket, no prefix)", "names a bucket, not a dataset", setup=("endpoint", "staged")),
+    Case("add-reviewed-nothing-labelled", ["dataset", "add-reviewed", "ep"], "an endpoint with no labelled item",
+         "No reviewed images for ep", setup=("endpoint", "staged")),
+    Case("retrain-unknown-endpoint", ["retrain", "nope"], "an endpoint that does not exist",
+         "No endpoint named 'nope'"),
+    Case("retrain-no-dataset", ["retrain", "ep"], "an endpoint with no reviewed dataset version",
+         "No reviewed dataset for ep", setup=("endpoint",)),
+    Case("retrain-missing-dataset", ["retrain", "ep", "--dataset", "s3://scones/nothing"],
+         "--dataset a prefix with nothing staged", "No dataset manifest at s3://scones/nothing", setup=("endpoint",)),
+    Case("retrain-margin", ["retrain", "ep", "--margin", "2"], "--margin 2", "must be accuracy differences in [0, 1]"),
+    Case("retrain-epochs", ["retrain", "ep", "--epochs", "0"], "--epochs 0", "--epochs 0 must be at least 1"),
+    Case("retrain-strategy", ["retrain", "ep", "--strategy", "yolo"], "--strategy yolo",
+         "Strategy 'yolo' is not one of"),
+    Case("loop-policy-missing", ["loop", "run", "ep", "--policy", f"{T}/nope.toml"], "--policy a missing file",
+         "No loop policy at"),
+    Case("loop-policy-not-toml", ["loop", "run", "ep", "--policy", f"{T}/bad.json"], "--policy '{not json'",
+         "is not valid TOML"),
+    Case("loop-policy-unknown-key", ["loop", "run", "ep", "--policy", f"{T}/policy-typo.toml"],
+         "--policy with [gates] margn = 0.1", "unknown key 'margn' in [gates]"),
+    Case("loop-policy-bad-every", ["loop", "run", "ep", "--policy", f"{T}/policy-every.toml"],
+         "--policy with [triggers] every = 'soon'", "Interval 'soon' is not a duration"),
+    Case("loop-unknown-endpoint", ["loop", "run", "nope"], "an endpoint that does not exist",
+         "Unknown endpoint 'nope'"),
+    Case("monitor-schedule-loop-policy", ["monitor", "schedule", "--loop-policy", f"{T}/nope.toml"],
+         "--loop-policy a missing file", "No loop policy at"),
     # console and AWS (no network: a given account skips STS)
     Case("console-port-range", ["console", "--port", "70000"], "--port 70000", "less than or equal to 65535",
          outcome="usage"),

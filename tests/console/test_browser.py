@@ -100,6 +100,7 @@ def _pages(pipeline: Pipeline) -> dict[str, str]:
         "captured-low": "/captured?low=1",
         "captured-record": "/captured/1",
         "monitoring": "/monitoring",
+        "loop": "/loop",
     }
 
 
@@ -161,4 +162,30 @@ def test_starting_an_execution_from_the_console_shows_how_it_went(session: Sessi
     assert session.page.locator('g.state[data-state="filterInferences"]').get_attribute("data-outcome") == "failed"
     assert "FAILED" in session.page.locator("main").inner_text()
     session.shot(f"execution-started-{session.name}")  # type: ignore[attr-defined]
+    assert session.errors == []
+
+
+def test_the_loop_page_shows_an_iteration_and_its_comparison(session: Session, pipeline: Pipeline) -> None:
+    from scones.loop import table
+
+    settings = pipeline.settings
+    if not any(i["endpoint"] == "night-cam" for i in table.iterations(settings)):  # once for both widths
+        table.add_version(settings, "s3://scones/data-v2", "night-cam", "s3://scones/data", {"train": 9}, 7)
+        iteration = table.start_iteration(settings, "night-cam", "labels")
+        retrain = {
+            "comparison": {"test": {"current": 0.91, "candidate": 0.92},
+                           "reviewed-test": {"current": 0.55, "candidate": 0.9}},
+            "candidate": {"package": "arn:aws:sagemaker:local:000000000000:model-package/night-cam/1",
+                          "training_seconds": 95.2, "warm_start": True},
+        }  # fmt: skip
+        table.finish_iteration(
+            settings, iteration, "Deployed", "better on reviewed-test by +0.3500", {"retrain": retrain}
+        )
+    session.visit("/loop")
+    row = session.page.locator("#iterations tbody tr").first.inner_text()
+    assert "night-cam #" in row and "Deployed" in row and "labels" in row
+    assert "0.550" in row and "0.900" in row and "model-package/night-cam/1" in row
+    assert "s3://scones/data-v2" in session.page.locator("#versions").inner_text()
+    assert session.page.locator('nav a[href="/loop"]').count() == 1
+    session.shot(f"loop-{session.name}")  # type: ignore[attr-defined]
     assert session.errors == []

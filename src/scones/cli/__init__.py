@@ -20,6 +20,7 @@ from scones.cli import (
     data,
     demo,
     endpoint,
+    loop,
     model,
     models,
     monitor,
@@ -56,7 +57,7 @@ app = typer.Typer(
 )
 app.callback()(_common.global_options)
 
-for _module in (data, model, models, endpoint, rollout, workflow, monitor, review, console, demo, aws, up):
+for _module in (data, model, models, endpoint, rollout, workflow, monitor, review, loop, console, demo, aws, up):
     _module.register(app)
 
 

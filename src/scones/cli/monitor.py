@@ -152,6 +152,10 @@ def schedule(
     lag: Annotated[
         str, typer.Option(help="Analyse each window this long after it ends (capture writers buffer records).")
     ] = "1m",
+    loop_policy: Annotated[
+        str | None,
+        typer.Option(help="After each run, one review-loop iteration of the endpoint by this policy (TOML file)."),
+    ] = None,
 ) -> None:
     """Run the monitor every interval in the foreground, each run on the interval just ended (after --lag)."""
     from datetime import UTC, datetime
@@ -161,6 +165,11 @@ def schedule(
 
     settings = _common.settings()
     store = _common.store(settings)
+    plan = None
+    if loop_policy is not None:
+        from scones.loop.policy import load_policy
+
+        plan = load_policy(loop_policy)  # a bad policy fails before the first run
 
     def once(since: float, until: float) -> None:
         window = (datetime.fromtimestamp(since, UTC), datetime.fromtimestamp(until, UTC))
@@ -169,6 +178,11 @@ def schedule(
         )
         result = run_monitor(settings, store, request)
         _say(f"{result.run_id} {result.status}: {len(result.violations)} violation(s); {result.report}")
+        if plan is not None:
+            from scones.cli.loop import run_loop_once
+
+            record = run_loop_once(settings, endpoint or settings.endpoint_name, plan)
+            _say(f"Loop iteration {record['id']}: {record['status']} ({record['trigger']}): {record['reason']}")
 
     interval = parse_interval(every)
     _common.err.print(f"Monitoring every {every}; Ctrl-C to stop.")

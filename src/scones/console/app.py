@@ -32,6 +32,7 @@ from scones.console.pages import (
     endpoints,
     executions,
     login,
+    loop,
     models,
     monitoring,
     objects,
@@ -100,6 +101,7 @@ def create_app(
         *captured.routes(),
         *monitoring.routes(),
         *review.routes(),
+        *loop.routes(),
         *objects.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

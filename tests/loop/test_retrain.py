@@ -1,0 +1,88 @@
+"""`retrain` on a real endpoint: warm start from the served model, side-by-side evaluation, registry, gates, rollout."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from scones.config import Settings
+from scones.endpoint import registry
+from scones.endpoint.deployments import Strategy
+from scones.endpoint.guardrails import Triggers
+from scones.loop.retrain import Gates, RetrainOptions, decide, retrain
+from scones.loop.versions import add_reviewed
+from scones.model import jobs, packages
+from scones.storage import Store
+from tests.loop.conftest import reviewed_items
+
+QUICK = Strategy("all-at-once", bake_seconds=1.0, poll_seconds=0.2)
+
+
+@pytest.fixture
+def served(settings: Settings, staged: Store, endpoint: str) -> str:
+    """Endpoint "ep" serving a tiny model trained on the staged data, and a reviewed version beside it."""
+    add_reviewed(settings, staged, "ep", reviewed_items(20))
+    return endpoint
+
+
+def test_a_candidate_is_warm_started_compared_and_registered_and_stays_pending_short_of_the_margin(
+    settings: Settings, staged: Store, served: str
+) -> None:
+    before = registry.describe(settings, "ep").config["model_sha256"]
+    result = retrain(settings, "ep", RetrainOptions(epochs=1, gates=Gates(margin=1.0), strategy=QUICK))
+    candidate = result["candidate"]
+    assert candidate["warm_start"] and candidate["epochs"] == 1 and result["dataset"] == "s3://scones/data-v2"
+    job = jobs.get(settings, candidate["training_job"])
+    assert job is not None and job["hyperparameters"]["pretrained_weights"] == served
+    assert job["channels"]["validation"] == "s3://scones/data-v2/train"  # the epoch is chosen on a carve of train
+    carved = staged.get("scones", f"loop/{candidate['training_job']}/validation.lst").decode().splitlines()
+    kept = staged.get("scones", f"loop/{candidate['training_job']}/train.lst").decode().splitlines()
+    assert len(carved) + len(kept) == 80 and not set(carved) & set(kept)
+    for side in ("current", "candidate"):
+        evaluation = result[side]["evaluation"]
+        assert evaluation["test"]["images"] == 16 and evaluation["reviewed-test"]["images"] == 4
+    assert result["current"]["model"] == served and candidate["model"] != served
+    reviewed = result["comparison"]["reviewed-test"]
+    assert reviewed["current"] == result["current"]["evaluation"]["reviewed-test"]["accuracy"]
+    package = packages.describe(settings, "ep", 1)
+    assert package.status == "PendingManualApproval" and package.training_job == candidate["training_job"]
+    assert package.description is not None and "not better on reviewed-test by the margin 1.0000" in package.description
+    assert result["decision"]["status"] == "PendingManualApproval" and not result["decision"]["deploy"]
+    assert "not better on reviewed-test by the margin 1.0000" in result["decision"]["reason"]
+    assert registry.describe(settings, "ep").config["model_sha256"] == before
+
+
+def test_a_candidate_that_passes_the_gates_is_rolled_out_and_approved(
+    settings: Settings, staged: Store, served: str
+) -> None:
+    before = registry.describe(settings, "ep").config["model_sha256"]
+    options = RetrainOptions(epochs=1, gates=Gates(margin=0.0, tolerance=1.0), strategy=QUICK,
+                             triggers=Triggers(min_requests=1000))  # fmt: skip
+    result = retrain(settings, "ep", options)
+    decision = result["decision"]
+    assert decision["passed_gates"] and decision["rollout"] == "Completed" and decision["status"] == "Approved"
+    package = packages.describe(settings, "ep", 1)
+    assert package.status == "Approved"
+    after = registry.describe(settings, "ep").config["model_sha256"]
+    assert after != before and after == package.model_sha256
+
+
+def _ev(accuracy: float) -> SimpleNamespace:
+    return SimpleNamespace(accuracy=accuracy)
+
+
+@pytest.mark.parametrize(
+    ("current", "candidate", "go", "phrase"),
+    [
+        ((0.90, 0.50), (0.90, 0.80), True, "better on reviewed-test by +0.3000"),
+        ((0.90, 0.50), (0.895, 0.80), True, "test within tolerance"),  # 0.005 worse: inside 0.01
+        ((0.90, 0.50), (0.90, 0.51), False, "not better on reviewed-test by the margin 0.0200"),
+        ((0.90, 0.50), (0.85, 0.90), False, "worse on the test split beyond the tolerance 0.0100"),
+    ],
+)
+def test_the_gates(current: tuple[float, float], candidate: tuple[float, float], go: bool, phrase: str) -> None:
+    pair = ({"test": _ev(current[0]), "reviewed-test": _ev(current[1])},
+            {"test": _ev(candidate[0]), "reviewed-test": _ev(candidate[1])})  # fmt: skip
+    passed, why = decide(*pair, Gates(margin=0.02, tolerance=0.01))  # type: ignore[arg-type]
+    assert passed is go and phrase in why
