@@ -51,7 +51,7 @@ def _config(sm: Any, name: str, variants: list[tuple[str, str, float]], **extra:
                 "InitialVariantWeight": w,
             }
             for v, m, w in variants
-        ],  # fmt: skip
+        ],
         **extra,
     )
 
@@ -71,20 +71,32 @@ def test_endpoint_serves_variants_and_captures_as_scones_deploy_does(
     sm: Any, client: Any, s3: Any, settings: Settings
 ) -> None:
     capture = {
-        "EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://seed-bucket/data_capture",
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": "s3://seed-bucket/data_capture",
         "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-    }  # fmt: skip
+    }
     _config(
-        sm, "two-variants", [("Blue", "tiny", 0.7), ("Green", "flipped", 0.3)],
-        ShadowProductionVariants=[{"VariantName": "Shadow", "ModelName": "flipped", "InitialInstanceCount": 1,
-                                   "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+        sm,
+        "two-variants",
+        [("Blue", "tiny", 0.7), ("Green", "flipped", 0.3)],
+        ShadowProductionVariants=[
+            {
+                "VariantName": "Shadow",
+                "ModelName": "flipped",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
         DataCaptureConfig=capture,
-    )  # fmt: skip
+    )
     described = _endpoint(sm, "seed-endpoint", "two-variants")
     assert described["EndpointStatus"] == "InService"
     assert [(v["VariantName"], v["CurrentWeight"]) for v in described["ProductionVariants"]] == [
-        ("Blue", 0.7), ("Green", 0.3),
-    ]  # fmt: skip
+        ("Blue", 0.7),
+        ("Green", 0.3),
+    ]
     assert [v["VariantName"] for v in described["ShadowProductionVariants"]] == ["Shadow"]
     assert described["DataCaptureConfig"]["CurrentSamplingPercentage"] == 100
     listed = subprocess.run(
@@ -98,9 +110,12 @@ def test_endpoint_serves_variants_and_captures_as_scones_deploy_does(
     runtime = client("sagemaker-runtime")
     for variant, label in (("Blue", 0), ("Green", 1)):
         answer = runtime.invoke_endpoint(
-            EndpointName="seed-endpoint", Body=RED, ContentType="image/png", TargetVariant=variant,
+            EndpointName="seed-endpoint",
+            Body=RED,
+            ContentType="image/png",
+            TargetVariant=variant,
             InferenceId=f"id-{variant}",
-        )  # fmt: skip
+        )
         assert answer["InvokedProductionVariant"] == variant
         assert answer["ContentType"] == "application/json"
         assert _label(answer) == label
@@ -133,9 +148,14 @@ def test_update_endpoint_and_weights_live(sm: Any, client: Any) -> None:
     sm.update_endpoint_weights_and_capacities(
         EndpointName="live", DesiredWeightsAndCapacities=[{"VariantName": "Blue", "DesiredWeight": 0.0}]
     )
-    weights = {v["VariantName"]: v["CurrentWeight"] for v in sm.describe_endpoint(EndpointName="live")["ProductionVariants"]}  # fmt: skip
+    weights = {
+        v["VariantName"]: v["CurrentWeight"] for v in sm.describe_endpoint(EndpointName="live")["ProductionVariants"]
+    }
     assert weights == {"Blue": 0.0, "Green": 1.0}
-    served = {runtime.invoke_endpoint(EndpointName="live", Body=RED, ContentType="image/png")["InvokedProductionVariant"] for _ in range(10)}  # fmt: skip
+    served = {
+        runtime.invoke_endpoint(EndpointName="live", Body=RED, ContentType="image/png")["InvokedProductionVariant"]
+        for _ in range(10)
+    }
     assert served == {"Green"}
     with pytest.raises(ClientError, match="has no variant Red"):
         sm.update_endpoint_weights_and_capacities(
@@ -150,12 +170,14 @@ def test_blue_green_update_with_canary_is_a_scones_deployment(sm: Any, client: A
     config = {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": {
-                "Type": "CANARY", "WaitIntervalInSeconds": 1, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+                "Type": "CANARY",
+                "WaitIntervalInSeconds": 1,
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 20},
             },
             "TerminationWaitInSeconds": 1,
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "error-rate"}]},
-    }  # fmt: skip
+    }
     sm.update_endpoint(EndpointName="canary-ep", EndpointConfigName="green", DeploymentConfig=config)
     assert sm.describe_endpoint(EndpointName="canary-ep")["EndpointStatus"] == "Updating"
     sm.get_waiter("endpoint_in_service").wait(EndpointName="canary-ep", WaiterConfig=FAST)
@@ -173,9 +195,13 @@ def test_blue_green_update_with_canary_is_a_scones_deployment(sm: Any, client: A
     [
         ({"Type": "SLOW"}, [], "use ALL_AT_ONCE, CANARY or LINEAR"),
         ({"Type": "LINEAR", "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1}}, [], "only CAPACITY_PERCENT"),
-        ({"Type": "ALL_AT_ONCE"}, [{"AlarmName": "MyCloudWatchAlarm"}], "one of error_rate, p99_latency, low_confidence"),
+        (
+            {"Type": "ALL_AT_ONCE"},
+            [{"AlarmName": "MyCloudWatchAlarm"}],
+            "one of error_rate, p99_latency, low_confidence",
+        ),
     ],
-)  # fmt: skip
+)
 def test_deployment_config_refusals(sm: Any, routing: dict[str, Any], alarms: list[Any], message: str) -> None:
     _config(sm, "blue", [("AllTraffic", "tiny", 1.0)])
     _config(sm, "green", [("AllTraffic", "flipped", 1.0)])
@@ -198,9 +224,14 @@ def test_lists_page_and_deletes(sm: Any) -> None:
         time.sleep(0.01)  # distinct creation times: the order is defined
     pages = list(sm.get_paginator("list_endpoint_configs").paginate(PaginationConfig={"PageSize": 2}))
     assert [[c["EndpointConfigName"] for c in p["EndpointConfigs"]] for p in pages] == [
-        ["config-2", "config-1"], ["config-0"],
-    ]  # fmt: skip
-    models = [m["ModelName"] for p in sm.get_paginator("list_models").paginate(SortBy="Name", SortOrder="Ascending") for m in p["Models"]]  # fmt: skip
+        ["config-2", "config-1"],
+        ["config-0"],
+    ]
+    models = [
+        m["ModelName"]
+        for p in sm.get_paginator("list_models").paginate(SortBy="Name", SortOrder="Ascending")
+        for m in p["Models"]
+    ]
     assert models == ["flipped", "tiny"]
     assert sm.describe_model(ModelName="tiny")["PrimaryContainer"]["Image"] == IMAGE
     sm.delete_endpoint_config(EndpointConfigName="config-0")
@@ -214,25 +245,78 @@ def test_lists_page_and_deletes(sm: Any) -> None:
 @pytest.mark.parametrize(
     ("call", "code", "message"),
     [
-        (lambda sm: sm.describe_model(ModelName="nope"), "ValidationException",
-         'Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model/nope".'),
-        (lambda sm: sm.create_model(ModelName="x", PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:1", "ModelDataUrl": "s3://seed-bucket/models/tiny/model.tar.gz"}, ExecutionRoleArn=ROLE),
-         "ValidationException", "only the image-classification algorithm's image serves locally"),
-        (lambda sm: sm.create_model(ModelName="x", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://seed-bucket/none.tar.gz"}, ExecutionRoleArn=ROLE),
-         "ValidationException", "Could not find model data at s3://seed-bucket/none.tar.gz."),
-        (lambda sm: sm.create_model(ModelName="tiny", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://seed-bucket/models/tiny/model.tar.gz"}, ExecutionRoleArn=ROLE),
-         "ValidationException", "Cannot create already existing model"),
-        (lambda sm: sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{"VariantName": "A", "ModelName": "nope"}]),
-         "ValidationException", "Could not find model"),
-        (lambda sm: sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{"VariantName": "A", "ModelName": "tiny", "InitialVariantWeight": 0.0}]),
-         "ValidationException", "Every variant has weight 0"),
-        (lambda sm: sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{"VariantName": "A", "ModelName": "tiny"}], DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "/tmp/capture", "CaptureOptions": [{"CaptureMode": "Input"}]}),
-         "ValidationException", "is not an s3:// URI"),
-        (lambda sm: sm.create_endpoint(EndpointName="e", EndpointConfigName="nope"), "ValidationException",
-         "Could not find endpoint configuration"),
+        (
+            lambda sm: sm.describe_model(ModelName="nope"),
+            "ValidationException",
+            'Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model/nope".',
+        ),
+        (
+            lambda sm: sm.create_model(
+                ModelName="x",
+                PrimaryContainer={
+                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgboost:1",
+                    "ModelDataUrl": "s3://seed-bucket/models/tiny/model.tar.gz",
+                },
+                ExecutionRoleArn=ROLE,
+            ),
+            "ValidationException",
+            "only the image-classification algorithm's image serves locally",
+        ),
+        (
+            lambda sm: sm.create_model(
+                ModelName="x",
+                PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://seed-bucket/none.tar.gz"},
+                ExecutionRoleArn=ROLE,
+            ),
+            "ValidationException",
+            "Could not find model data at s3://seed-bucket/none.tar.gz.",
+        ),
+        (
+            lambda sm: sm.create_model(
+                ModelName="tiny",
+                PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://seed-bucket/models/tiny/model.tar.gz"},
+                ExecutionRoleArn=ROLE,
+            ),
+            "ValidationException",
+            "Cannot create already existing model",
+        ),
+        (
+            lambda sm: sm.create_endpoint_config(
+                EndpointConfigName="c", ProductionVariants=[{"VariantName": "A", "ModelName": "nope"}]
+            ),
+            "ValidationException",
+            "Could not find model",
+        ),
+        (
+            lambda sm: sm.create_endpoint_config(
+                EndpointConfigName="c",
+                ProductionVariants=[{"VariantName": "A", "ModelName": "tiny", "InitialVariantWeight": 0.0}],
+            ),
+            "ValidationException",
+            "Every variant has weight 0",
+        ),
+        (
+            lambda sm: sm.create_endpoint_config(
+                EndpointConfigName="c",
+                ProductionVariants=[{"VariantName": "A", "ModelName": "tiny"}],
+                DataCaptureConfig={
+                    "EnableCapture": True,
+                    "InitialSamplingPercentage": 100,
+                    "DestinationS3Uri": "/tmp/capture",
+                    "CaptureOptions": [{"CaptureMode": "Input"}],
+                },
+            ),
+            "ValidationException",
+            "is not an s3:// URI",
+        ),
+        (
+            lambda sm: sm.create_endpoint(EndpointName="e", EndpointConfigName="nope"),
+            "ValidationException",
+            "Could not find endpoint configuration",
+        ),
         (lambda sm: sm.delete_endpoint(EndpointName="nope"), "ValidationException", "Could not find endpoint"),
     ],
-)  # fmt: skip
+)
 def test_errors_in_sagemakers_shape(sm: Any, call: Any, code: str, message: str) -> None:
     with pytest.raises(ClientError) as exc:
         call(sm)
@@ -244,8 +328,9 @@ def test_invoke_unknown_endpoint(client: Any) -> None:
     with pytest.raises(ClientError) as exc:
         client("sagemaker-runtime").invoke_endpoint(EndpointName="nope", Body=RED, ContentType="image/png")
     assert exc.value.response["Error"] == {
-        "Code": "ValidationException", "Message": "Endpoint nope of account 000000000000 not found.",
-    }  # fmt: skip
+        "Code": "ValidationException",
+        "Message": "Endpoint nope of account 000000000000 not found.",
+    }
 
 
 def test_model_error_is_aws_model_error(sm: Any, client: Any) -> None:
