@@ -3,7 +3,7 @@
 CreateModelPackageGroup records a group (scones' groups exist through their packages, so the
 group's own description lives in a small JSON record); CreateModelPackage registers
 InferenceSpecification's ModelDataUrl as the group's next version (evaluated on the staged test
-split, as `scones models register` does); DescribeModelPackage, ListModelPackages and
+split, as `scones models register` does, when that split is staged); DescribeModelPackage, ListModelPackages and
 UpdateModelPackage (ModelApprovalStatus) read and change the same rows `scones models` shows.
 """
 
@@ -19,6 +19,7 @@ from scones.localaws.protocol import AwsError
 from scones.localaws.sagemaker_records import Records, page, required
 from scones.model import packages
 from scones.model.packages import ModelPackage
+from scones.storage import Store
 
 GROUPS = "model-package-groups"
 
@@ -60,6 +61,7 @@ class Registry:
                 self.settings,
                 str(containers[0]["ModelDataUrl"]),
                 group,
+                evaluate_model=Store(self.settings).exists(self.settings.bucket, "data/test.lst"),
                 description=body.get("ModelPackageDescription"),
             )
             if status != package.status:
