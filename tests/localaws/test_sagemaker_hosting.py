@@ -342,3 +342,16 @@ def test_model_error_is_aws_model_error(sm: Any, client: Any) -> None:
         )
     assert exc.value.response["Error"]["Code"] == "ModelError"
     assert "Received client error (4" in exc.value.response["Error"]["Message"]
+
+
+def test_endpoint_log_is_in_cloudwatch_logs(sm: Any, client: Any, settings: Settings) -> None:
+    _config(sm, "one", [("AllTraffic", "tiny", 1.0)])
+    _endpoint(sm, "logged", "one")
+    logs, group = client("logs"), "/aws/sagemaker/Endpoints/logged"
+    (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert stream["logStreamName"] == "AllTraffic/logged"
+    events = logs.get_log_events(logGroupName=group, logStreamName="AllTraffic/logged", startFromHead=True)["events"]
+    written = (settings.logs_dir / "endpoint-logged.log").read_text().splitlines()
+    assert [e["message"] for e in events] == written[: len(events)] and events
+    again = logs.get_log_events(logGroupName=group, logStreamName="AllTraffic/logged", startFromHead=True)["events"]
+    assert [e["message"] for e in again] == written[: len(again)]  # a second look repeats nothing

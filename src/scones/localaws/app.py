@@ -7,6 +7,8 @@ Every error leaves in the protocol's error shape, so botocore raises the class u
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from scones.config import Settings
-from scones.localaws import logs_api, s3, signing, states, sts
+from scones.localaws import logs_api, s3, sagemaker_logs, signing, states, sts
 from scones.localaws.environments import Pools
 from scones.localaws.functions import Functions
 from scones.localaws.lambda_api import Lambda
@@ -70,11 +72,21 @@ class LocalAws:
             "s3": lambda request, _: s3.handle(request, self.objects, config.region),
             "sts": lambda request, request_id: sts.handle(request, config.account_id, request_id),
             "lambda": lambda request, _: self.lambda_.handle(request),
-            "logs": lambda request, _: logs_api.handle(request, self.logs),
+            "logs": lambda request, _: self._logs(request),
             "stepfunctions": lambda request, _: self.states.handle(request),
             "sagemaker": lambda request, _: self.sagemaker.handle(request),
             "sagemaker-runtime": lambda request, _: self.runtime.handle(request),
         }
+
+    async def _logs(self, request: Request) -> Response:
+        """CloudWatch Logs; an endpoint's group is first brought up to date with its log file."""
+        try:
+            group = json.loads(await request.body() or b"{}").get("logGroupName")
+        except (ValueError, AttributeError):
+            group = None  # logs_api answers the protocol's error
+        if isinstance(group, str):
+            await asyncio.to_thread(sagemaker_logs.mirror, self.settings, self.logs, group)
+        return await logs_api.handle(request, self.logs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # shutdown stops the Lambda worker processes
