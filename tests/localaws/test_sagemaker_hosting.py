@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -355,3 +356,54 @@ def test_endpoint_log_is_in_cloudwatch_logs(sm: Any, client: Any, settings: Sett
     assert [e["message"] for e in events] == written[: len(events)] and events
     again = logs.get_log_events(logGroupName=group, logStreamName="AllTraffic/logged", startFromHead=True)["events"]
     assert [e["message"] for e in again] == written[: len(again)]  # a second look repeats nothing
+
+
+def test_an_alarm_names_the_local_trigger_that_rolls_back(sm: Any, client: Any, s3: Any, settings: Settings) -> None:
+    """AutoRollbackConfiguration alarm `low-confidence` arms that trigger: an unsure candidate is rolled back."""
+    import threading
+
+    from tests.endpoint.test_deployments import model
+
+    unsure = model(settings.home.parent / "unsure.tar.gz", 0.1)  # top probability ~0.57 on every image
+    s3.put_object(Bucket="seed-bucket", Key="models/unsure/model.tar.gz", Body=Path(unsure).read_bytes())
+    sm.create_model(
+        ModelName="unsure",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://seed-bucket/models/unsure/model.tar.gz"},
+        ExecutionRoleArn=ROLE,
+    )
+    _config(sm, "blue", [("AllTraffic", "tiny", 1.0)])
+    _config(sm, "candidate", [("AllTraffic", "unsure", 1.0)])
+    _endpoint(sm, "guarded", "blue")
+    runtime, failures, stop = client("sagemaker-runtime"), [], threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            try:
+                runtime.invoke_endpoint(EndpointName="guarded", Body=RED, ContentType="image/png")
+            except ClientError as exc:
+                failures.append(exc)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        routing = {
+            "Type": "CANARY",
+            "WaitIntervalInSeconds": 8,
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+        }
+        sm.update_endpoint(
+            EndpointName="guarded",
+            EndpointConfigName="candidate",
+            DeploymentConfig={
+                "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": 1},
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "low-confidence"}]},
+            },
+        )
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="guarded", WaiterConfig=FAST)
+    finally:
+        stop.set()
+        sender.join()
+    (deployment,) = deployments.history(settings, "guarded")
+    assert deployment.status == "RolledBack" and deployment.phases[-1]["trigger"] == "low_confidence"
+    assert failures == []
+    assert sm.describe_endpoint(EndpointName="guarded")["EndpointConfigName"] == "blue"
