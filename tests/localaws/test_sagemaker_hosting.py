@@ -407,3 +407,14 @@ def test_an_alarm_names_the_local_trigger_that_rolls_back(sm: Any, client: Any, 
     assert deployment.status == "RolledBack" and deployment.phases[-1]["trigger"] == "low_confidence"
     assert failures == []
     assert sm.describe_endpoint(EndpointName="guarded")["EndpointConfigName"] == "blue"
+
+
+def test_an_endpoint_deleted_by_the_cli_is_gone_from_the_api(sm: Any, settings: Settings) -> None:
+    _config(sm, "one", [("AllTraffic", "tiny", 1.0)])
+    _endpoint(sm, "short-lived", "one")
+    subprocess.run(
+        [sys.executable, "-m", "scones.cli", "delete-endpoint", "short-lived"], check=True, capture_output=True
+    )
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        sm.describe_endpoint(EndpointName="short-lived")
+    assert sm.list_endpoints()["Endpoints"] == []

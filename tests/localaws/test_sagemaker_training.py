@@ -154,3 +154,22 @@ def test_describe_unknown_training_job(client: Any) -> None:
         sm.stop_training_job(TrainingJobName="nope")
     assert exc.value.response["Error"]["Code"] == "ResourceNotFound"
     assert IMAGE and ROLE  # the helpers' constants are what the SDK sends
+
+
+def test_a_job_left_running_by_a_stopped_server_is_failed_on_restart(settings: Settings) -> None:
+    import boto3
+
+    from scones.localaws.sagemaker_records import Records
+    from tests.localaws.conftest import running
+
+    # what a `scones up` killed mid-training leaves: the API's record and scones' row, both InProgress
+    Records(settings, "us-east-1", "000000000000").put(
+        "training-jobs", "orphan", {"TrainingJobName": "orphan", "TrainingJobStatus": "InProgress",
+                                    "CreationTime": 1.0, "LastModifiedTime": 1.0, "SecondaryStatusTransitions": []},
+    )  # fmt: skip
+    jobs.create(settings, "orphan", {}, {}, "checksum")
+    with running(settings) as url:
+        sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
+        job = sm.describe_training_job(TrainingJobName="orphan")
+    assert job["TrainingJobStatus"] == "Failed" and "scones up stopped while the job ran" in job["FailureReason"]
+    assert jobs.describe(settings, "orphan")["status"] == "Failed"

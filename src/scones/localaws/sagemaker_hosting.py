@@ -146,7 +146,12 @@ class Hosting:
 
     def list_endpoints(self, body: dict[str, Any]) -> dict[str, Any]:
         names = set(self.records.names(ENDPOINTS)) | {r.name for r in registry.list_endpoints(self.settings)}
-        found = [self._endpoint(n) for n in sorted(names)]
+        found = []
+        for name in sorted(names):
+            try:
+                found.append(self._endpoint(name))
+            except AwsError:  # deleted by the CLI since: not listed
+                continue
         if body.get("StatusEquals"):
             found = [e for e in found if e["EndpointStatus"] == body["StatusEquals"]]
         keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
@@ -251,10 +256,12 @@ class Hosting:
         record = find(self.settings, name)
         if record is not None:  # check the process, as `scones endpoints` does
             record = registry.describe(self.settings, name)
-        if saved is None and record is None:
-            raise AwsError("ValidationException", f'Could not find endpoint "{self.records.arn(ENDPOINTS, name)}".')
         thread = self.busy.get(name)
         running = thread is not None and thread.is_alive()
+        if record is None and not running and not (saved or {}).get("FailureReason"):
+            saved = None  # deleted by `scones delete-endpoint`, or never started (the server stopped first)
+        if saved is None and record is None:
+            raise AwsError("ValidationException", f'Could not find endpoint "{self.records.arn(ENDPOINTS, name)}".')
         endpoint = dict(saved or {"EndpointName": name, "EndpointArn": self.records.arn(ENDPOINTS, name),
                                   "EndpointConfigName": name})  # fmt: skip
         if record is None:

@@ -41,6 +41,18 @@ class Training:
         self.settings, self.records, self.logs = settings, records, logs
         self.stops: dict[str, threading.Event] = {}
         self.threads: dict[str, threading.Thread] = {}
+        self._close_orphans()
+
+    def _close_orphans(self) -> None:
+        """Jobs left InProgress by an earlier `scones up` that stopped: their thread died with it."""
+        for name in self.records.names(KIND):
+            record = self.records.get(KIND, name) or {}
+            if record.get("TrainingJobStatus") in ("InProgress", "Stopping"):
+                reason = "scones up stopped while the job ran; start a new training job"
+                row = jobs.get(self.settings, name)
+                if row is not None and row["status"] == "InProgress":
+                    jobs.finish(self.settings, name, "Failed", duration_seconds=0.0, failure_reason=reason)
+                self._finish(name, "Failed", reason)
 
     def create_training_job(self, body: dict[str, Any]) -> dict[str, Any]:
         name = str(required(body, "TrainingJobName"))
