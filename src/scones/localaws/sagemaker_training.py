@@ -86,7 +86,7 @@ class Training:
                 f"this name already exists ({self.records.arn(KIND, name)})",
             )
         now = time.time()
-        record = {
+        record: dict[str, Any] = {
             **{
                 k: body[k]
                 for k in (
