@@ -25,11 +25,12 @@ NO_TORCH := torch $(TORCH) is not reachable at $(TORCH_INDEX) for this Python: c
 
 .PHONY: install demo test test-slow smoke smoke-install smoke-test lint format bench browser lock clean audit
 
-$(BIN)/scones: requirements.lock requirements-dev.lock pyproject.toml
+$(BIN)/scones: requirements.lock requirements-dev.lock requirements-sdk.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --retries 1 --no-deps --index-url $(TORCH_INDEX) torch==$(TORCH) $(QUIET_PIP) \
 	  || { echo "$(NO_TORCH)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet -r requirements-dev.lock $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-sdk.lock $(QUIET_PIP)  # why: see the file
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	touch $@
 

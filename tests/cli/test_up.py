@@ -27,7 +27,8 @@ def test_up_prints_the_exports_serves_and_stops_on_sigterm(clean_environ: Path) 
         assert process.stdout is not None
         lines = [process.stdout.readline().strip() for _ in range(4)]
         assert lines[0].startswith(
-            "scones up: local AWS (S3, STS, Lambda, CloudWatch Logs, Step Functions) on http://127.0.0.1:"
+            "scones up: local AWS (S3, STS, Lambda, CloudWatch Logs, Step Functions, SageMaker, SageMaker runtime) on "
+            "http://127.0.0.1:"
         )
         assert lines[1].startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:")
         assert lines[2:] == [

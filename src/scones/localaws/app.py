@@ -7,6 +7,8 @@ Every error leaves in the protocol's error shape, so botocore raises the class u
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,13 +18,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from scones.config import Settings
-from scones.localaws import logs_api, s3, signing, states, sts
+from scones.localaws import logs_api, s3, sagemaker_logs, signing, states, sts
 from scones.localaws.environments import Pools
 from scones.localaws.functions import Functions
 from scones.localaws.lambda_api import Lambda
 from scones.localaws.logstore import LogStore
 from scones.localaws.objects import Objects
 from scones.localaws.protocol import AwsError, error_response, match_operation, not_supported, service_model
+from scones.localaws.runtime import Runtime
+from scones.localaws.sagemaker_api import SageMaker
 from scones.localaws.settings import UpConfig
 
 logger = logging.getLogger(__name__)
@@ -37,7 +41,15 @@ SIGNING_NAMES = {
     "logs": "logs",
 }
 TARGET_PREFIXES = {"SageMaker": "sagemaker", "AWSStepFunctions": "stepfunctions", "Logs_20140328": "logs"}
-SERVED = ("S3", "STS", "Lambda", "CloudWatch Logs", "Step Functions")  # for the banner
+SERVED = (
+    "S3",
+    "STS",
+    "Lambda",
+    "CloudWatch Logs",
+    "Step Functions",
+    "SageMaker",
+    "SageMaker runtime",
+)  # for the banner
 MAX_DRAIN = 64 << 20  # an unread request body up to this size is read and dropped after an error
 
 
@@ -54,13 +66,27 @@ class LocalAws:
         self.logs = LogStore(settings.logs_dir / "localaws")
         self.lambda_ = Lambda(functions, self.pools, self.objects, self.logs)
         self.states = states.States(settings, self.lambda_, config.region, config.account_id)
+        self.sagemaker = SageMaker(settings, self.logs, config.region, config.account_id)
+        self.runtime = Runtime(settings, config.region, config.account_id)
         self.handlers: dict[str, Callable[[Request, str], Awaitable[Response]]] = {
             "s3": lambda request, _: s3.handle(request, self.objects, config.region),
             "sts": lambda request, request_id: sts.handle(request, config.account_id, request_id),
             "lambda": lambda request, _: self.lambda_.handle(request),
-            "logs": lambda request, _: logs_api.handle(request, self.logs),
+            "logs": lambda request, _: self._logs(request),
             "stepfunctions": lambda request, _: self.states.handle(request),
+            "sagemaker": lambda request, _: self.sagemaker.handle(request),
+            "sagemaker-runtime": lambda request, _: self.runtime.handle(request),
         }
+
+    async def _logs(self, request: Request) -> Response:
+        """CloudWatch Logs; an endpoint's group is first brought up to date with its log file."""
+        try:
+            group = json.loads(await request.body() or b"{}").get("logGroupName")
+        except (ValueError, AttributeError):
+            group = None  # logs_api answers the protocol's error
+        if isinstance(group, str):
+            await asyncio.to_thread(sagemaker_logs.mirror, self.settings, self.logs, group)
+        return await logs_api.handle(request, self.logs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # shutdown stops the Lambda worker processes
@@ -70,6 +96,7 @@ class LocalAws:
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     self.pools.close()
+                    await self.runtime.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":  # websockets are not an AWS protocol here
