@@ -7,6 +7,7 @@ Every error leaves in the protocol's error shape, so botocore raises the class u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -63,12 +64,14 @@ class LocalAws:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":  # shutdown stops the Lambda worker processes
+        if scope["type"] == "lifespan":  # startup resumes STANDARD executions; shutdown stops the Lambda workers
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self.states.start(asyncio.get_running_loop())
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    self.states.stop()
                     self.pools.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return

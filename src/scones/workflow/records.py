@@ -163,16 +163,37 @@ def finish(settings: Settings, arn: str, outcome: Outcome) -> None:
     stopped = state.now()
     output = None if outcome.output is None else json.dumps(outcome.output)
     with _transaction(conn):
-        conn.execute(
+        updated = conn.execute(
             "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, "
-            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=?",
+            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=? AND status != 'ABORTED'",
             (outcome.status, output, outcome.error, outcome.cause, stopped, stopped, arn),
         )
+        if updated.rowcount == 0:  # stopped (StopExecution) while it ran: ABORTED stays, with its history
+            return
         conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
         conn.executemany(
             "INSERT INTO execution_history VALUES (?,?,?)",
             [(arn, event["id"], json.dumps(event)) for event in outcome.events],
         )
+
+
+def abort(settings: Settings, arn: str, events: list[dict[str, Any]], error: str | None, cause: str | None) -> bool:
+    """Mark RUNNING execution `arn` ABORTED (StopExecution), with `events` as its history; False if it had ended."""
+    conn = connect(settings)
+    stopped = state.now()
+    with _transaction(conn):
+        updated = conn.execute(
+            "UPDATE executions SET status='ABORTED', error=?, cause=?, stopped=?, "
+            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=? AND status='RUNNING'",
+            (error, cause, stopped, stopped, arn),
+        )
+        if updated.rowcount == 0:
+            return False
+        conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
+        conn.executemany(
+            "INSERT INTO execution_history VALUES (?,?,?)", [(arn, e["id"], json.dumps(e)) for e in events]
+        )
+    return True
 
 
 def add_step(settings: Settings, arn: str, function: str, status: str, error: str | None, duration_ms: float) -> None:
