@@ -68,6 +68,11 @@ CONSOLE_DEFINITION = json.dumps(
 
 @pytest.fixture
 def pipeline(client: Any) -> tuple[Any, Any]:
+    return make_pipeline(client)
+
+
+def make_pipeline(client: Any) -> tuple[Any, Any]:
+    """The seed bucket with two test images, the three functions, and a Step Functions client."""
     s3, lam = client("s3"), client("lambda")
     s3.create_bucket(Bucket="seed")
     for key in ("test/bicycle_s_000030.png", "test/motorcycle_s_000040.png"):
