@@ -50,6 +50,7 @@ class States:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.background: set[asyncio.Future[Any]] = set()
         self.running: dict[str, Execution] = {}  # EXPRESS executions started here, until they are recorded
+        self._metas: dict[str, dict[str, Any]] = {}
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind `api:` tasks to this server's Lambda API, then resume STANDARD executions a stop interrupted."""
@@ -87,7 +88,7 @@ class States:
             raise AwsError("StateMachineAlreadyExists", f"State Machine Already Exists: '{self._machine_arn(name)}'")
         self._save_machine(name, str(body.get("definition", "")))
         meta = {"type": kind, "roleArn": str(body.get("roleArn", "")), "creationDate": time.time()}
-        _write(self._meta_path(name), meta)
+        self._save_meta(name, meta)
         return {"stateMachineArn": self._machine_arn(name), "creationDate": meta["creationDate"]}
 
     async def describe_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -107,13 +108,13 @@ class States:
         if "roleArn" in body:
             meta["roleArn"] = str(body["roleArn"])
         meta["updateDate"] = time.time()
-        _write(self._meta_path(machine.name), meta)
+        self._save_meta(machine.name, meta)
         return {"updateDate": meta["updateDate"]}
 
     async def delete_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
         machine = self._machine(body.get("stateMachineArn"))
         machines.delete(self.settings, machine.name)
-        self._meta_path(machine.name).unlink(missing_ok=True)
+        self._save_meta(machine.name, None)
         return {}
 
     # -- executions -------------------------------------------------------------------------------
@@ -263,10 +264,19 @@ class States:
         return self.root / "machines" / f"{name}.json"
 
     def _meta(self, name: str) -> dict[str, Any]:
-        """A machine's AWS-only fields; a machine made by `scones workflow create` is STANDARD."""
-        path = self._meta_path(name)
-        meta: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
-        return meta
+        """A machine's AWS-only fields (a copy; read once: only this server writes them); {} for a
+        machine made by `scones workflow create`, which is STANDARD."""
+        if name not in self._metas:
+            path = self._meta_path(name)
+            self._metas[name] = json.loads(path.read_text()) if path.is_file() else {}
+        return dict(self._metas[name])
+
+    def _save_meta(self, name: str, meta: dict[str, Any] | None) -> None:
+        self._metas.pop(name, None)
+        if meta is None:
+            self._meta_path(name).unlink(missing_ok=True)
+        else:
+            _write(self._meta_path(name), meta)
 
     def _describe_machine(self, machine: machines.StateMachine) -> dict[str, Any]:
         meta = self._meta(machine.name)
@@ -281,11 +291,7 @@ class States:
         }
 
     def _recorded(self, arn: str) -> bool:
-        try:
-            records.get(self.settings, arn)
-        except WorkflowError:
-            return False
-        return True
+        return records.find(self.settings, arn) is not None
 
     def _execution(self, api_arn: Any) -> Execution:
         parts = str(api_arn or "").split(":")
@@ -294,12 +300,10 @@ class States:
         arn = executions.execution_arn(
             self.settings, parts[6], parts[7], "EXPRESS" if parts[5] == "express" else "STANDARD"
         )
-        if arn in self.running:
-            return self.running[arn]
-        try:
-            return records.get(self.settings, arn)
-        except WorkflowError as exc:
-            raise AwsError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{api_arn}'") from exc
+        execution = self.running.get(arn) or records.find(self.settings, arn)
+        if execution is None:
+            raise AwsError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{api_arn}'")
+        return execution
 
     def _describe(self, execution: Execution) -> dict[str, Any]:
         fields = execution.describe(self._machine_arn(execution.state_machine))

@@ -222,6 +222,12 @@ def get(settings: Settings, arn_or_name: str) -> Execution:
     return Execution(**dict(rows[0]))
 
 
+def find(settings: Settings, arn: str) -> Execution | None:
+    """The execution with this exact ARN (by its key, where `get`'s name lookup scans the table), or None."""
+    row = connect(settings).execute("SELECT * FROM executions WHERE arn=?", (arn,)).fetchone()
+    return None if row is None else Execution(**dict(row))
+
+
 def list_for(settings: Settings, state_machine: str, status: str | None = None, limit: int = 1000) -> list[Execution]:
     if status is not None and status not in STATUSES:
         raise WorkflowError(f"Unknown status {status!r}; choose one of {', '.join(STATUSES)}")
