@@ -32,7 +32,7 @@ def pipeline(client: Any) -> tuple[Any, Any]:
     return make_pipeline(client)
 
 
-def _wait(sfn: Any, arn: str, timeout: float = 60) -> dict[str, Any]:
+def _wait(sfn: Any, arn: str, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
         assert time.monotonic() < deadline, described
