@@ -4,16 +4,17 @@ Both servers run as their own processes on loopback, each over a fresh home/buck
   - S3 GetObject of one ~2.5 KB staged PNG at concurrency 16: one presigned path-style GET sent over 16
     keep-alive connections by a raw-socket asyncio client in its own process (so the client is not the
     bottleneck): requests/s and p50/p99 (target: scones >= 2x moto);
-  - `aws s3 sync` of the staged PNGs (AWS CLI v1 on PATH) into each, best of two, files pre-read
-    (target: no slower than moto);
+  - `aws s3 sync` of the staged PNGs (AWS CLI v1 on PATH) into each, --rounds times alternating which
+    server goes first, files pre-read: wall time and the server's CPU (target: no slower than moto);
   - scones only: Invoke of a trivial Python function through the Lambda API: the cold start (first
     call after CreateFunction), then warm p50 over keep-alive HTTP and through boto3, against calling
     the same handler in-process (target: warm p50 within 3 ms of in-process);
   - scones only: a console-style three-Lambda EXPRESS state machine (the seed's serialize and filter
-    functions, a stand-in classifier) through StartSyncExecution from 8 keep-alive connections
-    (target: >= 100 executions/s).
+    functions, a stand-in classifier) through StartSyncExecution from 8 keep-alive connections, then
+    through StartExecution (the server runs them in the background) until none is RUNNING; with the
+    server's CPU per execution, Lambda workers included (target: >= 100 executions/s).
 
-    .venv/bin/python bench/local_aws_bench.py [--pngs ../shared/data/bike-moto] [--seconds 10] [--json]
+    .venv/bin/python bench/local_aws_bench.py [--pngs ../shared/data/bike-moto] [--seconds 10] [--rounds 4] [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 DUMMY = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 PNGS = REPO.parent / "shared" / "data" / "bike-moto"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children (Linux /proc): the server's Lambda workers too."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _free_port() -> int:
@@ -119,18 +137,18 @@ def _run_load(url: str, concurrency: int, seconds: float) -> dict[str, Any]:
     return result
 
 
-def _sync(url: str, pngs: Path) -> float:
-    """The best of two syncs, each into a fresh prefix (the first server must not warm the cache for the second:
-    the files are read once before either runs)."""
+def _sync(url: str, pngs: Path, prefix: str, pid: int) -> dict[str, float]:
+    """One `aws s3 sync` into a fresh prefix: wall seconds, and the CPU seconds of the server and of the CLI."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(DUMMY, AWS_ENDPOINT_URL=url)
-    times = []
-    for prefix in ("data1", "data2"):
-        start = time.perf_counter()
-        command = ["aws", "s3", "sync", "--only-show-errors", str(pngs), f"s3://sync/{prefix}"]
-        subprocess.run(command, env=env, check=True)
-        times.append(time.perf_counter() - start)
-    return round(min(times), 2)
+    cpu, children = _cpu_seconds(pid), os.times()
+    start = time.perf_counter()
+    command = ["aws", "s3", "sync", "--only-show-errors", str(pngs), f"s3://sync/{prefix}"]
+    subprocess.run(command, env=env, check=True)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cli = after.children_user + after.children_system - children.children_user - children.children_system
+    return {"wall_s": round(wall, 2), "server_cpu_s": round(_cpu_seconds(pid) - cpu, 2), "cli_cpu_s": round(cli, 2)}
 
 
 TRIVIAL = "def lambda_handler(event, context):\n    return {'ok': event.get('n', 0)}\n"
@@ -211,7 +229,7 @@ def lambda_handler(event, context):
 """
 
 
-def _express(url: str, png: Path, total: int, connections: int) -> dict[str, Any]:
+def _express(url: str, png: Path, total: int, connections: int, pid: int) -> dict[str, Any]:
     import http.client
     import io
     import zipfile
@@ -270,20 +288,46 @@ def _express(url: str, png: Path, total: int, connections: int) -> dict[str, Any
     start = time.perf_counter()
     one = worker(20)
     sequential_ms = (time.perf_counter() - start) / len(one) * 1000
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds(pid)
     with ThreadPoolExecutor(connections) as pool:
         statuses = [s for batch in pool.map(worker, [total // connections] * connections) for s in batch]
-    elapsed = time.perf_counter() - start
-    return {
+    elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pid) - cpu
+    sync = {
         "executions": len(statuses),
         "succeeded": statuses.count("SUCCEEDED"),
         "executions_per_s": round(len(statuses) / elapsed, 1),
+        "server_cpu_ms_per_execution": round(cpu / len(statuses) * 1000, 2),
         "one_connection_ms_per_execution": round(sequential_ms, 1),
         "connections": connections,
     }
+    return {"start_sync_execution": sync, "start_execution": _express_async(sfn, arn, port, body, total, pid)}
 
 
-def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
+def _express_async(sfn: Any, arn: str, port: int, sync_body: str, total: int, pid: int) -> dict[str, Any]:
+    """StartExecution (answers at once; the server runs the execution) `total` times over one keep-alive
+    connection, then wait until none is RUNNING: executions/s from the first start to the last end."""
+    import http.client
+
+    headers = {"X-Amz-Target": "AWSStepFunctions.StartExecution", "Content-Type": "application/x-amz-json-1.0"}
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    start, cpu = time.perf_counter(), _cpu_seconds(pid)
+    for _ in range(total):
+        connection.request("POST", "/", body=sync_body, headers=headers)
+        connection.getresponse().read()
+    while sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1)["executions"]:
+        time.sleep(0.02)
+    elapsed, cpu = time.perf_counter() - start, _cpu_seconds(pid) - cpu
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="SUCCEEDED")
+    succeeded = sum(len(page["executions"]) for page in pages)
+    return {
+        "executions": total,
+        "succeeded_in_all_runs": succeeded,
+        "executions_per_s": round(total / elapsed, 1),
+        "server_cpu_ms_per_execution": round(cpu / total * 1000, 2),
+    }
+
+
+def bench(pngs: Path, seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
     png = sorted(pngs.rglob("*.png"))[0]
     count = sum(1 for _ in pngs.rglob("*.png"))
     results: dict[str, Any] = {"png_bytes": png.stat().st_size, "pngs_synced": count, "concurrency": concurrency}
@@ -291,9 +335,9 @@ def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
         if path.is_file():
             path.read_bytes()
     with tempfile.TemporaryDirectory(prefix="scones-localaws-bench-") as tmp:
-        for name in ("scones", "moto"):
-            process, url = _start(name, Path(tmp) / name)
-            try:
+        servers = {name: _start(name, Path(tmp) / name) for name in ("scones", "moto")}
+        try:
+            for name, (_, url) in servers.items():
                 s3 = boto3.client(
                     "s3",
                     endpoint_url=url,
@@ -306,12 +350,18 @@ def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
                 s3.put_object(Bucket="bench", Key="test/image.png", Body=png.read_bytes(), ContentType="image/png")
                 # a presigned URL: a signed request both servers accept, sent unchanged by the load client
                 signed = s3.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "test/image.png"})
-                get = _run_load(signed, concurrency, seconds)
-                results[name] = {"get_object": get, "sync_seconds": _sync(url, pngs)}
-                if name == "scones":
-                    results[name]["lambda"] = _lambda(url, 300)
-                    results[name]["express"] = _express(url, png, 400, 8)
-            finally:
+                results[name] = {"get_object": _run_load(signed, concurrency, seconds), "syncs": []}
+            # Syncs alternate between the servers, each round in the other order, each into a fresh prefix.
+            for round_ in range(rounds):
+                order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+                for name in order:
+                    process, url = servers[name]
+                    results[name]["syncs"].append(_sync(url, pngs, f"round{round_}", process.pid))
+            process, url = servers["scones"]
+            results["scones"]["lambda"] = _lambda(url, 300)
+            results["scones"]["express"] = _express(url, png, 400, 8, process.pid)
+        finally:
+            for process, _ in servers.values():
                 process.send_signal(signal.SIGTERM)
                 try:
                     process.wait(timeout=15)
@@ -320,7 +370,16 @@ def bench(pngs: Path, seconds: float, concurrency: int) -> dict[str, Any]:
                     process.wait()
     scones, moto = results["scones"], results["moto"]
     results["get_ratio"] = round(scones["get_object"]["requests_per_s"] / moto["get_object"]["requests_per_s"], 2)
-    results["sync_ratio_moto_over_scones"] = round(moto["sync_seconds"] / scones["sync_seconds"], 2)
+    for name in ("scones", "moto"):
+        walls = [s["wall_s"] for s in results[name]["syncs"]]
+        results[name]["sync_median_s"] = round(statistics.median(walls), 2)
+        results[name]["sync_range_s"] = [min(walls), max(walls)]
+        results[name]["sync_server_cpu_median_s"] = statistics.median(s["server_cpu_s"] for s in results[name]["syncs"])
+    ratios = [m["wall_s"] / s["wall_s"] for s, m in zip(scones["syncs"], moto["syncs"], strict=True)]
+    results["sync_ratio_moto_over_scones"] = {
+        "median": round(statistics.median(ratios), 2),
+        "per_round": [round(r, 2) for r in ratios],
+    }
     return results
 
 
@@ -329,6 +388,7 @@ def main() -> None:
     parser.add_argument("--pngs", type=Path, default=PNGS, help="a folder of staged PNGs")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each GetObject load run")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=4, help="aws s3 sync rounds per server, alternating")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--load", help=argparse.SUPPRESS)  # internal: run the load client against this URL
     args = parser.parse_args()
@@ -343,7 +403,7 @@ def main() -> None:
         return
     if not any(args.pngs.rglob("*.png")):
         parser.error(f"no PNGs under {args.pngs}; stage some with 'scones stage' or pass --pngs")
-    results = bench(args.pngs, args.seconds, args.concurrency)
+    results = bench(args.pngs, args.seconds, args.concurrency, args.rounds)
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -352,13 +412,14 @@ def main() -> None:
         print(
             f"{name:7s} GetObject c={args.concurrency}: {get['requests_per_s']:8.1f} req/s, p50 {get['p50_ms']} ms, "
             f"p99 {get['p99_ms']} ms, errors {get['errors']}; aws s3 sync of {results['pngs_synced']} PNGs: "
-            f"{results[name]['sync_seconds']} s"
+            f"median {results[name]['sync_median_s']} s {results[name]['sync_range_s']}, "
+            f"server CPU {results[name]['sync_server_cpu_median_s']} s"
         )
     print("scones  Lambda:", json.dumps(results["scones"]["lambda"]))
     print("scones  EXPRESS pipeline:", json.dumps(results["scones"]["express"]))
     print(
         f"GetObject scones/moto: {results['get_ratio']}x; "
-        f"sync moto/scones time: {results['sync_ratio_moto_over_scones']}x"
+        f"sync moto/scones time: {json.dumps(results['sync_ratio_moto_over_scones'])}"
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from scones.config import Settings
 from scones.localaws import logs_api, s3, sagemaker_logs, signing, states, sts
@@ -89,18 +89,22 @@ class LocalAws:
         return await logs_api.handle(request, self.logs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":  # shutdown stops the Lambda worker processes
+        if scope["type"] == "lifespan":  # startup resumes STANDARD executions; shutdown stops the Lambda workers
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    self.states.start(asyncio.get_running_loop())
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    self.states.stop()
                     self.pools.close()
                     await self.runtime.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":  # websockets are not an AWS protocol here
             return
+        if (b"expect", b"100-continue") in scope["headers"]:
+            receive = await _continue_now(receive)
         request = Request(scope, receive)
         response = await self.dispatch(request)
         await response(scope, receive, send)
@@ -126,6 +130,22 @@ class LocalAws:
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amzn-RequestId"] = request_id
         return response
+
+
+async def _continue_now(receive: Receive) -> Receive:
+    """Answer `Expect: 100-continue` at once and hand the first body message back to the app.
+
+    botocore sends every PutObject and UploadPart with that header and waits for the interim
+    answer before it sends the body; uvicorn sends it only when the app first reads, after routing.
+    Reading first takes that wait off each upload's path (`aws s3 sync` makes one per file).
+    """
+    first = await receive()
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 async def _refuse(request: Request, response: Response) -> Response:

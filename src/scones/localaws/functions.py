@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -39,6 +40,7 @@ class Functions:
 
     def __init__(self, root: Path, region: str, account_id: str) -> None:
         self.root, self.region, self.account_id = root, region, account_id
+        self._cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
@@ -47,11 +49,21 @@ class Functions:
         return self.root / name / "code"
 
     def get(self, given: str) -> dict[str, Any]:
+        """A function's configuration (a copy): read again only when its file changed, as every task reads it."""
         name = function_name(given)
-        path = self.root / name / "function.json"
-        if not path.is_file():
-            raise AwsError("ResourceNotFoundException", f"Function not found: {self.arn(name)}", 404)
-        config: dict[str, Any] = json.loads(path.read_text())
+        path = os.path.join(self.root, name, "function.json")
+        try:
+            stat = os.stat(path)
+        except OSError:
+            raise AwsError("ResourceNotFoundException", f"Function not found: {self.arn(name)}", 404) from None
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = self._cache.get(name)
+        if cached is None or cached[0] != version:
+            with open(path, encoding="utf-8") as handle:
+                cached = self._cache[name] = (version, json.load(handle))
+        config = dict(cached[1])  # callers may change it: a copy of what can change (deepcopy costs 10x)
+        config["Environment"] = {"Variables": dict(config["Environment"]["Variables"])}
+        config["Architectures"] = list(config["Architectures"])
         return config
 
     def list(self) -> list[dict[str, Any]]:

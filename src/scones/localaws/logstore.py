@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,18 +16,29 @@ from urllib.parse import quote, unquote
 
 from scones.localaws.protocol import AwsError
 
+_encode = json.JSONEncoder().encode  # one encoder: json.dumps builds one per call
+
 
 class LogStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._made: dict[str, Path] = {}  # groups whose folder exists
 
     def append(self, group: str, stream: str, messages: list[str]) -> None:
+        """Append events in one write (every Lambda invocation calls this: it stays cheap)."""
         now = int(time.time() * 1000)
-        path = self._group(group) / (quote(stream, safe="") + ".jsonl")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = (json.dumps({"timestamp": now, "message": m, "ingestionTime": now}) + "\n" for m in messages)
-        with path.open("a", encoding="utf-8") as handle:
-            handle.writelines(lines)
+        folder = self._made.get(group)
+        if folder is None:
+            folder = self._group(group)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made[group] = folder
+        path = os.path.join(folder, quote(stream, safe="") + ".jsonl")
+        data = "".join(_encode({"timestamp": now, "message": m, "ingestionTime": now}) + "\n" for m in messages)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data.encode("utf-8"))
+        finally:
+            os.close(fd)
 
     def streams(self, group: str, prefix: str = "") -> list[dict[str, Any]]:
         folder = self._existing(group)

@@ -209,21 +209,36 @@ class Objects:
 
     # -- internals ------------------------------------------------------------------------------
     def _replace(self, bucket: str, key: str, chunks: Iterable[bytes]) -> Path:
+        """Write `chunks` to a temporary file beside the object, then rename it over the object.
+
+        The folder is made only when the first open finds it missing: `aws s3 sync` writes many
+        objects into few folders, and each saved syscall is per request.
+        """
         path = self.path(bucket, key)
+        tmp = os.path.join(path.parent, f"{TMP_PREFIX}{os.urandom(6).hex()}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except (FileExistsError, NotADirectoryError) as exc:
             raise AwsError("InvalidArgument", f"Key {key!r} is inside an existing object's name: {exc}") from exc
         try:
-            with os.fdopen(fd, "wb") as handle:
+            try:
                 for chunk in chunks:
-                    handle.write(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except IsADirectoryError as exc:
+            os.unlink(tmp)
             raise AwsError("InvalidArgument", f"Key {key!r} is a prefix of other keys; pick another name") from exc
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        except BaseException:
+            os.unlink(tmp)
+            raise
         return path
 
     def _record(
@@ -234,7 +249,10 @@ class Objects:
         sidecar = self._sidecar(bucket, key)
         if "-" not in etag and not metadata and meta.content_type == _guessed_type(key):
             # Nothing a sidecar would add: the MD5 and the type are derived again from the file.
-            sidecar.unlink(missing_ok=True)
+            try:
+                os.unlink(sidecar)
+            except FileNotFoundError:
+                pass
         else:
             sidecar.parent.mkdir(parents=True, exist_ok=True)
             sidecar.write_text(json.dumps(asdict(meta)))

@@ -22,6 +22,8 @@ LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 _LAMBDA_ARN = re.compile(r"^arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:(?P<name>[\w-]+)(:[\w$-]+)?$")
 _PARTIAL_ARN = re.compile(r"^(\d{12}:function:)?(?P<name>[\w-]+)(:[\w$-]+)?$")
 _JSONATA_ONLY_FIELDS = ("Arguments", "Output")
+# A binding to a function of `scones up`'s Lambda API: resolved by name when the task runs (tasks.register_api)
+API_PREFIX = "api:"
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def _task(name: str, state: dict[str, Any]) -> Task:
 def bindings(tasks: list[Task], mapping: Mapping[str, str]) -> dict[str, str]:
     """Function name in the definition -> scones function, for every task; scones' names bind to themselves."""
     for aws_name, local in mapping.items():
-        if local not in NAMES:
+        if local not in NAMES and not local.startswith(API_PREFIX):
             raise WorkflowError(
                 f"--function {aws_name}={local}: {local!r} is not a scones function ({', '.join(NAMES)})"
             )

@@ -101,6 +101,12 @@ def get(settings: Settings, name: str) -> StateMachine:
     return _from_row(row)
 
 
+def delete(settings: Settings, name: str) -> None:
+    """Delete state machine `name` (its executions' records stay, as AWS keeps them for a while)."""
+    get(settings, name)
+    _connect(settings).execute("DELETE FROM state_machines WHERE name=?", (name,))
+
+
 def list_all(settings: Settings) -> list[StateMachine]:
     return [_from_row(r) for r in _connect(settings).execute("SELECT * FROM state_machines ORDER BY name")]
 

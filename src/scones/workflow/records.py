@@ -163,16 +163,37 @@ def finish(settings: Settings, arn: str, outcome: Outcome) -> None:
     stopped = state.now()
     output = None if outcome.output is None else json.dumps(outcome.output)
     with _transaction(conn):
-        conn.execute(
+        updated = conn.execute(
             "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, "
-            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=?",
+            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=? AND status != 'ABORTED'",
             (outcome.status, output, outcome.error, outcome.cause, stopped, stopped, arn),
         )
+        if updated.rowcount == 0:  # stopped (StopExecution) while it ran: ABORTED stays, with its history
+            return
         conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
         conn.executemany(
             "INSERT INTO execution_history VALUES (?,?,?)",
             [(arn, event["id"], json.dumps(event)) for event in outcome.events],
         )
+
+
+def abort(settings: Settings, arn: str, events: list[dict[str, Any]], error: str | None, cause: str | None) -> bool:
+    """Mark RUNNING execution `arn` ABORTED (StopExecution), with `events` as its history; False if it had ended."""
+    conn = connect(settings)
+    stopped = state.now()
+    with _transaction(conn):
+        updated = conn.execute(
+            "UPDATE executions SET status='ABORTED', error=?, cause=?, stopped=?, "
+            "duration_ms=(julianday(?) - julianday(started)) * 86400000.0 WHERE arn=? AND status='RUNNING'",
+            (error, cause, stopped, stopped, arn),
+        )
+        if updated.rowcount == 0:
+            return False
+        conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
+        conn.executemany(
+            "INSERT INTO execution_history VALUES (?,?,?)", [(arn, e["id"], json.dumps(e)) for e in events]
+        )
+    return True
 
 
 def add_step(settings: Settings, arn: str, function: str, status: str, error: str | None, duration_ms: float) -> None:
@@ -199,6 +220,12 @@ def get(settings: Settings, arn_or_name: str) -> Execution:
     if len(rows) > 1:
         raise WorkflowError(f"Execution name {arn_or_name!r} is used by several state machines; give its ARN")
     return Execution(**dict(rows[0]))
+
+
+def find(settings: Settings, arn: str) -> Execution | None:
+    """The execution with this exact ARN (by its key, where `get`'s name lookup scans the table), or None."""
+    row = connect(settings).execute("SELECT * FROM executions WHERE arn=?", (arn,)).fetchone()
+    return None if row is None else Execution(**dict(row))
 
 
 def list_for(settings: Settings, state_machine: str, status: str | None = None, limit: int = 1000) -> list[Execution]:

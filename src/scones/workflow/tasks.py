@@ -12,8 +12,12 @@ import uuid
 from typing import Any, TypedDict
 
 from scones.config import Settings
+from scones.errors import WorkflowError
 from scones.functions import runtime
 from scones.workflow import engine
+from scones.workflow.definition import API_PREFIX
+
+_api_call: engine.TaskCall | None = None  # set by `scones up`: calls a function of its Lambda API by name
 
 
 class TimedCall(TypedDict):
@@ -42,12 +46,30 @@ def bound(bindings: dict[str, str], function: str) -> str:
     return bindings[function]
 
 
+def register_api(call: engine.TaskCall | None) -> None:
+    """Bind `api:` functions (state machines created through `scones up`) to its Lambda API; None unbinds."""
+    global _api_call
+    _api_call = call
+
+
+def invoke(local: str, payload: Any, config: dict[str, Any] | None) -> dict[str, Any]:
+    """Run bound function `local` as Lambda would: a scones function, or one of `scones up`'s Lambda API."""
+    if not local.startswith(API_PREFIX):
+        return runtime.invoke(local, payload, config=config)
+    if _api_call is None:
+        raise WorkflowError(
+            f"Function {local[len(API_PREFIX) :]!r} was created through the Lambda API of 'scones up'; "
+            "run this execution there (start 'scones up', which resumes it)"
+        )
+    return _api_call(local[len(API_PREFIX) :], payload)
+
+
 def task_call(settings: Settings, bindings: dict[str, str]) -> engine.TaskCall:
-    """A task call that runs the bound scones function the way Lambda would, configured from `settings`."""
+    """A task call that runs the bound function the way Lambda would, configured from `settings`."""
     config = runtime.config_from(settings)
 
     def call(function: str, payload: Any) -> dict[str, Any]:
-        return runtime.invoke(bound(bindings, function), payload, config=config)
+        return invoke(bound(bindings, function), payload, config)
 
     return call
 
@@ -55,7 +77,7 @@ def task_call(settings: Settings, bindings: dict[str, str]) -> engine.TaskCall:
 def timed_invoke(function: str, payload: Any, config: dict[str, Any] | None) -> TimedCall:
     """Run local function `function` as Lambda would and time it (`config`: the home and endpoint it uses)."""
     started = time.perf_counter()
-    response = runtime.invoke(function, payload, config=config)
+    response = invoke(function, payload, config)
     failed = "FunctionError" in response
     body = response.get("Payload")
     return {
