@@ -117,6 +117,44 @@ def test_a_deployment_stopped_by_hand_rolls_back(settings: Settings, tmp_path: P
         deployments.stop(settings, NAME)
 
 
+def test_a_candidate_that_answers_otherwise_is_rolled_back_on_disagreement(
+    settings: Settings, tmp_path: Path, endpoint: str
+) -> None:
+    """Sharpness -8 swaps the classes with full confidence: only the mirrored comparison can see it."""
+    swapped = model(tmp_path / "swapped.tar.gz", -8.0)
+    triggers = Triggers(min_requests=10, compare_share=0.5, max_disagreement=0.2, min_comparisons=10)
+    with Traffic(endpoint, clients=8) as traffic:
+        traffic.wait_for(20)
+        done = deploy_model(settings, NAME, swapped, Strategy("canary", 25, **QUICK), triggers)
+        ended = time.monotonic()
+        traffic.wait_for(20, after=ended)
+    assert traffic.failures == []
+    assert phases(done) == ["Started", "Canary", "RolledBack"], done.phases
+    rolled = done.phases[-1]
+    candidate = rolled["figures"]["candidate"]
+    assert rolled["trigger"] == "disagreement" and candidate["disagreement_rate"] == 1.0
+    assert candidate["compared"] >= 10 and candidate["low_confidence_rate"] < 0.1
+    assert {a.label for a in traffic.since(ended)} == {0}  # the old model answers again
+
+
+def test_a_check_that_fires_rolls_back_with_its_figures(settings: Settings, tmp_path: Path, endpoint: str) -> None:
+    """The caller's checks (the CLI's monitor run) run at the end of each judged window, on the candidate."""
+    good = model(tmp_path / "sharper.tar.gz", 8.0)
+    seen: list[tuple[str, str]] = []
+
+    def violation(variant: str, since: str) -> tuple[str, dict[str, object]]:
+        seen.append((variant, since))
+        return "monitor_violation", {"violations": 1}
+
+    with Traffic(endpoint, clients=8) as traffic:
+        traffic.wait_for(20)
+        done = deploy_model(settings, NAME, good, Strategy("canary", 25, **QUICK), TRIGGERS, checks=[violation])
+    assert traffic.failures == []
+    assert phases(done) == ["Started", "Canary", "RolledBack"]
+    assert done.phases[-1]["trigger"] == "monitor_violation" and done.phases[-1]["figures"] == {"violations": 1}
+    assert seen and seen[0][0] == "Candidate" and seen[0][1] >= done.phases[0]["at"]
+
+
 def test_strategy_refusals() -> None:
     with pytest.raises(ConfigError, match="not one of all-at-once, canary, linear"):
         Strategy("blue")

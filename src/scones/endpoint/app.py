@@ -190,6 +190,8 @@ class App:
             )
         if mirrored and shadow is not None and inference_id is not None:
             self.mirror.offer(shadow, body, content_type, inference_id)  # after production answered; never waits
+        if slot.compare_with:  # a deployment's candidate: a share is compared with the old model, off the path
+            self.mirror.compare(slot, self.router.slots.get(slot.compare_with), reply, body)
         response_headers = [
             (b"content-type", reply_type.encode()),
             (b"content-length", str(len(reply)).encode()),

@@ -9,7 +9,10 @@ router's weights, so no request fails and each finishes on the model that took i
     linear       Started -> Shifting (step, 2 x step, ...) -> Baking (100%) -> Completed
 
 Every poll, the candidate's window is judged against the old model's over the same window
-(`guardrails.judge`; during Baking, against the old model's last window with traffic). A trigger,
+(`guardrails.judge`; during Baking, against the old model's last window with traffic), and a share
+of the candidate's requests is mirrored to the old model to count their disagreement. At the end
+of each judged window, the caller's `checks` run too (the CLI passes a monitor run on the
+candidate's captured window: this stage cannot import the monitor's). A trigger,
 or `scones update-endpoint NAME --rollback` from anywhere, sends all traffic back to the old
 model (RolledBack, with the trigger and the figures). On completion the old variant's name
 serves the candidate's model and `Candidate` is retired. Every phase is recorded in the
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,6 +38,9 @@ from scones.errors import ConfigError, EndpointError
 
 STRATEGIES = ("all-at-once", "canary", "linear")
 CANDIDATE = "Candidate"
+
+# A check run at the end of each judged window: (candidate variant, window start, ISO) -> (trigger, figures) or None.
+Check = Callable[[str, str], tuple[str, dict[str, Any]] | None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ def deploy_model(
     triggers: Triggers | None = None,
     timeout: float = 120.0,
     on_phase: Callable[[dict[str, Any]], None] | None = None,
+    checks: Sequence[Check] = (),
 ) -> DeploymentRecord:
     """Move endpoint `name` to `model` by `strategy`; returns the deployment's record (Completed or RolledBack)."""
     triggers = triggers or Triggers()
@@ -98,11 +105,12 @@ def deploy_model(
     old = production[0]
     label = CANDIDATE if old.name != CANDIDATE else f"{CANDIDATE}-2"
     (candidate,) = registry.resolve_variants(settings, [Variant(label, model)])
+    candidate = replace(candidate, compare_with=old.name, compare_share=triggers.compare_share)
     deployment = DeploymentRecord(
         id=uuid.uuid4().hex[:12], name=name, strategy=strategy.kind, status="InProgress", model=candidate.model,
         previous=[v.to_dict() for v in before], phases=[], created=state.now(), updated=state.now(),
     )  # fmt: skip
-    run = _Run(settings, deployment, before, old, candidate, strategy, triggers, timeout, on_phase)
+    run = _Run(settings, deployment, before, old, candidate, strategy, triggers, timeout, on_phase, checks)
     return run.go(record.url)
 
 
@@ -112,11 +120,11 @@ class _Run:
     def __init__(
         self, settings: Settings, deployment: DeploymentRecord, before: list[Variant], old: Variant,
         candidate: Variant, strategy: Strategy, triggers: Triggers, timeout: float,
-        on_phase: Callable[[dict[str, Any]], None] | None,
+        on_phase: Callable[[dict[str, Any]], None] | None, checks: Sequence[Check] = (),
     ) -> None:  # fmt: skip
         self.settings, self.deployment, self.before, self.old = settings, deployment, before, old
         self.candidate, self.strategy, self.triggers, self.timeout = candidate, strategy, triggers, timeout
-        self.on_phase = on_phase
+        self.on_phase, self.checks = on_phase, checks
         self.reference: Figures | None = None  # the old model's last window with traffic
 
     def go(self, url: str) -> DeploymentRecord:
@@ -142,7 +150,8 @@ class _Run:
             finally:
                 self._phase("Failed", "Failed", error=f"{type(exc).__name__}: {exc}")
             raise
-        self._serve([replace(self.candidate, name=self.old.name, weight=1.0), *shadows])  # the old name, new model
+        done = replace(self.candidate, name=self.old.name, weight=1.0, compare_with="", compare_share=0.0)
+        self._serve([done, *shadows])  # the old name, the new model
         return self._phase("Completed", "Completed")
 
     def _serve(self, wanted: list[Variant]) -> None:
@@ -152,6 +161,7 @@ class _Run:
         """Watch for `seconds`; raise _RolledBack when a trigger fires or a stop is asked for."""
         self.watch.look()
         self.watch.restart()
+        started = state.now()
         deadline = time.monotonic() + seconds
         while True:
             time.sleep(min(self.strategy.poll_seconds, max(0.0, deadline - time.monotonic())))
@@ -168,7 +178,11 @@ class _Run:
                 if fired is not None:
                     raise _RolledBack(*fired)
             if time.monotonic() >= deadline:
-                return
+                break
+        for check in self.checks if judging else ():
+            fired = check(self.candidate.name, started)
+            if fired is not None:
+                raise _RolledBack(*fired)
 
     def _stop_asked(self) -> bool:
         with closing(table.connect(self.settings)) as conn:

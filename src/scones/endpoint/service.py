@@ -106,6 +106,15 @@ class InferenceService:
                 f"Content-Type {content_type or '(none)'!r} is not supported; send {', '.join(IMAGE_TYPES)}"
             )
         reply_type = negotiate(accept)
+        probabilities = await self.probabilities(body)
+        output = format_output(probabilities, reply_type)
+        self.metrics.confidence.observe(float(probabilities.max()))
+        if self.capture is not None and self.capture.sampled():
+            self.capture.offer(body, content_type, output, reply_type, inference_id)
+        return output.encode(), reply_type
+
+    async def probabilities(self, body: bytes) -> np.ndarray:
+        """The model's answer alone: no capture, no metrics (a deployment's mirrored comparison uses it too)."""
         if not body:
             raise ValidationError("Empty request body: send the image bytes (PNG or JPEG)")
         self.batcher.arriving(+1)
@@ -114,12 +123,7 @@ class InferenceService:
         except BaseException:
             self.batcher.arriving(-1)
             raise
-        probabilities = await self.batcher.predict(image, was_arriving=True)
-        output = format_output(probabilities, reply_type)
-        self.metrics.confidence.observe(float(probabilities.max()))
-        if self.capture is not None and self.capture.sampled():
-            self.capture.offer(body, content_type, output, reply_type, inference_id)
-        return output.encode(), reply_type
+        return await self.batcher.predict(image, was_arriving=True)
 
     async def _decode(self, body: bytes) -> np.ndarray:
         size = (self._height, self._width)
