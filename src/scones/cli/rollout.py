@@ -70,7 +70,10 @@ def update_endpoint_command(
     settings = _common.settings()
     if rollback:
         stopping = deployments.stop(settings, name)
-        _common.out.print(f"Rolling back deployment {stopping.id} of {name} (its process does it at its next poll)")
+        if stopping.status == "RolledBack":  # its process had died: rolled back here
+            _common.out.print(f"Deployment {stopping.id} of {name} was interrupted; rolled back to the old model")
+        else:
+            _common.out.print(f"Rolling back deployment {stopping.id} of {name} (its process does it at its next poll)")
         return
     if not model:
         raise ConfigError("Give --model (the new model), or --rollback to stop a deployment in progress")

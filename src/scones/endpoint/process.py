@@ -97,6 +97,22 @@ def alive(pid: int | None, server: bool = True) -> bool:
     return status != "Z" and (not server or (b"scones" in cmdline and b"serve" in cmdline))
 
 
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot, /proc/PID/stat field 22): with the pid, names one process
+    for good, since pids are recycled. None where there is no /proc or no such process."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process(pid: int | None, ticks: int | None) -> bool:
+    """Whether the process that was `pid`, started at `ticks`, still runs."""
+    if not pid or not alive(pid, server=False):
+        return False
+    return ticks is None or start_ticks(pid) in (None, ticks)
+
+
 def stop(pid: int | None, timeout: float = STOP_SECONDS) -> None:
     """SIGTERM, wait for a clean exit (capture flushed), SIGKILL only as a last resort."""
     if pid is None or not alive(pid):

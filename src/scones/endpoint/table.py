@@ -48,13 +48,17 @@ CREATE TABLE IF NOT EXISTS endpoint_deployments (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,          -- the endpoint
     strategy TEXT NOT NULL,      -- all-at-once | canary | linear
-    status TEXT NOT NULL,        -- InProgress | Stopping | Completed | RolledBack | Failed
+    status TEXT NOT NULL,        -- InProgress | Stopping | Recovering | Completed | RolledBack | Failed
     model TEXT,                  -- the candidate's location
     previous TEXT,               -- JSON: the variants it replaces
     phases TEXT,                 -- JSON list: {phase, at, ...figures}
     created TEXT,
     updated TEXT
 );
+-- One deployment at a time per endpoint, enforced by the database (two `update-endpoint`s that
+-- race both pass any check made before their insert; only one insert passes this index).
+CREATE UNIQUE INDEX IF NOT EXISTS endpoint_deployments_one_active ON endpoint_deployments (name)
+    WHERE status IN ('InProgress', 'Stopping', 'Recovering');
 """
 
 
@@ -194,13 +198,40 @@ def put_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> None:
     )  # fmt: skip
 
 
+ACTIVE = ("InProgress", "Stopping", "Recovering")
+
+
+def claim_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> bool:
+    """Insert a new deployment's first row; False when another deployment of the endpoint is active."""
+    try:
+        conn.execute(
+            "INSERT INTO endpoint_deployments (id, name, strategy, status, model, previous, phases, created, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.name, record.strategy, record.status, record.model, state.dumps(record.previous),
+             state.dumps(record.phases), record.created, state.now()),
+        )  # fmt: skip
+    except sqlite3.IntegrityError:
+        return False
+    return True
+
+
+def take_over(conn: sqlite3.Connection, record: DeploymentRecord) -> bool:
+    """Move an active deployment, unchanged since `record` was read, to Recovering: True for the one caller
+    that did it (a compare-and-set on its status and last update)."""
+    cursor = conn.execute(
+        "UPDATE endpoint_deployments SET status='Recovering', updated=? WHERE id=? AND status=? AND updated=?",
+        (state.now(), record.id, record.status, record.updated),
+    )
+    return cursor.rowcount == 1
+
+
 def request_stop(conn: sqlite3.Connection, name: str) -> DeploymentRecord | None:
     """Ask the deployment in progress on `name` to roll back (`update-endpoint --rollback`); None if none runs."""
     conn.execute(
         "UPDATE endpoint_deployments SET status='Stopping', updated=? WHERE name=? AND status='InProgress'",
         (state.now(), name),
     )
-    found = [d for d in deployments(conn, name) if d.status == "Stopping"]
+    found = [d for d in deployments(conn, name) if d.status in ("Stopping", "Recovering")]
     return found[0] if found else None
 
 
