@@ -36,6 +36,34 @@ _TokenFile = Annotated[
     typer.Option("--auth-token-file", help="Read the token from this file (kept out of 'ps').", show_default=False),
 ]
 _Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_MinWorkers = Annotated[
+    int | None, typer.Option(help="With target tracking: the fewest workers (same as --workers).", show_default=False)
+]
+_MaxWorkers = Annotated[
+    int | None,
+    typer.Option(help="Target tracking: add workers up to this many while load stays above the target.",
+                 show_default=False),
+]  # fmt: skip
+_Target = Annotated[
+    float | None,
+    typer.Option(help="Target tracking: invocations per worker per minute to hold (SageMakerVariantInvocationsPer"
+                 "Instance).", show_default=False),
+]  # fmt: skip
+_ScaleOut = Annotated[
+    float | None, typer.Option(help="Seconds above the target before workers are added (default 30).")
+]
+_ScaleIn = Annotated[
+    float | None, typer.Option(help="Seconds below the target before workers are removed (default 120).")
+]
+
+
+def _scaling(workers: int | None, min_workers: int | None, **rest: object) -> dict[str, object]:
+    """The scaling flags as EndpointConfig fields (--min-workers is --workers)."""
+    if workers is not None and min_workers is not None and workers != min_workers:
+        raise ConfigError("Give --workers or --min-workers, not both (they are the same count)")
+    return {"workers": min_workers if min_workers is not None else workers, **rest}
+
+
 _Shadow = Annotated[
     str | None,
     typer.Option(
@@ -80,6 +108,11 @@ def serve_command(
     auth_token: _Token = None,
     auth_token_file: _TokenFile = None,
     shadow: _Shadow = None,
+    min_workers: _MinWorkers = None,
+    max_workers: _MaxWorkers = None,
+    target_invocations_per_worker: _Target = None,
+    scale_out_seconds: _ScaleOut = None,
+    scale_in_seconds: _ScaleIn = None,
 ) -> None:
     """Serve a model in the foreground (the SageMaker container's 'serve' command)."""
     from scones.endpoint import variants
@@ -96,10 +129,13 @@ def serve_command(
         variants.check(specs)
     settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
-        settings, name=name or settings.endpoint_name, host=host, port=port, workers=workers,
+        settings, name=name or settings.endpoint_name, host=host, port=port,
         capture_percent=capture_percent, capture_destination=capture_destination,
         variant=specs[0].name if specs else (variant[-1] if variant else None),
         max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, threads=threads,
+        **_scaling(workers, min_workers, max_workers=max_workers,
+                   target_invocations_per_worker=target_invocations_per_worker,
+                   scale_out_seconds=scale_out_seconds, scale_in_seconds=scale_in_seconds),
     )  # fmt: skip
     serve(settings, config, model, specs)
 
@@ -118,6 +154,11 @@ def deploy_command(
     auth_token: _Token = None,
     auth_token_file: _TokenFile = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /ping.")] = 60.0,
+    min_workers: _MinWorkers = None,
+    max_workers: _MaxWorkers = None,
+    target_invocations_per_worker: _Target = None,
+    scale_out_seconds: _ScaleOut = None,
+    scale_in_seconds: _ScaleIn = None,
 ) -> None:
     """Start a named endpoint in the background; returns once it is InService."""
     from scones.endpoint import variants
@@ -135,8 +176,11 @@ def deploy_command(
         specs.append(variants.parse_shadow(shadow))
     settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
-        settings, name=name or settings.endpoint_name, port=port or 0, workers=workers,
+        settings, name=name or settings.endpoint_name, port=port or 0,
         capture_percent=capture_percent, capture_destination=capture_destination,
+        **_scaling(workers, min_workers, max_workers=max_workers,
+                   target_invocations_per_worker=target_invocations_per_worker,
+                   scale_out_seconds=scale_out_seconds, scale_in_seconds=scale_in_seconds),
     )  # fmt: skip
     _common.err.print(f"Deploying {config.name} from {model or ', '.join(variant or [])} ...")
     record = deploy(settings, config, model, timeout=timeout, production_variants=specs)

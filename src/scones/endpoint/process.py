@@ -33,6 +33,10 @@ def spawn(settings: Settings, config: EndpointConfig, variants: list[Variant], l
         command += ["--s3-endpoint-url", settings.s3_endpoint_url]
     command += ["serve", "--name", config.name, "--port", str(config.port)]
     command += ["--workers", str(config.workers), "--capture-percent", str(config.capture_percent)]
+    if config.max_workers:
+        command += ["--max-workers", str(config.max_workers), "--target-invocations-per-worker",
+                    repr(config.target_invocations_per_worker), "--scale-out-seconds", repr(config.scale_out_seconds),
+                    "--scale-in-seconds", repr(config.scale_in_seconds)]  # fmt: skip
     for variant in variants:
         if variant.shadow:
             command += ["--shadow", f"{variant.name}={variant.model}:{100 * variant.weight:g}"]

@@ -55,6 +55,15 @@ CREATE TABLE IF NOT EXISTS endpoint_deployments (
     created TEXT,
     updated TEXT
 );
+CREATE TABLE IF NOT EXISTS endpoint_scaling (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,          -- the endpoint
+    pid INTEGER NOT NULL,        -- its server process (a redeploy starts a new count)
+    at TEXT NOT NULL,
+    from_workers INTEGER NOT NULL,
+    to_workers INTEGER NOT NULL,
+    figures TEXT                 -- JSON: invocations per worker per minute, target, why
+);
 -- One deployment at a time per endpoint, enforced by the database (two `update-endpoint`s that
 -- race both pass any check made before their insert; only one insert passes this index).
 CREATE UNIQUE INDEX IF NOT EXISTS endpoint_deployments_one_active ON endpoint_deployments (name)
@@ -266,6 +275,58 @@ def find_deployments(settings: Settings, name: str) -> list[DeploymentRecord]:
     try:
         with closing(state.connect(settings)) as conn:
             return deployments(conn, name)
+    except sqlite3.OperationalError:  # no table yet
+        return []
+
+
+# -- endpoint_scaling ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScalingEvent:
+    name: str
+    pid: int
+    at: str
+    from_workers: int
+    to_workers: int
+    figures: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def add_scaling_event(conn: sqlite3.Connection, event: ScalingEvent) -> None:
+    conn.execute(
+        "INSERT INTO endpoint_scaling (name, pid, at, from_workers, to_workers, figures) VALUES (?, ?, ?, ?, ?, ?)",
+        (event.name, event.pid, event.at, event.from_workers, event.to_workers, state.dumps(event.figures)),
+    )
+
+
+def scaling_events(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[ScalingEvent]:
+    """`name`'s scaling events, newest first."""
+    rows = conn.execute(
+        "SELECT * FROM endpoint_scaling WHERE name=? ORDER BY id DESC LIMIT ?", (name, limit)
+    ).fetchall()
+    return [
+        ScalingEvent(r["name"], r["pid"], r["at"], r["from_workers"], r["to_workers"], state.loads(r["figures"]) or {})
+        for r in rows
+    ]
+
+
+def current_workers(conn: sqlite3.Connection, record: EndpointRecord) -> int:
+    """How many workers `record`'s server runs now: its last scaling event's count, else its configured one."""
+    row = conn.execute(
+        "SELECT to_workers FROM endpoint_scaling WHERE name=? AND pid=? ORDER BY id DESC LIMIT 1",
+        (record.name, record.pid or 0),
+    ).fetchone()
+    return int(row[0]) if row else int(record.config.get("workers", 1))
+
+
+def find_scaling_events(settings: Settings, name: str) -> list[ScalingEvent]:
+    """For readers in later stages (the console): [] when nothing was recorded."""
+    if not settings.state_db.exists():
+        return []
+    try:
+        with closing(state.connect(settings)) as conn:
+            return scaling_events(conn, name)
     except sqlite3.OperationalError:  # no table yet
         return []
 
