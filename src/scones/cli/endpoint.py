@@ -203,18 +203,38 @@ def endpoints_command(as_json: _Json = False) -> None:
     if not records:
         _common.out.print("No endpoints; create one with 'scones deploy --model ...'")
         return
-    table = Table("name", "status", "url", "pid", "capture %", "model", "updated")
+    table = Table("name", "status", "url", "pid", "workers", "capture %", "model", "updated")
     for r in records:
         capture = str(r.config.get("capture_percent", 0))
-        table.add_row(r.name, r.status, r.url, str(r.pid or ""), capture, r.model, r.updated)
+        table.add_row(r.name, r.status, r.url, str(r.pid or ""), _workers(r), capture, r.model, r.updated)
     _common.out.print(table)
 
 
-def describe_command(name: _Name) -> None:
-    """Show one endpoint's record as JSON (status checked against its process)."""
-    from scones.endpoint.registry import describe
+def _workers(record: object) -> str:
+    """'2' for a fixed count; '3 (1-4, target 600/min)' with target tracking: the count now and the policy."""
+    from scones.endpoint.registry import workers_now
 
-    _common.print_json(describe(_common.settings(), name).to_dict())
+    config = getattr(record, "config", {})
+    scaling = config.get("scaling")
+    now = workers_now(_common.settings(), record)  # type: ignore[arg-type]
+    if not scaling:
+        return str(now)
+    return (
+        f"{now} ({scaling['min_workers']}-{scaling['max_workers']}, "
+        f"target {scaling['target_invocations_per_worker']:g}/min)"
+    )
+
+
+def describe_command(name: _Name) -> None:
+    """Show one endpoint's record as JSON (status checked against its process), with its scaling events."""
+    from scones.endpoint.registry import describe, scaling_events, workers_now
+
+    settings = _common.settings()
+    record = describe(settings, name)
+    described = record.to_dict()
+    described["workers_now"] = workers_now(settings, record)
+    described["scaling_events"] = [e.to_dict() for e in scaling_events(settings, name)]
+    _common.print_json(described)
 
 
 def delete_command(name: _Name) -> None:

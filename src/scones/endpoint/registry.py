@@ -117,6 +117,18 @@ def list_endpoints(settings: Settings) -> list[EndpointRecord]:
         return [_refresh(conn, record) for record in table.all_records(conn)]
 
 
+def workers_now(settings: Settings, record: EndpointRecord) -> int:
+    """The workers `record`'s server runs now (its last scaling event, else its configured count)."""
+    with closing(table.connect(settings)) as conn:
+        return table.current_workers(conn, record)
+
+
+def scaling_events(settings: Settings, name: str) -> list[table.ScalingEvent]:
+    """`name`'s scaling events, newest first (every server process it had)."""
+    with closing(table.connect(settings)) as conn:
+        return table.scaling_events(conn, name)
+
+
 def delete(settings: Settings, name: str) -> EndpointRecord:
     """Stop the endpoint's process cleanly (capture is flushed) and forget it."""
     with closing(table.connect(settings)) as conn:
