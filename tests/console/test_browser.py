@@ -189,3 +189,36 @@ def test_the_loop_page_shows_an_iteration_and_its_comparison(session: Session, p
     assert session.page.locator('nav a[href="/loop"]').count() == 1
     session.shot(f"loop-{session.name}")  # type: ignore[attr-defined]
     assert session.errors == []
+
+
+def test_the_endpoint_page_shows_deployments_and_scaling_events(session: Session, pipeline: Pipeline) -> None:
+    """A rolled-back deployment (its trigger and figures) and a scale-out, as a reader sees them at each width."""
+    from contextlib import closing
+
+    from scones.endpoint import table
+
+    name = pipeline.endpoint
+    phases = [
+        {"phase": "Started", "at": "2026-01-02T00:00:00.000Z"},
+        {"phase": "Canary", "at": "2026-01-02T00:00:01.000Z", "candidate_percent": 25.0},
+        {"phase": "RolledBack", "at": "2026-01-02T00:00:04.000Z", "trigger": "disagreement",
+         "figures": {"candidate": {"compared": 40.0, "disagreement_rate": 1.0}, "old": {"requests": 120.0}}},
+    ]  # fmt: skip
+    with closing(table.connect(pipeline.settings)) as conn:
+        table.put_deployment(conn, table.DeploymentRecord(
+            "browser-d1", name, "canary", "RolledBack", "/m/swapped.tar.gz", [], phases,
+            "2026-01-02T00:00:00.000Z", "2026-01-02T00:00:04.000Z",
+        ))  # fmt: skip
+        table.add_scaling_event(conn, table.ScalingEvent(
+            name, 1, "2026-01-02T00:01:00.000Z", 1, 4,
+            {"invocations_per_worker_per_minute": 9876.5, "target": 600.0, "reason": "above target for 30 s"},
+        ))  # fmt: skip
+    session.visit(f"/endpoints/{name}")
+    deployments = session.page.locator("section[aria-labelledby=deployments-h]").inner_text()
+    assert "Canary 25.0%" in deployments and "disagreement" in deployments
+    assert "disagreement rate 1.0" in deployments and "/m/swapped.tar.gz" in deployments
+    scaling = session.page.locator("section[aria-labelledby=scaling-h]").inner_text()
+    assert "1 → 4" in scaling and "9876.5" in scaling and "above target for 30 s" in scaling
+    assert session.page.evaluate(A11Y)["overflow"] <= 0
+    session.shot(f"endpoint-deployments-scaling-{session.name}")  # type: ignore[attr-defined]
+    assert session.errors == []

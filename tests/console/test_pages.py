@@ -183,6 +183,7 @@ def test_deleting_an_endpoint_needs_its_name_typed(settings: Settings) -> None:
 
 def test_the_endpoint_page_shows_variants_and_deployments(settings: Settings) -> None:
     from contextlib import closing
+    from dataclasses import replace
 
     from scones.endpoint import table
     from tests.helpers import register_endpoint
@@ -199,13 +200,32 @@ def test_the_endpoint_page_shows_variants_and_deployments(settings: Settings) ->
         phases=[{"phase": "Started", "at": "2026-01-01T00:00:00.000Z"}, rolled],
         created="2026-01-01T00:00:00.000Z", updated="2026-01-01T00:00:02.000Z",
     )  # fmt: skip
+    interrupted = {"phase": "RolledBack", "at": "2026-01-02T00:00:09.000Z", "trigger": "interrupted",
+                   "figures": {"dead_pid": 4242, "interrupted_in": "Canary"}}  # fmt: skip
+    killed = replace(record, id="d2", created="2026-01-02T00:00:00.000Z", phases=[
+        {"phase": "Started", "at": "2026-01-02T00:00:00.000Z"},
+        {"phase": "Canary", "at": "2026-01-02T00:00:01.000Z", "candidate_percent": 25.0}, interrupted,
+    ])  # fmt: skip
+    scaled = table.ScalingEvent("guarded", 77, "2026-01-02T00:01:00.000Z", 1, 3,
+                                {"invocations_per_worker_per_minute": 5123.4, "target": 600.0,
+                                 "reason": "above target for 30 s"})  # fmt: skip
     with closing(table.connect(settings)) as conn:
         table.put_deployment(conn, record)
+        table.put_deployment(conn, killed)
+        table.add_scaling_event(conn, scaled)
     with TestClient(create_app(settings, None, background_index=False), base_url=LOCAL) as c:
         page = c.get("/endpoints/guarded").text
     assert "<td>Peek</td><td>shadow</td>" in page and "<td>Blue</td><td>production</td>" in page
-    assert "Started → RolledBack (low_confidence: candidate {&#39;low_confidence_rate&#39;: 0.98}" in page
+    assert (
+        'Started → RolledBack (<strong class="trigger">low_confidence</strong>; candidate: low confidence rate 0.98; '
+        "old: low confidence rate 0.01)" in page
+    )
+    assert (
+        'Started → Canary 25.0% → RolledBack (<strong class="trigger">interrupted</strong>; dead_pid: 4242; '
+        "interrupted_in: Canary)" in page
+    )
     assert "/m/c.tar.gz" in page
+    assert '<td class="num">1 → 3</td>' in page and "5123.4" in page and "above target for 30 s" in page
 
 
 def test_the_model_registry_page(settings: Settings) -> None:

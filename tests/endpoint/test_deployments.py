@@ -3,9 +3,13 @@ complete for a good candidate, a bad one rolls itself back, and no request fails
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -117,6 +121,44 @@ def test_a_deployment_stopped_by_hand_rolls_back(settings: Settings, tmp_path: P
         deployments.stop(settings, NAME)
 
 
+def test_a_candidate_that_answers_otherwise_is_rolled_back_on_disagreement(
+    settings: Settings, tmp_path: Path, endpoint: str
+) -> None:
+    """Sharpness -8 swaps the classes with full confidence: only the mirrored comparison can see it."""
+    swapped = model(tmp_path / "swapped.tar.gz", -8.0)
+    triggers = Triggers(min_requests=10, compare_share=0.5, max_disagreement=0.2, min_comparisons=10)
+    with Traffic(endpoint, clients=8) as traffic:
+        traffic.wait_for(20)
+        done = deploy_model(settings, NAME, swapped, Strategy("canary", 25, **QUICK), triggers)
+        ended = time.monotonic()
+        traffic.wait_for(20, after=ended)
+    assert traffic.failures == []
+    assert phases(done) == ["Started", "Canary", "RolledBack"], done.phases
+    rolled = done.phases[-1]
+    candidate = rolled["figures"]["candidate"]
+    assert rolled["trigger"] == "disagreement" and candidate["disagreement_rate"] == 1.0
+    assert candidate["compared"] >= 10 and candidate["low_confidence_rate"] < 0.1
+    assert {a.label for a in traffic.since(ended)} == {0}  # the old model answers again
+
+
+def test_a_check_that_fires_rolls_back_with_its_figures(settings: Settings, tmp_path: Path, endpoint: str) -> None:
+    """The caller's checks (the CLI's monitor run) run at the end of each judged window, on the candidate."""
+    good = model(tmp_path / "sharper.tar.gz", 8.0)
+    seen: list[tuple[str, str]] = []
+
+    def violation(variant: str, since: str) -> tuple[str, dict[str, object]]:
+        seen.append((variant, since))
+        return "monitor_violation", {"violations": 1}
+
+    with Traffic(endpoint, clients=8) as traffic:
+        traffic.wait_for(20)
+        done = deploy_model(settings, NAME, good, Strategy("canary", 25, **QUICK), TRIGGERS, checks=[violation])
+    assert traffic.failures == []
+    assert phases(done) == ["Started", "Canary", "RolledBack"]
+    assert done.phases[-1]["trigger"] == "monitor_violation" and done.phases[-1]["figures"] == {"violations": 1}
+    assert seen and seen[0][0] == "Candidate" and seen[0][1] >= done.phases[0]["at"]
+
+
 def test_strategy_refusals() -> None:
     with pytest.raises(ConfigError, match="not one of all-at-once, canary, linear"):
         Strategy("blue")
@@ -125,3 +167,65 @@ def test_strategy_refusals() -> None:
     with pytest.raises(ConfigError, match="--linear-step is 100"):
         Strategy("linear", linear_step=100)
     assert Strategy("linear", linear_step=25).shares() == [25, 50, 75]
+
+
+def test_one_deployment_at_a_time_is_enforced_by_the_database(settings: Settings) -> None:
+    """16 racing claims on one endpoint (each its own connection): exactly one wins; others may claim after it ends."""
+    from contextlib import closing
+
+    from scones.endpoint import table
+
+    def record(i: int, name: str = NAME) -> deployments.DeploymentRecord:
+        return deployments.DeploymentRecord(f"race{i}", name, "canary", "InProgress", "m", [], [], "t", "t")
+
+    barrier, won = threading.Barrier(16), []
+
+    def claim(i: int) -> None:
+        with closing(table.connect(settings)) as conn:
+            barrier.wait()
+            if table.claim_deployment(conn, record(i)):
+                won.append(i)
+
+    racers = [threading.Thread(target=claim, args=(i,)) for i in range(16)]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    assert len(won) == 1
+    with closing(table.connect(settings)) as conn:
+        assert table.claim_deployment(conn, record(99, "another-endpoint"))  # other endpoints are not held
+        table.put_deployment(conn, replace(record(won[0]), status="Completed"))
+        assert table.claim_deployment(conn, record(100))  # free again once the first ended
+
+
+def test_a_deployment_killed_mid_way_is_rolled_back_by_the_next_command(
+    settings: Settings, tmp_path: Path, endpoint: str
+) -> None:
+    good = model(tmp_path / "sharper.tar.gz", 8.0)
+    command = [sys.executable, "-m", "scones.cli", "--home", str(settings.home), "--bucket", settings.bucket,
+               "--storage", settings.storage, "update-endpoint", NAME, "--model", good, "--strategy", "canary",
+               "--canary-percent", "50", "--interval-seconds", "120", "--bake-seconds", "120"]  # fmt: skip
+    with Traffic(endpoint, clients=8) as traffic:
+        runner = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": "src"}, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while not any(d.phases[-1]["phase"] == "Canary" for d in deployments.history(settings, NAME)):
+                assert time.monotonic() < deadline and runner.poll() is None
+                time.sleep(0.2)
+        finally:
+            runner.kill()  # SIGKILL: no handler runs, the split stays half-shifted
+            runner.wait()
+        assert [v["name"] for v in registry.describe(settings, NAME).config["variants"]] == ["AllTraffic", "Candidate"]
+        (found,) = deployments.history(settings, NAME)  # the next command sees the dead process and rolls back
+        recovered = time.monotonic()
+        traffic.wait_for(20, after=recovered)
+    assert traffic.failures == []
+    assert found.status == "RolledBack" and [p["phase"] for p in found.phases] == [
+        "Started", "Canary", "Recovering", "RolledBack"
+    ]  # fmt: skip
+    assert found.phases[-1]["trigger"] == "interrupted" and found.phases[-1]["figures"] == {
+        "dead_pid": runner.pid, "interrupted_in": "Canary"
+    }  # fmt: skip
+    assert [v["name"] for v in registry.describe(settings, NAME).config["variants"]] == ["AllTraffic"]
+    assert {a.variant for a in traffic.since(recovered)} == {"AllTraffic"}
+    assert deployments.recover(settings, NAME) == []  # resolved once

@@ -42,6 +42,11 @@ class AwsOptions:
         data_prefix: where the staged data lives in the bucket (stage 1's layout).
         threshold: the confidence the filter function requires.
         lambda_runtime: the Lambda Python runtime (boto3 comes with it).
+        strategy / canary_percent / linear_step / interval_seconds / bake_seconds: how a later UpdateEndpoint
+            shifts traffic (the endpoint's DeploymentConfig), as `scones update-endpoint --strategy` does locally.
+        max_instances / target_invocations_per_instance: target-tracking scaling from `instance_count` up
+            to `max_instances` on SageMakerVariantInvocationsPerInstance (per minute), as
+            `scones deploy --max-workers --target-invocations-per-worker` does locally.
     """
 
     bucket: str
@@ -54,6 +59,13 @@ class AwsOptions:
     data_prefix: str = "data"
     threshold: float = DEFAULT_THRESHOLD
     lambda_runtime: str = "python3.12"
+    strategy: str = "canary"
+    canary_percent: float = 10.0
+    linear_step: float = 25.0
+    interval_seconds: int = 300
+    bake_seconds: int = 300
+    max_instances: int = 4
+    target_invocations_per_instance: float = 200.0
 
     def __post_init__(self) -> None:
         validate_bucket(self.bucket)
@@ -66,6 +78,18 @@ class AwsOptions:
             raise AwsError(f"Endpoint name {self.endpoint_name!r}: use up to 54 letters, digits or hyphens")
         if self.instance_count < 1:
             raise AwsError(f"Instance count {self.instance_count}: give at least 1")
+        if self.strategy not in ("all-at-once", "canary", "linear"):
+            raise AwsError(f"Strategy {self.strategy!r} is not one of all-at-once, canary, linear")
+        for label, value in (("--canary-percent", self.canary_percent), ("--linear-step", self.linear_step)):
+            if not 0 < value < 100:
+                raise AwsError(f"{label} is {value:g}; give a share of capacity between 0 and 100 (exclusive)")
+        for label, seconds in (("--interval-seconds", self.interval_seconds), ("--bake-seconds", self.bake_seconds)):
+            if not 0 <= seconds <= 3600:
+                raise AwsError(f"{label} is {seconds}; SageMaker takes 0 to 3600 seconds")
+        if not self.instance_count <= self.max_instances <= 100:
+            raise AwsError(f"--max-instances is {self.max_instances}; give {self.instance_count} (the minimum) to 100")
+        if self.target_invocations_per_instance <= 0:
+            raise AwsError("--target-invocations-per-instance must be more than 0 (invocations per minute)")
 
 
 @dataclass(frozen=True)

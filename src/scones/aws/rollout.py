@@ -4,23 +4,25 @@ policy that go with the endpoint in the CloudFormation template (`template.py`).
 Locally a rollback is judged on the models' own figures (`scones.endpoint.guardrails`); on AWS
 SageMaker rolls back on CloudWatch alarms, so the export wires them: errors (Invocation5XXErrors)
 and p99 ModelLatency of the endpoint's variant. An UpdateEndpoint to a new endpoint config then
-shifts traffic by canary (10% for 5 minutes), bakes 5 minutes, and rolls back by itself if an
-alarm fires. Application Auto Scaling tracks SageMakerVariantInvocationsPerInstance, as
-SageMaker's documentation recommends for real-time endpoints.
+shifts traffic as the options say (`--strategy canary|linear|all-at-once`, by default canary:
+10% for 5 minutes), bakes (5 minutes), and rolls back by itself if an alarm fires. Application
+Auto Scaling tracks SageMakerVariantInvocationsPerInstance (`--target-invocations-per-instance`,
+from `--instance-count` to `--max-instances`), as SageMaker's documentation recommends for
+real-time endpoints; the same knobs as the local `update-endpoint --strategy` and `deploy
+--max-workers --target-invocations-per-worker`. The alarms and the policy name only this
+endpoint's variant (least privilege: nothing else can trip a rollback or be scaled).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from scones.aws.plan import VARIANT, Plan
 
-CANARY_PERCENT = 10
-WAIT_SECONDS = 300  # the canary's interval, and the bake (TerminationWaitInSeconds)
 MAX_ERRORS_PER_MINUTE = 5
 MAX_P99_MODEL_LATENCY_US = 500_000  # ModelLatency is in microseconds
-MAX_INSTANCES = 4
-TARGET_INVOCATIONS_PER_INSTANCE = 200.0  # per minute; measure yours (docs/benchmarks.md)
+MAX_EXECUTION_SECONDS = (600, 28_800)  # SageMaker's bounds on MaximumExecutionTimeoutInSeconds
 
 
 def alarm_names(plan: Plan) -> list[str]:
@@ -64,7 +66,7 @@ def resources(plan: Plan) -> dict[str, Any]:
                 "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
                 "ResourceId": f"endpoint/{plan.endpoint_name}/variant/{VARIANT}",
                 "MinCapacity": plan.options.instance_count,
-                "MaxCapacity": max(MAX_INSTANCES, plan.options.instance_count),
+                "MaxCapacity": plan.options.max_instances,
             },
         },  # fmt: skip
         "ScalingPolicy": {
@@ -74,7 +76,7 @@ def resources(plan: Plan) -> dict[str, Any]:
                 "PolicyType": "TargetTrackingScaling",
                 "ScalingTargetId": {"Ref": "ScalableTarget"},
                 "TargetTrackingScalingPolicyConfiguration": {
-                    "TargetValue": TARGET_INVOCATIONS_PER_INSTANCE,
+                    "TargetValue": plan.options.target_invocations_per_instance,
                     "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
                     "ScaleOutCooldown": 60,
                     "ScaleInCooldown": 300,
@@ -84,18 +86,38 @@ def resources(plan: Plan) -> dict[str, Any]:
     }
 
 
-def deployment_config() -> dict[str, Any]:
-    """The Endpoint's DeploymentConfig: blue/green canary, bake, automatic rollback on the alarms."""
+def deployment_config(plan: Plan) -> dict[str, Any]:
+    """The Endpoint's DeploymentConfig: blue/green by the plan's strategy, bake, automatic rollback on the alarms."""
+    o = plan.options
+    wait = o.interval_seconds
+    if o.strategy == "canary":
+        routing: dict[str, Any] = {
+            "Type": "CANARY",
+            "WaitIntervalInSeconds": wait,
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": _whole(o.canary_percent)},
+        }
+        steps = 1
+    elif o.strategy == "linear":
+        routing = {
+            "Type": "LINEAR",
+            "WaitIntervalInSeconds": wait,
+            "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": _whole(o.linear_step)},
+        }
+        steps = math.ceil(100 / o.linear_step)
+    else:
+        routing, steps = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": wait}, 1
+    low, high = MAX_EXECUTION_SECONDS
     return {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {
-                "Type": "CANARY", "WaitIntervalInSeconds": WAIT_SECONDS,
-                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": CANARY_PERCENT},
-            },
-            "TerminationWaitInSeconds": WAIT_SECONDS,
-            "MaximumExecutionTimeoutInSeconds": 4 * WAIT_SECONDS,
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": o.bake_seconds,
+            "MaximumExecutionTimeoutInSeconds": min(high, max(low, 2 * (steps * wait + o.bake_seconds))),
         },
         "AutoRollbackConfiguration": {
             "Alarms": [{"AlarmName": {"Ref": "ErrorsAlarm"}}, {"AlarmName": {"Ref": "LatencyAlarm"}}]
         },
     }  # fmt: skip
+
+
+def _whole(percent: float) -> int | float:
+    return int(percent) if float(percent).is_integer() else percent

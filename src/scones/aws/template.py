@@ -73,7 +73,7 @@ def template(plan: Plan, definition: dict[str, Any]) -> dict[str, Any]:
         "Properties": {
             "EndpointName": plan.endpoint_name,
             "EndpointConfigName": {"Fn::GetAtt": ["EndpointConfig", "EndpointConfigName"]},
-            "DeploymentConfig": rollout.deployment_config(),  # a later UpdateEndpoint: canary, auto rollback
+            "DeploymentConfig": rollout.deployment_config(plan),  # a later UpdateEndpoint: canary, auto rollback
             "Tags": _tags(plan),
         },
     }

@@ -27,10 +27,30 @@ Image = Annotated[
 ]
 InstanceType = Annotated[str, typer.Option("--instance-type", help="The endpoint's instance type.")]
 DataPrefix = Annotated[str, typer.Option("--data-prefix", help="Where the staged data is, locally and in the bucket.")]
+Strategy = Annotated[
+    str, typer.Option(help="How a later UpdateEndpoint shifts traffic: all-at-once, canary or linear (auto rollback).")
+]
+CanaryPercent = Annotated[float, typer.Option(help="Canary: the new fleet's share of capacity first.")]
+LinearStep = Annotated[float, typer.Option(help="Linear: the share of capacity added at each step.")]
+IntervalSeconds = Annotated[int, typer.Option(help="Seconds per canary or linear step (0-3600).")]
+BakeSeconds = Annotated[int, typer.Option(help="Seconds at 100% before the old fleet goes (0-3600).")]
+InstanceCount = Annotated[int, typer.Option(help="The endpoint's instances, and the scaling minimum.")]
+MaxInstances = Annotated[int, typer.Option(help="Target tracking: the most instances.")]
+TargetInvocations = Annotated[
+    float, typer.Option(help="Target tracking: invocations per instance per minute (SageMakerVariantInvocationsPer"
+                        "Instance).")
+]  # fmt: skip
 
 
 def _options(
-    bucket: str, region: str, name: str, endpoint_name: str, image: str | None, instance_type: str, data_prefix: str
+    bucket: str,
+    region: str,
+    name: str,
+    endpoint_name: str,
+    image: str | None,
+    instance_type: str,
+    data_prefix: str,
+    **rollout: object,
 ) -> AwsOptions:
     from scones.aws import AwsOptions
 
@@ -44,6 +64,7 @@ def _options(
         instance_type=instance_type,
         data_prefix=data_prefix,
         threshold=settings.threshold,
+        **rollout,  # type: ignore[arg-type]
     )
 
 
@@ -56,12 +77,25 @@ def deploy_command(
     image: Image = None,
     instance_type: InstanceType = "ml.m5.large",
     data_prefix: DataPrefix = "data",
+    strategy: Strategy = "canary",
+    canary_percent: CanaryPercent = 10.0,
+    linear_step: LinearStep = 25.0,
+    interval_seconds: IntervalSeconds = 300,
+    bake_seconds: BakeSeconds = 300,
+    instance_count: InstanceCount = 1,
+    max_instances: MaxInstances = 4,
+    target_invocations_per_instance: TargetInvocations = 200.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; create nothing.")] = False,
 ) -> None:
     """Deploy the pipeline to AWS: S3 data + model, SageMaker endpoint with data capture, Lambdas, state machine."""
     from scones.aws import deploy
 
-    options = _options(bucket, region, name, endpoint_name, image, instance_type, data_prefix)
+    options = _options(
+        bucket, region, name, endpoint_name, image, instance_type, data_prefix, strategy=strategy,
+        canary_percent=canary_percent, linear_step=linear_step, interval_seconds=interval_seconds,
+        bake_seconds=bake_seconds, instance_count=instance_count, max_instances=max_instances,
+        target_invocations_per_instance=target_invocations_per_instance,
+    )  # fmt: skip
     with progress_bar() as bar:
         result = deploy(options, _common.settings(), model, dry_run=dry_run, progress=bar)
     verb = "Would create or update" if dry_run else "Deployed"
@@ -115,11 +149,24 @@ def export_command(
     image: Image = None,
     instance_type: InstanceType = "ml.m5.large",
     data_prefix: DataPrefix = "data",
+    strategy: Strategy = "canary",
+    canary_percent: CanaryPercent = 10.0,
+    linear_step: LinearStep = 25.0,
+    interval_seconds: IntervalSeconds = 300,
+    bake_seconds: BakeSeconds = 300,
+    instance_count: InstanceCount = 1,
+    max_instances: MaxInstances = 4,
+    target_invocations_per_instance: TargetInvocations = 200.0,
 ) -> None:
     """Write the deployment's artefacts (ASL with ARNs, policies, Lambda zips, Dockerfile, CloudFormation)."""
     from scones.aws import export
 
-    options = _options(bucket, region, name, endpoint_name, image, instance_type, data_prefix)
+    options = _options(
+        bucket, region, name, endpoint_name, image, instance_type, data_prefix, strategy=strategy,
+        canary_percent=canary_percent, linear_step=linear_step, interval_seconds=interval_seconds,
+        bake_seconds=bake_seconds, instance_count=instance_count, max_instances=max_instances,
+        target_invocations_per_instance=target_invocations_per_instance,
+    )  # fmt: skip
     plan = export(directory, options, _common.settings(), model, account)
     _common.out.print(
         f"Wrote the artefacts for account {plan.account}, {plan.region} to {directory}; see {directory / 'README.md'}",

@@ -36,6 +36,34 @@ _TokenFile = Annotated[
     typer.Option("--auth-token-file", help="Read the token from this file (kept out of 'ps').", show_default=False),
 ]
 _Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_MinWorkers = Annotated[
+    int | None, typer.Option(help="With target tracking: the fewest workers (same as --workers).", show_default=False)
+]
+_MaxWorkers = Annotated[
+    int | None,
+    typer.Option(help="Target tracking: add workers up to this many while load stays above the target.",
+                 show_default=False),
+]  # fmt: skip
+_Target = Annotated[
+    float | None,
+    typer.Option(help="Target tracking: invocations per worker per minute to hold (SageMakerVariantInvocationsPer"
+                 "Instance).", show_default=False),
+]  # fmt: skip
+_ScaleOut = Annotated[
+    float | None, typer.Option(help="Seconds above the target before workers are added (default 30).")
+]
+_ScaleIn = Annotated[
+    float | None, typer.Option(help="Seconds below the target before workers are removed (default 120).")
+]
+
+
+def _scaling(workers: int | None, min_workers: int | None, **rest: object) -> dict[str, object]:
+    """The scaling flags as EndpointConfig fields (--min-workers is --workers)."""
+    if workers is not None and min_workers is not None and workers != min_workers:
+        raise ConfigError("Give --workers or --min-workers, not both (they are the same count)")
+    return {"workers": min_workers if min_workers is not None else workers, **rest}
+
+
 _Shadow = Annotated[
     str | None,
     typer.Option(
@@ -80,6 +108,11 @@ def serve_command(
     auth_token: _Token = None,
     auth_token_file: _TokenFile = None,
     shadow: _Shadow = None,
+    min_workers: _MinWorkers = None,
+    max_workers: _MaxWorkers = None,
+    target_invocations_per_worker: _Target = None,
+    scale_out_seconds: _ScaleOut = None,
+    scale_in_seconds: _ScaleIn = None,
 ) -> None:
     """Serve a model in the foreground (the SageMaker container's 'serve' command)."""
     from scones.endpoint import variants
@@ -96,10 +129,13 @@ def serve_command(
         variants.check(specs)
     settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
-        settings, name=name or settings.endpoint_name, host=host, port=port, workers=workers,
+        settings, name=name or settings.endpoint_name, host=host, port=port,
         capture_percent=capture_percent, capture_destination=capture_destination,
         variant=specs[0].name if specs else (variant[-1] if variant else None),
         max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, threads=threads,
+        **_scaling(workers, min_workers, max_workers=max_workers,
+                   target_invocations_per_worker=target_invocations_per_worker,
+                   scale_out_seconds=scale_out_seconds, scale_in_seconds=scale_in_seconds),
     )  # fmt: skip
     serve(settings, config, model, specs)
 
@@ -118,6 +154,11 @@ def deploy_command(
     auth_token: _Token = None,
     auth_token_file: _TokenFile = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for /ping.")] = 60.0,
+    min_workers: _MinWorkers = None,
+    max_workers: _MaxWorkers = None,
+    target_invocations_per_worker: _Target = None,
+    scale_out_seconds: _ScaleOut = None,
+    scale_in_seconds: _ScaleIn = None,
 ) -> None:
     """Start a named endpoint in the background; returns once it is InService."""
     from scones.endpoint import variants
@@ -135,8 +176,11 @@ def deploy_command(
         specs.append(variants.parse_shadow(shadow))
     settings = _common.settings(auth_token=_common.token(auth_token, auth_token_file))
     config = endpoint_config(
-        settings, name=name or settings.endpoint_name, port=port or 0, workers=workers,
+        settings, name=name or settings.endpoint_name, port=port or 0,
         capture_percent=capture_percent, capture_destination=capture_destination,
+        **_scaling(workers, min_workers, max_workers=max_workers,
+                   target_invocations_per_worker=target_invocations_per_worker,
+                   scale_out_seconds=scale_out_seconds, scale_in_seconds=scale_in_seconds),
     )  # fmt: skip
     _common.err.print(f"Deploying {config.name} from {model or ', '.join(variant or [])} ...")
     record = deploy(settings, config, model, timeout=timeout, production_variants=specs)
@@ -159,18 +203,38 @@ def endpoints_command(as_json: _Json = False) -> None:
     if not records:
         _common.out.print("No endpoints; create one with 'scones deploy --model ...'")
         return
-    table = Table("name", "status", "url", "pid", "capture %", "model", "updated")
+    table = Table("name", "status", "url", "pid", "workers", "capture %", "model", "updated")
     for r in records:
         capture = str(r.config.get("capture_percent", 0))
-        table.add_row(r.name, r.status, r.url, str(r.pid or ""), capture, r.model, r.updated)
+        table.add_row(r.name, r.status, r.url, str(r.pid or ""), _workers(r), capture, r.model, r.updated)
     _common.out.print(table)
 
 
-def describe_command(name: _Name) -> None:
-    """Show one endpoint's record as JSON (status checked against its process)."""
-    from scones.endpoint.registry import describe
+def _workers(record: object) -> str:
+    """'2' for a fixed count; '3 (1-4, target 600/min)' with target tracking: the count now and the policy."""
+    from scones.endpoint.registry import workers_now
 
-    _common.print_json(describe(_common.settings(), name).to_dict())
+    config = getattr(record, "config", {})
+    scaling = config.get("scaling")
+    now = workers_now(_common.settings(), record)  # type: ignore[arg-type]
+    if not scaling:
+        return str(now)
+    return (
+        f"{now} ({scaling['min_workers']}-{scaling['max_workers']}, "
+        f"target {scaling['target_invocations_per_worker']:g}/min)"
+    )
+
+
+def describe_command(name: _Name) -> None:
+    """Show one endpoint's record as JSON (status checked against its process), with its scaling events."""
+    from scones.endpoint.registry import describe, scaling_events, workers_now
+
+    settings = _common.settings()
+    record = describe(settings, name)
+    described = record.to_dict()
+    described["workers_now"] = workers_now(settings, record)
+    described["scaling_events"] = [e.to_dict() for e in scaling_events(settings, name)]
+    _common.print_json(described)
 
 
 def delete_command(name: _Name) -> None:

@@ -40,6 +40,23 @@ def update_endpoint_command(
         float, typer.Option(help="Trigger: candidate low-confidence rate (top probability < 0.93) minus old.")
     ] = 0.10,
     min_requests: Annotated[int, typer.Option(help="Candidate requests in a window before it is judged.")] = 20,
+    compare_percent: Annotated[
+        float,
+        typer.Option(
+            help="Share of the candidate's requests also sent to the old model (off the request "
+            "path) to compare predictions; 0 turns the disagreement trigger off."
+        ),
+    ] = 25.0,
+    max_disagreement: Annotated[
+        float, typer.Option(help="Trigger: share of mirrored requests where the two models predict another class.")
+    ] = 0.25,
+    max_monitor_violations: Annotated[
+        int | None,
+        typer.Option(
+            help="Trigger: a monitor run on the candidate's captured window (against the "
+            "endpoint's baseline) finding more violations than this. Off unless given."
+        ),
+    ] = None,
     rollback: Annotated[
         bool, typer.Option("--rollback", help="Stop the deployment in progress and roll back.")
     ] = False,
@@ -53,7 +70,10 @@ def update_endpoint_command(
     settings = _common.settings()
     if rollback:
         stopping = deployments.stop(settings, name)
-        _common.out.print(f"Rolling back deployment {stopping.id} of {name} (its process does it at its next poll)")
+        if stopping.status == "RolledBack":  # its process had died: rolled back here
+            _common.out.print(f"Deployment {stopping.id} of {name} was interrupted; rolled back to the old model")
+        else:
+            _common.out.print(f"Rolling back deployment {stopping.id} of {name} (its process does it at its next poll)")
         return
     if not model:
         raise ConfigError("Give --model (the new model), or --rollback to stop a deployment in progress")
@@ -65,13 +85,23 @@ def update_endpoint_command(
         )  # fmt: skip
         return
     plan = deployments.Strategy(strategy, canary_percent, linear_step, interval_seconds, bake_seconds)
-    triggers = Triggers(max_error_rate_increase, max_p99_ratio, 50.0, max_low_confidence_increase, 0.93, min_requests)
+    if not 0 <= compare_percent <= 100:
+        raise ConfigError(f"--compare-percent is {compare_percent:g}; give 0 to 100")
+    triggers = Triggers(
+        max_error_rate_increase, max_p99_ratio, 50.0, max_low_confidence_increase, 0.93, min_requests,
+        max_disagreement=max_disagreement, compare_share=compare_percent / 100,
+    )  # fmt: skip
+    checks = []
+    if max_monitor_violations is not None:
+        from scones.monitor.deployment_check import monitor_check
+
+        checks.append(monitor_check(settings, name, max_monitor_violations))
 
     def show(entry: dict[str, object]) -> None:
         details = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("phase", "at"))
         _common.err.print(f"{entry['at']} {entry['phase']} {details}", markup=False, highlight=False, soft_wrap=True)
 
-    done = deployments.deploy_model(settings, name, model, plan, triggers, timeout, on_phase=show)
+    done = deployments.deploy_model(settings, name, model, plan, triggers, timeout, on_phase=show, checks=checks)
     _common.out.print(f"Deployment {done.id} of {name}: {done.status}", markup=False)
     if done.status != "Completed":
         raise typer.Exit(3)  # rolled back: the endpoint serves the old model, and scripts should know

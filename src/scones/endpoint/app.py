@@ -73,6 +73,7 @@ class App:
         config: EndpointConfig,
         settings: Settings,
         variants: Sequence[tuple[str, float, Artifact, bool]] = (),
+        invocations: Any = None,
     ) -> None:
         self.config, self.settings = config, settings
         self.variants = list(variants) or [(config.variant, 1.0, artifact, False)]
@@ -81,6 +82,7 @@ class App:
         self.mirror = Mirror()
         self.watcher: ModelWatcher | None = None
         self._token = f"Bearer {config.auth_token}".encode() if config.auth_token else None
+        self.invocations = invocations  # with target tracking: a Value shared by every worker (see scaling.py)
 
     @property
     def slot(self) -> ModelSlot:
@@ -169,6 +171,9 @@ class App:
         raise NotFound()
 
     async def _invoke(self, headers: dict[bytes, bytes], receive: Receive, answered: list[InferenceService]) -> Reply:
+        if self.invocations is not None:
+            with self.invocations.get_lock():
+                self.invocations.value += 1
         target = headers.get(b"x-amzn-sagemaker-target-variant", b"").decode("latin-1")
         if target:  # refused before the body is read
             self.router.pick(target).ready()
@@ -190,6 +195,8 @@ class App:
             )
         if mirrored and shadow is not None and inference_id is not None:
             self.mirror.offer(shadow, body, content_type, inference_id)  # after production answered; never waits
+        if slot.compare_with:  # a deployment's candidate: a share is compared with the old model, off the path
+            self.mirror.compare(slot, self.router.slots.get(slot.compare_with), reply, body)
         response_headers = [
             (b"content-type", reply_type.encode()),
             (b"content-length", str(len(reply)).encode()),

@@ -10,7 +10,9 @@ the histogram of each answer's top probability.
 `min_requests` in the window): error rate above the old model's by more than
 `max_error_rate_increase`, p99 latency above `max_p99_ratio` times the old p99 plus
 `p99_slack_ms`, or a low-confidence rate above the old one by more than
-`max_low_confidence_increase`. AWS rolls back on CloudWatch alarms wired by hand; here the
+`max_low_confidence_increase`, or, on the share of its requests mirrored to the old model
+(`compare_share`, off the request path: `shadow.Mirror.compare`), a disagreement rate above
+`max_disagreement` once `min_comparisons` were made. AWS rolls back on CloudWatch alarms wired by hand; here the
 figures are the models' own.
 """
 
@@ -35,10 +37,17 @@ class Triggers:
     max_low_confidence_increase: float = 0.10
     low_confidence_below: float = 0.93  # a bucket bound of metrics.CONFIDENCE_BUCKETS
     min_requests: int = 20
+    max_disagreement: float = 0.25
+    compare_share: float = 0.25  # of the candidate's requests, mirrored to the old model; 0 turns the trigger off
+    min_comparisons: int = 20
 
     def __post_init__(self) -> None:
         if self.min_requests < 1 or self.max_p99_ratio <= 0:
             raise ConfigError("Rollback triggers need min_requests >= 1 and a positive p99 ratio")
+        if not 0 <= self.compare_share <= 1 or not 0 <= self.max_disagreement <= 1 or self.min_comparisons < 1:
+            raise ConfigError(
+                "--compare-percent and --max-disagreement are shares: give 0 to 100 and 0 to 1; min comparisons >= 1"
+            )
 
 
 @dataclass
@@ -49,6 +58,11 @@ class Figures:
     errors: float = 0.0
     latency: dict[float, float] = field(default_factory=dict)  # cumulative histogram buckets, seconds
     confidence: dict[float, float] = field(default_factory=dict)
+    compared: float = 0.0  # mirrored comparisons with the old model, and how many predicted another class
+    disagreed: float = 0.0
+
+    def disagreement_rate(self) -> float | None:
+        return self.disagreed / self.compared if self.compared else None
 
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
@@ -68,6 +82,8 @@ class Figures:
             "requests": self.requests, "error_rate": round(self.error_rate(), 4),
             "p99_ms": None if p99 is None else round(p99, 2),
             "low_confidence_rate": round(self.low_confidence_rate(below), 4),
+            **({"compared": self.compared, "disagreement_rate": round(self.disagreed / self.compared, 4)}
+               if self.compared else {}),
         }  # fmt: skip
 
 
@@ -109,6 +125,8 @@ class Watch:
                 into = total[variant]
                 into.requests += figures.requests - before.requests
                 into.errors += figures.errors - before.errors
+                into.compared += figures.compared - before.compared
+                into.disagreed += figures.disagreed - before.disagreed
                 for mine, theirs, base in ((into.latency, figures.latency, before.latency),
                                            (into.confidence, figures.confidence, before.confidence)):  # fmt: skip
                     for bound, count in theirs.items():
@@ -135,6 +153,13 @@ def judge(old: Figures | None, new: Figures, triggers: Triggers) -> tuple[str, d
     old_low = old.low_confidence_rate(below) if old else 0.0
     if new.low_confidence_rate(below) - old_low > triggers.max_low_confidence_increase:
         return "low_confidence", figures
+    disagreement = new.disagreement_rate()
+    if (
+        disagreement is not None
+        and new.compared >= triggers.min_comparisons
+        and disagreement > triggers.max_disagreement
+    ):
+        return "disagreement", figures
     return None
 
 
@@ -151,6 +176,10 @@ def _parse(text: str) -> tuple[str, _Counts]:
                 counts[variant].requests += s.value
                 if not s.labels.get("status", "").startswith("2"):
                     counts[variant].errors += s.value
+            elif s.name == "scones_endpoint_mirror_comparisons_total":
+                counts[variant].compared += s.value
+                if s.labels.get("agreed") == "no":
+                    counts[variant].disagreed += s.value
             elif s.name == "scones_endpoint_invocation_seconds_bucket":
                 counts[variant].latency[float(s.labels["le"])] = s.value
             elif s.name == "scones_endpoint_top_probability_bucket":

@@ -45,6 +45,10 @@ class Metrics:
             "scones_endpoint_top_probability", "The winning class's probability per answer",
             buckets=CONFIDENCE_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.comparisons = Counter(
+            "scones_endpoint_mirror_comparisons", "A candidate's answers compared with the old model's on mirrored "
+            "copies, by whether the two predicted the same class", ["agreed"], registry=self.registry,
+        )  # fmt: skip
         self.batch_size = Histogram(
             "scones_endpoint_batch_size", "Images per model run", buckets=BATCH_BUCKETS, registry=self.registry
         )

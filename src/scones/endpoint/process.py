@@ -33,6 +33,10 @@ def spawn(settings: Settings, config: EndpointConfig, variants: list[Variant], l
         command += ["--s3-endpoint-url", settings.s3_endpoint_url]
     command += ["serve", "--name", config.name, "--port", str(config.port)]
     command += ["--workers", str(config.workers), "--capture-percent", str(config.capture_percent)]
+    if config.max_workers:
+        command += ["--max-workers", str(config.max_workers), "--target-invocations-per-worker",
+                    repr(config.target_invocations_per_worker), "--scale-out-seconds", repr(config.scale_out_seconds),
+                    "--scale-in-seconds", repr(config.scale_in_seconds)]  # fmt: skip
     for variant in variants:
         if variant.shadow:
             command += ["--shadow", f"{variant.name}={variant.model}:{100 * variant.weight:g}"]
@@ -95,6 +99,22 @@ def alive(pid: int | None, server: bool = True) -> bool:
             return False
         return True
     return status != "Z" and (not server or (b"scones" in cmdline and b"serve" in cmdline))
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot, /proc/PID/stat field 22): with the pid, names one process
+    for good, since pids are recycled. None where there is no /proc or no such process."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process(pid: int | None, ticks: int | None) -> bool:
+    """Whether the process that was `pid`, started at `ticks`, still runs."""
+    if not pid or not alive(pid, server=False):
+        return False
+    return ticks is None or start_ticks(pid) in (None, ticks)
 
 
 def stop(pid: int | None, timeout: float = STOP_SECONDS) -> None:

@@ -81,6 +81,10 @@ def deploy(
     log = process.log_path(settings, config.name)
     details = {
         "port": port, "workers": config.workers, "capture_percent": config.capture_percent,
+        **({"scaling": {"min_workers": config.workers, "max_workers": config.max_workers,
+                        "target_invocations_per_worker": config.target_invocations_per_worker,
+                        "scale_out_seconds": config.scale_out_seconds, "scale_in_seconds": config.scale_in_seconds}}
+           if config.max_workers else {}),
         "capture_destination": config.capture_destination, "variant": config.variant,
         "auth": config.auth_token is not None, "classes": artifact.classes,
         "training_job": artifact.manifest.training_job, "model_sha256": artifact.manifest.model_sha256,
@@ -111,6 +115,18 @@ def describe(settings: Settings, name: str) -> EndpointRecord:
 def list_endpoints(settings: Settings) -> list[EndpointRecord]:
     with closing(table.connect(settings)) as conn:
         return [_refresh(conn, record) for record in table.all_records(conn)]
+
+
+def workers_now(settings: Settings, record: EndpointRecord) -> int:
+    """The workers `record`'s server runs now (its last scaling event, else its configured count)."""
+    with closing(table.connect(settings)) as conn:
+        return table.current_workers(conn, record)
+
+
+def scaling_events(settings: Settings, name: str) -> list[table.ScalingEvent]:
+    """`name`'s scaling events, newest first (every server process it had)."""
+    with closing(table.connect(settings)) as conn:
+        return table.scaling_events(conn, name)
 
 
 def delete(settings: Settings, name: str) -> EndpointRecord:
@@ -187,7 +203,7 @@ def _apply(
     with closing(table.connect(settings)) as conn:
         table.point(conn, record.name, model, config)
         try:
-            _wait_for_workers(conn, record.name, revision, int(record.config.get("workers", 1)), timeout)
+            _wait_for_workers(conn, record.name, revision, table.current_workers(conn, record), timeout)
         except EndpointError:
             table.point(conn, record.name, record.model, record.config)  # back to what the workers still serve
             raise

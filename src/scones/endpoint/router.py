@@ -70,8 +70,11 @@ class Router:
         weights: Mapping[str, float],
         services: Mapping[str, InferenceService],
         shadows: Collection[str] = (),
+        compares: Mapping[str, tuple[str, float]] | None = None,
     ) -> None:
         """On the event loop: route by `weights` (in that order; `shadows` mirror) with `services` swapped or added.
+
+        `compares`: variant -> (the variant it is compared with, the share of its requests mirrored there).
 
         Variants not in `weights` leave the routing at once and close once the requests inside them finish.
         """
@@ -80,6 +83,7 @@ class Router:
         for name, weight in weights.items():
             slot = self.slots.get(name) or ModelSlot(name)
             slot.weight, slot.shadow = weight, name in shadows
+            slot.compare_with, slot.compare_share = (compares or {}).get(name, ("", 0.0))
             if name in services:
                 if slot.service is None:
                     slot.service = services[name]

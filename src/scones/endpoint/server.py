@@ -10,11 +10,13 @@ finish, then flushes data capture before the process exits (SageMaker allows 30 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
 from scones.config import Settings, env, resolve
 from scones.endpoint.app import App
+from scones.endpoint.scaling import Scaler
 from scones.endpoint.service import EndpointConfig
 from scones.endpoint.variants import Variant
 from scones.errors import EndpointError
@@ -56,6 +58,8 @@ def build_server(app: App, config: EndpointConfig) -> Any:
     """A uvicorn Config for `app` (httptools and uvloop when installed: uvicorn's 'auto')."""
     import uvicorn
 
+    from scones.endpoint.draining import protocol_class
+
     return uvicorn.Config(
         app,
         host=config.host,
@@ -66,6 +70,7 @@ def build_server(app: App, config: EndpointConfig) -> Any:
         server_header=False,
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=protocol_class(),  # idle connections drain rather than drop when a worker leaves (draining.py)
         backlog=2048,
     )
 
@@ -84,7 +89,9 @@ def serve(
     models = [(v.name, v.weight, load_model(settings, v.model), v.shadow) for v in variants or []]
     artifact = models[0][2] if models else load_model(settings, model)
     logging.getLogger("scones").setLevel(logging.INFO)
-    app = App(artifact, config, settings, models)
+    scaling = config.max_workers > 0
+    counter = multiprocessing.get_context("spawn").Value("q", 0) if scaling else None  # handed to each worker
+    app = App(artifact, config, settings, models, invocations=counter)
     server_config = build_server(app, config)
     try:
         sock = server_config.bind_socket()
@@ -98,8 +105,14 @@ def serve(
         config.name, artifact.manifest.training_job or "model", host, port, config.workers, config.capture_percent,
     )  # fmt: skip
     server = uvicorn.Server(server_config)
-    if config.workers > 1:
-        Multiprocess(server_config, sockets=[sock]).run()
+    if config.workers > 1 or scaling:
+        supervisor = Multiprocess(server_config, sockets=[sock])
+        scaler = Scaler(config, settings, counter, supervisor.signal_queue.append).start() if scaling else None
+        try:
+            supervisor.run()
+        finally:
+            if scaler is not None:
+                scaler.stop()
     else:
         server.run(sockets=[sock])
         if not server.started:

@@ -59,6 +59,11 @@ class EndpointConfig:
     variant: str = DEFAULT_VARIANT
     max_body_bytes: int = MAX_BODY_BYTES
     auth_token: str | None = field(default=None, repr=False)  # kept out of reprs, logs and tracebacks
+    # Target tracking (scaling.py): `workers` is the minimum; 0 keeps the count fixed at `workers`.
+    max_workers: int = 0
+    target_invocations_per_worker: float = 0.0  # per minute, as SageMakerVariantInvocationsPerInstance
+    scale_out_seconds: float = 30.0
+    scale_in_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -70,6 +75,14 @@ class EndpointConfig:
             raise ConfigError(f"Variant name {self.variant!r} is not valid: use letters, digits and hyphens")
         if self.workers < 1 or self.max_batch_size < 1:
             raise ConfigError("Endpoint workers and max_batch_size must be at least 1")
+        if self.max_workers and not self.workers < self.max_workers <= 64:
+            raise ConfigError(
+                f"--max-workers is {self.max_workers}; give more than --min-workers ({self.workers}) and at most 64"
+            )
+        if bool(self.max_workers) != (self.target_invocations_per_worker > 0):
+            raise ConfigError("Scaling needs both --max-workers N and --target-invocations-per-worker R (> 0)")
+        if self.scale_out_seconds <= 0 or self.scale_in_seconds <= 0:
+            raise ConfigError("--scale-out-seconds and --scale-in-seconds must be more than 0")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"Port {self.port} is out of range; give 1-65535 (0 picks a free one)")
         self.capture()  # validates the capture settings now, not at the first request
@@ -106,6 +119,15 @@ class InferenceService:
                 f"Content-Type {content_type or '(none)'!r} is not supported; send {', '.join(IMAGE_TYPES)}"
             )
         reply_type = negotiate(accept)
+        probabilities = await self.probabilities(body)
+        output = format_output(probabilities, reply_type)
+        self.metrics.confidence.observe(float(probabilities.max()))
+        if self.capture is not None and self.capture.sampled():
+            self.capture.offer(body, content_type, output, reply_type, inference_id)
+        return output.encode(), reply_type
+
+    async def probabilities(self, body: bytes) -> np.ndarray:
+        """The model's answer alone: no capture, no metrics (a deployment's mirrored comparison uses it too)."""
         if not body:
             raise ValidationError("Empty request body: send the image bytes (PNG or JPEG)")
         self.batcher.arriving(+1)
@@ -114,12 +136,7 @@ class InferenceService:
         except BaseException:
             self.batcher.arriving(-1)
             raise
-        probabilities = await self.batcher.predict(image, was_arriving=True)
-        output = format_output(probabilities, reply_type)
-        self.metrics.confidence.observe(float(probabilities.max()))
-        if self.capture is not None and self.capture.sampled():
-            self.capture.offer(body, content_type, output, reply_type, inference_id)
-        return output.encode(), reply_type
+        return await self.batcher.predict(image, was_arriving=True)
 
     async def _decode(self, body: bytes) -> np.ndarray:
         size = (self._height, self._width)

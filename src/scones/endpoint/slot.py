@@ -26,6 +26,7 @@ class ModelSlot:
     ) -> None:
         self.variant, self.weight, self.shadow = variant, weight, shadow  # a shadow's weight: the share it mirrors
         self.service = service
+        self.compare_with, self.compare_share = "", 0.0  # a candidate's mirrored comparison (see shadow.Mirror)
 
     @property
     def model_sha256(self) -> str | None:

@@ -48,13 +48,26 @@ CREATE TABLE IF NOT EXISTS endpoint_deployments (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,          -- the endpoint
     strategy TEXT NOT NULL,      -- all-at-once | canary | linear
-    status TEXT NOT NULL,        -- InProgress | Stopping | Completed | RolledBack | Failed
+    status TEXT NOT NULL,        -- InProgress | Stopping | Recovering | Completed | RolledBack | Failed
     model TEXT,                  -- the candidate's location
     previous TEXT,               -- JSON: the variants it replaces
     phases TEXT,                 -- JSON list: {phase, at, ...figures}
     created TEXT,
     updated TEXT
 );
+CREATE TABLE IF NOT EXISTS endpoint_scaling (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,          -- the endpoint
+    pid INTEGER NOT NULL,        -- its server process (a redeploy starts a new count)
+    at TEXT NOT NULL,
+    from_workers INTEGER NOT NULL,
+    to_workers INTEGER NOT NULL,
+    figures TEXT                 -- JSON: invocations per worker per minute, target, why
+);
+-- One deployment at a time per endpoint, enforced by the database (two `update-endpoint`s that
+-- race both pass any check made before their insert; only one insert passes this index).
+CREATE UNIQUE INDEX IF NOT EXISTS endpoint_deployments_one_active ON endpoint_deployments (name)
+    WHERE status IN ('InProgress', 'Stopping', 'Recovering');
 """
 
 
@@ -194,13 +207,40 @@ def put_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> None:
     )  # fmt: skip
 
 
+ACTIVE = ("InProgress", "Stopping", "Recovering")
+
+
+def claim_deployment(conn: sqlite3.Connection, record: DeploymentRecord) -> bool:
+    """Insert a new deployment's first row; False when another deployment of the endpoint is active."""
+    try:
+        conn.execute(
+            "INSERT INTO endpoint_deployments (id, name, strategy, status, model, previous, phases, created, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.name, record.strategy, record.status, record.model, state.dumps(record.previous),
+             state.dumps(record.phases), record.created, state.now()),
+        )  # fmt: skip
+    except sqlite3.IntegrityError:
+        return False
+    return True
+
+
+def take_over(conn: sqlite3.Connection, record: DeploymentRecord) -> bool:
+    """Move an active deployment, unchanged since `record` was read, to Recovering: True for the one caller
+    that did it (a compare-and-set on its status and last update)."""
+    cursor = conn.execute(
+        "UPDATE endpoint_deployments SET status='Recovering', updated=? WHERE id=? AND status=? AND updated=?",
+        (state.now(), record.id, record.status, record.updated),
+    )
+    return cursor.rowcount == 1
+
+
 def request_stop(conn: sqlite3.Connection, name: str) -> DeploymentRecord | None:
     """Ask the deployment in progress on `name` to roll back (`update-endpoint --rollback`); None if none runs."""
     conn.execute(
         "UPDATE endpoint_deployments SET status='Stopping', updated=? WHERE name=? AND status='InProgress'",
         (state.now(), name),
     )
-    found = [d for d in deployments(conn, name) if d.status == "Stopping"]
+    found = [d for d in deployments(conn, name) if d.status in ("Stopping", "Recovering")]
     return found[0] if found else None
 
 
@@ -235,6 +275,58 @@ def find_deployments(settings: Settings, name: str) -> list[DeploymentRecord]:
     try:
         with closing(state.connect(settings)) as conn:
             return deployments(conn, name)
+    except sqlite3.OperationalError:  # no table yet
+        return []
+
+
+# -- endpoint_scaling ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScalingEvent:
+    name: str
+    pid: int
+    at: str
+    from_workers: int
+    to_workers: int
+    figures: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def add_scaling_event(conn: sqlite3.Connection, event: ScalingEvent) -> None:
+    conn.execute(
+        "INSERT INTO endpoint_scaling (name, pid, at, from_workers, to_workers, figures) VALUES (?, ?, ?, ?, ?, ?)",
+        (event.name, event.pid, event.at, event.from_workers, event.to_workers, state.dumps(event.figures)),
+    )
+
+
+def scaling_events(conn: sqlite3.Connection, name: str, limit: int = 100) -> list[ScalingEvent]:
+    """`name`'s scaling events, newest first."""
+    rows = conn.execute(
+        "SELECT * FROM endpoint_scaling WHERE name=? ORDER BY id DESC LIMIT ?", (name, limit)
+    ).fetchall()
+    return [
+        ScalingEvent(r["name"], r["pid"], r["at"], r["from_workers"], r["to_workers"], state.loads(r["figures"]) or {})
+        for r in rows
+    ]
+
+
+def current_workers(conn: sqlite3.Connection, record: EndpointRecord) -> int:
+    """How many workers `record`'s server runs now: its last scaling event's count, else its configured one."""
+    row = conn.execute(
+        "SELECT to_workers FROM endpoint_scaling WHERE name=? AND pid=? ORDER BY id DESC LIMIT 1",
+        (record.name, record.pid or 0),
+    ).fetchone()
+    return int(row[0]) if row else int(record.config.get("workers", 1))
+
+
+def find_scaling_events(settings: Settings, name: str) -> list[ScalingEvent]:
+    """For readers in later stages (the console): [] when nothing was recorded."""
+    if not settings.state_db.exists():
+        return []
+    try:
+        with closing(state.connect(settings)) as conn:
+            return scaling_events(conn, name)
     except sqlite3.OperationalError:  # no table yet
         return []
 

@@ -36,6 +36,10 @@ class Variant:
     weight: float = 1.0
     model_sha256: str = ""
     shadow: bool = False
+    # A deployment's candidate: this share (0-1) of its answered requests is also sent, off the request
+    # path, to variant `compare_with` (the old model), and the two predictions are compared.
+    compare_with: str = ""
+    compare_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -46,6 +50,8 @@ class Variant:
             raise ConfigError(f"Variant {self.name} has weight {self.weight}; give a number of 0 or more")
         if self.shadow and not 0 < self.weight <= 1:
             raise ConfigError(f"Shadow {self.name} mirrors {100 * self.weight:g}% of requests; give 0 < PERCENT <= 100")
+        if not 0 <= self.compare_share <= 1:
+            raise ConfigError(f"Variant {self.name} compares {self.compare_share} of its requests; give 0 to 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,5 +126,5 @@ def revision(variants: Sequence[Variant]) -> str:
     """What a worker acknowledges: the model sha256 of a single variant, else a digest of names, shas and weights."""
     if len(variants) == 1:
         return variants[0].model_sha256
-    text = json.dumps([[v.name, v.model_sha256, v.weight, v.shadow] for v in variants])
+    text = json.dumps([[v.name, v.model_sha256, v.weight, v.shadow, v.compare_with, v.compare_share] for v in variants])
     return "variants-" + hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -38,7 +38,10 @@ class ModelWatcher:
     ) -> None:
         self.router, self.config, self.settings, self.loop = router, config, settings, loop
         self.revision = variants.revision(
-            [variants.Variant(n, "served", s.weight, s.model_sha256 or "", s.shadow) for n, s in router.slots.items()]
+            [
+                variants.Variant(n, "served", s.weight, s.model_sha256 or "", s.shadow, s.compare_with, s.compare_share)
+                for n, s in router.slots.items()
+            ]
         )
         self._failed: str | None = None  # a revision that would not load: not retried every poll
         self._stop = threading.Event()
@@ -99,7 +102,8 @@ class ModelWatcher:
             raise
         weights = {variant.name: variant.weight for variant in wanted}
         shadows = {variant.name for variant in wanted if variant.shadow}
-        update = self.router.apply(weights, services, shadows)
+        compares = {v.name: (v.compare_with, v.compare_share) for v in wanted if v.compare_with}
+        update = self.router.apply(weights, services, shadows, compares)
         asyncio.run_coroutine_threadsafe(update, self.loop).result(timeout=120)
         self.revision = revision
         logger.info("Endpoint %s now serves %s", self.config.name, ", ".join(f"{n}={w}" for n, w in weights.items()))

@@ -48,10 +48,14 @@ def _found(request: Request) -> dict[str, Any]:
 
 def _detail(request: Request, record: dict[str, Any], status_code: int = 200, **extra: Any) -> Response:
     live = _scraper(request).figures(record["name"], record["url"]) if record["status"] == "InService" else {}
+    events, workers_now = endpoints.scaling(
+        settings(request), record["name"], record["pid"], int(record["config"].get("workers") or 1)
+    )
     return render(
         request, "endpoint_detail.html", status_code=status_code, title=record["name"], section="endpoints",
         endpoint=record, live=_rounded(live), threshold=settings(request).threshold,
-        deployments=endpoints.deployments(settings(request), record["name"]), **extra,
+        deployments=endpoints.deployments(settings(request), record["name"]), scaling_events=events,
+        workers_now=workers_now, **extra,
     )  # fmt: skip
 
 

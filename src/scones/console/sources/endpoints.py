@@ -34,6 +34,15 @@ def deployments(settings: Settings, name: str) -> list[dict[str, Any]]:
     return [d.to_dict() for d in find_deployments(settings, name)]
 
 
+def scaling(settings: Settings, name: str, pid: int | None, workers: int) -> tuple[list[dict[str, Any]], int]:
+    """`name`'s scaling events, newest first, and how many workers its server (`pid`) runs now."""
+    from scones.endpoint.table import find_scaling_events
+
+    found = find_scaling_events(settings, name)
+    now = next((e.to_workers for e in found if e.pid == pid), workers)
+    return [e.to_dict() for e in found], now
+
+
 def invoke(settings: Settings, name: str, data: bytes, source: str) -> dict[str, Any]:
     """One prediction from endpoint `name`: classes, probabilities, the winner and its confidence."""
     from scones.endpoint.client import invoke as call
