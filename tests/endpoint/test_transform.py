@@ -112,6 +112,7 @@ def test_json_lines_answers_and_a_single_object_input(store: Store) -> None:
         ({"output_uri": "s3://scones/photos/out"}, ConfigError, "is inside --input"),
         ({"input_uri": "s3://scones/nothing"}, ConfigError, "No objects under s3://scones/nothing"),
         ({"batch_size": 0}, ConfigError, "--batch-size 0 is invalid"),
+        ({"workers": -1}, ConfigError, "--workers -1 is invalid"),
         ({"accept": "text/csv"}, ConfigError, "--accept 'text/csv' is not supported"),
         ({"output_uri": "s3://scones/../etc"}, InvalidKey, "Refused object key"),
     ],

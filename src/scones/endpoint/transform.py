@@ -86,6 +86,8 @@ def run(
     progress = progress or NullProgress()
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size} is invalid; give 1 or more")
+    if workers < 0:
+        raise ConfigError(f"--workers {workers} is invalid; give 0 (one per core) or more")
     if accept not in (JSON, JSONLINES):
         raise ConfigError(f"--accept {accept!r} is not supported; give {JSON} or {JSONLINES}")
     in_bucket, in_prefix = parse_s3_uri(input_uri)
@@ -133,6 +135,8 @@ def run(
                 written += len(batch)
                 progress.advance(len(batch))
                 batch = []
+                while writes and writes[0].done():  # finished writes: surface a store error now, keep none
+                    writes.pop(0).result()
         if batch:
             writes += _answer(pool, store, predictor, batch, out_bucket, out_prefix, accept)
             written += len(batch)
