@@ -45,7 +45,7 @@ class Case:
     expect: str  # a phrase of the error message that only the named check produces
     outcome: str = "error"  # error | usage | lambda
     error_type: str = ""  # lambda: the errorType
-    setup: tuple[str, ...] = ()  # "staged", "machine", "endpoint", "review" (see _setup)
+    setup: tuple[str, ...] = ()  # "staged", "photos", "machine", "endpoint", "review" (see _setup)
     untouched: tuple[str, ...] = field(default=())  # paths under {tmp} that must not exist afterwards
 
 
@@ -143,6 +143,15 @@ def hostile_files(tmp: Path) -> None:
 T = "{tmp}"
 STAGE = ["stage", "--source", f"{T}/cifar.tar.gz"]  # valid: the small archive holds both classes
 TRAIN = ["train", "-p", "epochs=1", "-p", "width=4", "-p", "mini_batch_size=16"]  # valid and quick once staged
+TRANSFORM = [
+    "transform",
+    "--model",
+    f"{T}/model.tar.gz",
+    "--input",
+    "s3://scones/photos",
+    "--output",
+    "s3://scones/out",
+]  # valid once the photos are in the store
 EXPORT = ["aws", "export", f"{T}/export", "--account", "123456789012", "--model", f"{T}/model.tar.gz"]
 CASES: list[Case] = [
     # global options
@@ -199,6 +208,14 @@ CASES: list[Case] = [
          "Refused object key '../../etc'", setup=("staged",)),
     Case("train-name-invalid", [*TRAIN, "--name", "bad name/../x"], "--name 'bad name/../x'",
          "Training job name 'bad name/../x' is invalid", setup=("staged",)),
+    Case("pretrain-unknown-target", ["pretrain", "--source", f"{T}/cifar.tar.gz", "--classes", "unicycle"],
+         "--classes a target not in the archive", "Unknown target class 'unicycle'"),
+    Case("pretrain-missing-source", ["pretrain", "--source", f"{T}/nope.tar.gz"], "--source a missing archive",
+         "No source at"),
+    Case("pretrain-folder-source", ["pretrain", "--source", f"{T}/photos-one-class"], "--source an image folder",
+         "is a folder, not a CIFAR-100 python archive"),
+    Case("pretrain-hp-invalid", ["pretrain", "--source", f"{T}/cifar.tar.gz", "-p", "epochs=0"], "-p epochs=0",
+         "epochs=0 is invalid"),
     Case("describe-job-unknown", ["describe-training-job", "nope"], "a job that does not exist",
          "no training job nope"),
     Case("evaluate-model-missing", ["evaluate", "--model", f"{T}/nope.tar.gz"], "--model a missing file",
@@ -242,6 +259,22 @@ CASES: list[Case] = [
          "No endpoint named 'nope'"),
     Case("invoke-missing-file", ["invoke", "ep", f"{T}/nope.png"], "an image file that does not exist",
          "No such file", setup=("endpoint",)),
+    Case("transform-model-missing", [*TRANSFORM[:2], f"{T}/nope.tar.gz", *TRANSFORM[3:]], "--model a missing file",
+         "No model at", setup=("photos",)),
+    Case("transform-model-garbage-onnx", [*TRANSFORM[:2], f"{T}/model-garbage-onnx", *TRANSFORM[3:]],
+         "--model whose model.onnx is random bytes", "does not match the sha256", setup=("photos",)),
+    Case("transform-input-empty", [*TRANSFORM[:4], "s3://scones/nothing", *TRANSFORM[5:]],
+         "--input a prefix with no objects", "No objects under s3://scones/nothing", setup=("photos",)),
+    Case("transform-input-not-s3", [*TRANSFORM[:4], f"{T}/photos-bad", *TRANSFORM[5:]], "--input a local folder",
+         "Not an s3:// URI", setup=("photos",)),
+    Case("transform-output-inside-input", [*TRANSFORM[:6], "s3://scones/photos/out"],
+         "--output under the --input prefix", "is inside --input", setup=("photos",)),
+    Case("transform-batch-size", [*TRANSFORM, "--batch-size", "0"], "--batch-size 0", "--batch-size 0 is invalid",
+         setup=("photos",)),
+    Case("transform-accept", [*TRANSFORM, "--accept", "text/csv"], "--accept text/csv",
+         "--accept 'text/csv' is not supported", setup=("photos",)),
+    Case("transform-corrupt-input", [*TRANSFORM[:4], "s3://scones/photos-bad", *TRANSFORM[5:]],
+         "--input holding only a truncated JPEG", "1 of 1 inputs could not be classified", setup=("photos",)),
     Case("describe-endpoint-unknown", ["describe-endpoint", "nope"], "an endpoint that does not exist",
          "No endpoint named 'nope'"),
     Case("delete-endpoint-unknown", ["delete-endpoint", "nope"], "an endpoint that does not exist",
@@ -438,6 +471,11 @@ def _setup(kind: str, tmp: Path) -> None:
         from scones.data.stage import stage
 
         stage(Store(settings), tmp / "cifar.tar.gz")
+    elif kind == "photos":
+        from tests.data.photos import cifar_rows, jpeg, truncated
+
+        Store(settings).put(settings.bucket, "photos/red.png", png_bytes())
+        Store(settings).put(settings.bucket, "photos-bad/cut.jpg", truncated(jpeg(cifar_rows(1)[0], (96, 96))))
     elif kind == "machine":
         from scones.workflow import machines
 

@@ -50,3 +50,25 @@ def test_read_channels_gives_tensors_classes_and_the_checksum_a_job_records(stag
 def test_data_checksum_of_nothing_staged_says_stage_first(store: Store, settings: Settings) -> None:
     with pytest.raises(DataError, match="scones stage"):
         data_checksum(store, Channels.staged(settings))
+
+
+def test_auto_loading_streams_only_when_the_decoded_images_would_be_large(
+    staged: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from scones.model import channels as channels_module
+
+    channels = Channels.staged(settings)
+    in_memory = read_channels(staged, channels, parse(TINY), NullProgress())
+    assert in_memory.streamed is None  # 80 images of 32x32: far below the threshold
+    monkeypatch.setattr(channels_module, "STREAM_ABOVE_BYTES", 80 * 3 * 32 * 32 * 4 - 1)
+    streamed = read_channels(staged, channels, parse(TINY), NullProgress())
+    assert streamed.streamed is not None and not hasattr(streamed, "x_train")
+    assert streamed.checksum == in_memory.checksum
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(1))
+    for a, b in zip(streamed.train_batches(order, 16, 4), in_memory.train_batches(order, 16, 4), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(torch.cat(list(streamed.validation_batches(5))), in_memory.x_val)
+    assert torch.equal(streamed.init_sample(0), in_memory.x_train)  # fewer than INIT_SAMPLE: all of them
+    assert torch.equal(streamed.validation_head(3), in_memory.x_val[:3])

@@ -241,3 +241,14 @@ def test_weighted_loss_changes_what_an_imbalanced_set_trains(settings: Settings,
     a, b = (artifact.load(r["artifact_uri"], store).manifest for r in (plain, weighted))
     assert b.hyperparameters["use_weighted_loss"] is True and a.hyperparameters["use_weighted_loss"] is False
     assert a.model_sha256 != b.model_sha256  # same seed and data: only the loss weights differ
+
+
+def test_streamed_training_gives_the_in_memory_model(settings: Settings, staged: Store) -> None:
+    """A loader with workers decoding each batch sees the same pixels in the same order: the same weights."""
+    hp = {**TINY, "epochs": 1}
+    in_memory = train(settings, {**hp, "data_loading": "memory"}, store=staged)
+    streamed = train(settings, {**hp, "data_loading": "stream", "loader_workers": 2}, store=staged)
+    a, b = (artifact.load(r["artifact_uri"], staged) for r in (in_memory, streamed))
+    assert a.manifest.model_sha256 == b.manifest.model_sha256
+    assert in_memory["metrics"]["validation_accuracy"] == streamed["metrics"]["validation_accuracy"]
+    assert a.manifest.data_checksum == b.manifest.data_checksum

@@ -162,3 +162,13 @@ def test_false_alarm_rate_over_many_splits(images: tuple[np.ndarray, np.ndarray]
         if fired:
             alarms.append((seed, fired))
     assert len(alarms) <= 1, alarms  # P(2 or more of 40 at 1%) < 6%; in practice the effect gate makes it 0
+
+
+def test_prediction_drift_over_k_classes() -> None:
+    """Five classes, one of them never predicted by the baseline: a shift of mass between two is caught."""
+    classes = ["cat", "dog", "elk", "fox", "gnu"]
+    base = np.array([400, 300, 200, 100, 0])
+    same = drift.prediction_drift(base, np.array([210, 140, 95, 55, 0]), classes, CONFIG)
+    moved = drift.prediction_drift(base, np.array([100, 150, 100, 150, 0]), classes, CONFIG)
+    assert same.evaluated and not same.violated
+    assert moved.violated and "gnu 0%" in moved.description and "fox 30%" in moved.description

@@ -206,3 +206,22 @@ def test_everything_on_s3(
     assert s3_store.get(bucket, key).startswith(b"<!doctype html>")
     violations = json.loads(s3_store.get(bucket, key.replace("report.html", "constraint_violations.json")))
     assert "image.saturation" in {v["feature_name"] for v in violations["violations"]}
+
+
+def test_the_window_reads_inputs_at_the_models_size_and_fit_rule(reference: baselines.Baseline) -> None:
+    """A photo model (48x40, crop-to-cover, bicubic) sees captured photos as its endpoint does, not stretched."""
+    from dataclasses import replace
+
+    from scones.model.artifact import Preprocessing
+    from scones.monitor.features import OnnxModel
+    from scones.monitor.service import window_spec
+    from tests.helpers import tiny_artifact
+
+    art = tiny_artifact()
+    pre = Preprocessing(image_shape=(3, 48, 40), resize="bicubic", fit="crop")
+    photo_model = OnnxModel(replace(art, manifest=replace(art.manifest, preprocessing=pre)))
+    spec = window_spec(reference, None, photo_model)
+    assert (spec.image_size, spec.fit) == ((48, 40), ("bicubic", "crop"))
+    builder = spec.builder()
+    assert (builder.image_size, builder.resize, builder.fit) == ((48, 40), "bicubic", "crop")
+    assert window_spec(reference, None, None).fit == ("bilinear", "stretch")

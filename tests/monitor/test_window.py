@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from PIL import Image
 
 from scones.monitor.captured import parse_record
 from scones.monitor.constraints import MonitorConfig
 from scones.monitor.window import COLUMNS, Reservoir, WindowBuilder
+from tests.data.photos import png
 from tests.helpers import png_bytes
 from tests.monitor.support import T0, record
 
@@ -61,3 +63,20 @@ def test_labels_match_inference_id_then_event_id() -> None:
         builder.add(parse_record(json.dumps(body)))
     window = builder.finish()
     assert window.counts["labelled"] == 2 and window.counts["correct"] == 1
+
+
+def test_inputs_are_fitted_as_the_model_fits_them() -> None:
+    """A wide photo: blue | red | blue thirds. A "crop" model sees the red centre; "stretch" squeezes all three."""
+    pixels = np.zeros((32, 96, 3), dtype=np.uint8)
+    pixels[:, :, 2] = 220
+    pixels[:, 32:64] = (220, 0, 0)
+    body = png(Image.fromarray(pixels))
+    seen = {}
+    for fit in ("crop", "stretch"):
+        config = MonitorConfig(embedding_sample=1)
+        builder = WindowBuilder(["a", "b"], 0.93, config, image_size=(32, 32), fit=("bilinear", fit))
+        builder.add(parse_record(_line(body, [0.5, 0.5])))
+        (image,) = builder.finish().embedding_images
+        seen[fit] = image.reshape(-1, 3).mean(axis=0)
+    assert seen["crop"][0] > 200 and seen["crop"][2] < 20  # the centre third only
+    assert 50 < seen["stretch"][0] < 100 and seen["stretch"][2] > 120  # all three squeezed

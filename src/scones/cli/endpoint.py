@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from scones.cli import _common
+from scones.cli._ui import progress_bar
 from scones.errors import ConfigError
 
 _Name = Annotated[str, typer.Argument(help="Endpoint name.")]
@@ -265,6 +266,47 @@ def invoke_command(
         _common.out.print(f"{p.source}: {p.label} ({probabilities})", markup=False, highlight=False, soft_wrap=True)
 
 
+def transform_command(
+    model: Annotated[str, typer.Option(help="model.tar.gz, its folder, s3:// URI or training job name.")],
+    input_uri: Annotated[str, typer.Option("--input", help="s3://BUCKET/PREFIX/ holding the images (or one image).")],
+    output_uri: Annotated[str, typer.Option("--output", help="s3://BUCKET/PREFIX/ for the <name>.out answers.")],
+    batch_size: Annotated[int, typer.Option(help="Images per model run.")] = 8,
+    workers: Annotated[int, typer.Option(help="Threads reading and decoding (0: one per core).")] = 0,
+    accept: Annotated[str, typer.Option(help="Answer format: application/json or application/jsonlines.")] = (
+        "application/json"
+    ),
+    as_json: _Json = False,
+) -> None:
+    """Batch transform: classify every image under --input, one <name>.out per image; re-runs skip answered ones."""
+    from scones.endpoint.registry import resolve_model
+    from scones.endpoint.transform import run
+    from scones.errors import BadImage
+    from scones.model.artifact import load
+
+    settings = _common.settings()
+    store = _common.store(settings)
+    artifact = load(resolve_model(settings, model), store)
+    with progress_bar() as bar:
+        result = run(
+            store, artifact, input_uri, output_uri, batch_size=batch_size, workers=workers, accept=accept, progress=bar
+        )
+    if as_json:
+        _common.print_json(result.as_dict())
+    else:
+        _common.out.print(
+            f"{result.written} answers written to {output_uri} ({result.images_per_second:.1f} images/s), "
+            f"{result.skipped} already answered, {len(result.failed)} failed",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    if result.failed:
+        shown = "; ".join(f"{name} ({reason})" for name, reason in result.failed[:3])
+        more = f" and {len(result.failed) - 3} more" if len(result.failed) > 3 else ""
+        raise BadImage(
+            f"{len(result.failed)} of {result.inputs} inputs could not be classified and have no .out: {shown}{more}; "
+            "fix or remove them and re-run (answered inputs are skipped)"
+        )
+
+
 def print_variants(listed: list[dict[str, object]]) -> None:
     total = sum(float(str(v["weight"])) for v in listed if not v.get("shadow")) or 1.0
     for v in listed:
@@ -288,3 +330,4 @@ def register(app: typer.Typer) -> None:
     app.command("describe-endpoint")(describe_command)
     app.command("delete-endpoint")(delete_command)
     app.command("invoke")(invoke_command)
+    app.command("transform")(transform_command)

@@ -167,9 +167,46 @@ def evaluate_command(
     out.print(f"expected calibration error {result.expected_calibration_error:.4f}")
 
 
+DEFAULT_ARCHIVE = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"  # data.stage.DEFAULT_SOURCE, kept light
+
+
+def pretrain_command(
+    source: Annotated[
+        str, typer.Option("--source", help="The full CIFAR-100 python archive (local path or URL).")
+    ] = DEFAULT_ARCHIVE,
+    targets: Annotated[
+        str, typer.Option("--classes", help="The target classes, left out of pretraining (comma-separated).")
+    ] = "bicycle,motorcycle",
+    hyperparameter: Annotated[
+        list[str] | None,
+        typer.Option("--hyperparameter", "-p", help="KEY=VALUE for the pretraining job (repeatable)."),
+    ] = None,
+    prefix: Annotated[str, typer.Option(help="Where the other classes are staged in the bucket.")] = "pretrain",
+    name: Annotated[str | None, typer.Option(help="Training job name.")] = None,
+) -> None:
+    """Pretrain on every CIFAR-100 class but the targets; then fine-tune with -p use_pretrained_model=1."""
+    from scones.model.hyperparameters import parse_pairs
+    from scones.model.pretrain import pretrain
+
+    settings = _common.settings()
+    with progress_bar() as bar:
+        record = pretrain(
+            settings, source, [t.strip() for t in targets.split(",") if t.strip()],
+            parse_pairs(hyperparameter or []), store=_common.store(settings), prefix=prefix, name=name, progress=bar,
+        )  # fmt: skip
+    _print_result(record)
+    if record["status"] == "Completed":
+        weights = record["artifact_uri"]
+        _common.out.print(
+            f"Fine-tune on the targets: scones train -p use_pretrained_model=1 -p pretrained_weights={weights}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the root app."""
     app.command("train")(train_command)
     app.command("training-jobs")(training_jobs_command)
     app.command("describe-training-job")(describe_training_job_command)
     app.command("evaluate")(evaluate_command)
+    app.command("pretrain")(pretrain_command)

@@ -125,6 +125,63 @@ def read_split(
     return Split(images=images, labels=labels, names=[e.path for e in entries], checksum=digest.hexdigest())
 
 
+@dataclass(frozen=True)
+class SplitIndex:
+    """One split located but not decoded: what a streaming loader reads image by image.
+
+    Same labels, names and checksum as `read_split` gives; `image(i)` reads and decodes one
+    image at `size` exactly as `read_split` would, so the streamed and the in-memory paths
+    see the same pixels. Picklable (loader worker processes each read through it).
+    """
+
+    store: Store
+    images_uri: str
+    labels: np.ndarray
+    names: list[str]
+    checksum: str
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def image(self, i: int) -> np.ndarray:
+        """uint8 (H, W, 3) of the i-th image in .lst order."""
+        ((name, data),) = _read_images(self.store, self.images_uri, [self.names[i]])
+        return decode(data, f"{self.images_uri.rstrip('/')}/{name}", self.size)
+
+
+def read_lst(store: Store, lst_uri: str) -> list[LstEntry]:
+    """The entries of the .lst at `lst_uri` (DataError when missing, malformed or empty)."""
+    entries = parse_lst(_text(_read_one(store, lst_uri, what="label list"), lst_uri), lst_uri)
+    if not entries:
+        raise DataError(f"{lst_uri} lists no images; re-stage the data with 'scones stage'")
+    return entries
+
+
+def index_split(
+    store: Store,
+    images_uri: str,
+    lst_uri: str,
+    progress: Progress | None = None,
+    *,
+    size: tuple[int, int] = IMAGE_SHAPE[:2],
+) -> SplitIndex:
+    """Locate one split without decoding it: every image's bytes are read once, for the checksum only."""
+    progress = progress or NullProgress()
+    lst_bytes = _read_one(store, lst_uri, what="label list")
+    entries = parse_lst(_text(lst_bytes, lst_uri), lst_uri)
+    if not entries:
+        raise DataError(f"{lst_uri} lists no images; re-stage the data with 'scones stage'")
+    digest = hashlib.sha256(lst_bytes)
+    progress.start(f"Indexing {images_uri}", len(entries))
+    for row, (_, data) in enumerate(_read_images(store, images_uri, [e.path for e in entries])):
+        digest.update(data)
+        if row % _BATCH == _BATCH - 1 or row == len(entries) - 1:
+            progress.advance(row % _BATCH + 1)
+    labels = np.fromiter((e.label for e in entries), dtype=np.int64, count=len(entries))
+    return SplitIndex(store, images_uri, labels, [e.path for e in entries], digest.hexdigest(), size)
+
+
 def read_manifest(store: Store, prefix_uri: str) -> dict[str, Any]:
     """The manifest.json of the dataset staged at `prefix_uri` (e.g. "s3://scones/data")."""
     uri = f"{prefix_uri.rstrip('/')}/manifest.json"

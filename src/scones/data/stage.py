@@ -43,7 +43,7 @@ from scones.keys import join_key, s3_uri, validate_bucket, validate_prefix
 from scones.progress import NullProgress, Progress
 from scones.storage import Store
 
-__all__ = ["DEFAULT_CLASSES", "DEFAULT_SOURCE", "SPLITS", "StageOptions", "StageResult", "stage"]
+__all__ = ["DEFAULT_CLASSES", "DEFAULT_SOURCE", "SPLITS", "StageOptions", "StageResult", "archive_classes", "stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,15 @@ def stage(
                 manifest = _from_archive(data, path.name, names or DEFAULT_CLASSES, build, progress)
         manifest = {**manifest, "source": label}
         return _publish(store, build, manifest, bucket, prefix, progress)
+
+
+def archive_classes(store: Store, source: str | Path, progress: Progress | None = None) -> list[str]:
+    """The fine label names of the CIFAR-100 archive at `source` (a local file, or a URL downloaded once)."""
+    progress = progress or NullProgress()
+    _, path, downloaded = _locate(source, store, progress)
+    if path.is_dir():
+        raise DataError(f"{source} is a folder, not a CIFAR-100 python archive; give the archive (.tar.gz)")
+    return list(_read(path, downloaded, progress).fine_label_names)
 
 
 def _manifest_location(source: str | Path) -> str:

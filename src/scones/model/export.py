@@ -45,7 +45,7 @@ def publish(
 ) -> Published:
     """Calibrate and export the kept epoch; store model.tar.gz and metrics.png (`seconds`: the job's so far)."""
     model = run.best_model()
-    val_logits = run.logits(run.data.x_val, model)
+    val_logits = run.validation_logits(model)
     temperature = 1.0
     if run.hp.calibrate:
         temperature = fit_temperature(val_logits, run.data.y_val)
@@ -53,7 +53,7 @@ def publish(
     metrics = run.summary(seconds, temperature)
     exported = Exported(model, temperature=temperature, flip=run.hp.test_time_flip, shift=run.hp.test_time_shift).eval()
     onnx_bytes = to_onnx(exported, run.preprocessing.image_shape)
-    sample = run.normalise(run.data.x_val[:64]).contiguous()
+    sample = run.normalise(run.data.validation_head(64)).contiguous()
     verify(onnx_bytes, exported, sample)
     manifest = Manifest(
         classes=run.data.classes,

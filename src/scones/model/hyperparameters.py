@@ -28,6 +28,7 @@ Architecture = Literal["resnet", "airbench"]
 Mix = Literal["none", "mixup", "cutmix"]
 # SageMaker's precision_dtype is float32 or float16 (GPU mixed precision); a CPU's fast half format is bfloat16.
 Precision = Literal["float32", "bfloat16"]
+Loading = Literal["auto", "memory", "stream"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ class Hyperparameters:
     test_time_shift: bool = False  # also average 1-pixel shifted views (inside the ONNX graph)
     calibrate: bool = True  # fit a softmax temperature on the validation channel
     threads: int = 2  # torch threads
+    # memory: decode every image up front (fastest for small images); stream: a loader with workers decodes each
+    # batch as it is needed, memory bounded by the batch; auto: stream when the decoded splits would pass 2 GiB
+    data_loading: Loading = "auto"
+    loader_workers: int = 2  # processes decoding images when streaming
 
     def __post_init__(self) -> None:
         _check(self)
@@ -173,6 +178,7 @@ def _check(h: Hyperparameters) -> None:
         "mini_batch_size": h.mini_batch_size >= 1,
         "width": h.width is None or 1 <= h.width <= 256,
         "threads": h.threads >= 1,
+        "loader_workers": h.loader_workers >= 1,
     }
     for name, ok in positive.items():
         if not ok:

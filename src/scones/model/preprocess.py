@@ -10,7 +10,7 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from scones.data.images import fit as cover_and_crop
 from scones.errors import BadImage
@@ -53,6 +53,8 @@ def decode(
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImage(f"Image refused as a decompression bomb ({exc}); send a smaller image") from exc
+    except UnidentifiedImageError as exc:  # its message shows a BytesIO repr, which helps no one
+        raise BadImage("Body is not a readable image (no known image format); send PNG or JPEG bytes") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise BadImage(f"Body is not a readable image ({exc}); send PNG or JPEG bytes") from exc
     if image.mode not in ("RGB",):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ class Run:
             members=hp.ensemble,
         )
         self.net: Net = build(self.config, hp.seed)
-        self.net.prepare(self.normalise(data.x_train))
+        self.net.prepare(self.normalise(data.init_sample(hp.seed)))
         if pretrained is not None:  # after prepare: airbench's whitening filters come from the weights too
             loaded = load_backbone(self.net, pretrained, hp.pretrained_weights or "pretrained_weights")
             progress.log(f"Transfer learning: {loaded} backbone tensors from {hp.pretrained_weights}, a new head")
@@ -91,10 +92,10 @@ class Run:
         self.net.train()
         order = torch.randperm(len(self.data.y_train), generator=self.generator)
         loss_sum, correct, seen = 0.0, 0, 0
-        for i in range(self.steps_per_epoch):
-            index = order[i * self.batch_size : (i + 1) * self.batch_size]
-            y = self.data.y_train[index]
-            x, target = mix(augment(self.data.x_train[index], self.hp, self.generator), y, self.hp, self.generator)
+        images = self.data.train_batches(order, self.batch_size, self.steps_per_epoch)
+        for i, batch in enumerate(images):
+            y = self.data.y_train[order[i * self.batch_size : (i + 1) * self.batch_size]]
+            x, target = mix(augment(batch, self.hp, self.generator), y, self.hp, self.generator)
             x = self.normalise(x)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.hp.learning_rate * self.schedule(self.step) * group["lr_scale"]
@@ -111,7 +112,7 @@ class Run:
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             self.progress.advance()
-        val_logits = self.logits(self.data.x_val)
+        val_logits = self.validation_logits()
         result = Epoch(
             epoch=epoch,
             train_loss=loss_sum / seen,
@@ -164,15 +165,20 @@ class Run:
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
-    def logits(self, x: torch.Tensor, model: Net | None = None) -> torch.Tensor:
-        """Evaluation logits, averaged over the test-time views the exported graph uses."""
+    def logits(self, x: torch.Tensor | Iterable[torch.Tensor], model: Net | None = None) -> torch.Tensor:
+        """Evaluation logits of images (a tensor, or batches of them), averaged over the exported graph's views."""
         model = model or self.model
         model.eval()
+        chunks = (x[start : start + 256] for start in range(0, len(x), 256)) if isinstance(x, torch.Tensor) else x
         out = []
-        for start in range(0, len(x), 256):
-            batch = self.normalise(x[start : start + 256])
+        for chunk in chunks:
+            batch = self.normalise(chunk)
             out.append(model.classify(tta_embed(model, batch, self.hp.test_time_flip, self.hp.test_time_shift)))
         return torch.cat(out)
+
+    def validation_logits(self, model: Net | None = None) -> torch.Tensor:
+        """`logits` of the validation channel, in order (in memory or streamed)."""
+        return self.logits(self.data.validation_batches(), model)
 
     def _update_ema(self) -> None:
         if self.ema is None:

@@ -39,9 +39,10 @@ class WindowSpec:
     config: MonitorConfig
     labels: dict[str, int] | None = None
     image_size: tuple[int, int] = (32, 32)
+    fit: tuple[str, str] = ("bilinear", "stretch")  # the model's (resize, fit); a model-less baseline: stretch
 
     def builder(self, seed: int | None = None) -> WindowBuilder:
-        return WindowBuilder(self.classes, self.threshold, self.config, self.labels, self.image_size, seed)
+        return WindowBuilder(self.classes, self.threshold, self.config, self.labels, self.image_size, seed, self.fit)
 
 
 def read_window(

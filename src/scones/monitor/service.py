@@ -166,8 +166,7 @@ def _execute(
     base = baselines.load(store, baseline_location)
     labels = load_labels(store, request.labels, base.classes) if request.labels else None
     model = _model(store, base)
-    size = model.image_size if model else (32, 32)
-    spec = WindowSpec(base.classes, float(base.meta["threshold"]), base.config, labels.by_id if labels else None, size)
+    spec = window_spec(base, labels.by_id if labels else None, model)
     clock.lap("prepare")
     window = read_window(store, capture, spec, request.since, request.until, progress)
     if window.read["files"] == 0 and window.read["skipped_files"] == 0:
@@ -213,6 +212,16 @@ class _Stopwatch:
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 3)
         self._last = now
+
+
+def window_spec(base: baselines.Baseline, labels: dict[str, int] | None, model: OnnxModel | None) -> WindowSpec:
+    """What a window is measured against; captured inputs are decoded at the model's size and fitted by its rule."""
+    if model is None:  # no model (baseline without embeddings): the 32x32 stretch older baselines assume
+        return WindowSpec(base.classes, float(base.meta["threshold"]), base.config, labels)
+    pre = model.manifest.preprocessing
+    return WindowSpec(
+        base.classes, float(base.meta["threshold"]), base.config, labels, model.image_size, (pre.resize, pre.fit)
+    )
 
 
 def _model(store: Store, base: baselines.Baseline) -> OnnxModel | None:

@@ -123,12 +123,14 @@ class WindowBuilder:
         labels: Mapping[str, int] | None = None,
         image_size: tuple[int, int] = (32, 32),
         seed: int | None = None,
+        fit: tuple[str, str] = ("bilinear", "stretch"),
     ) -> None:
         self.classes = list(classes)
         self.threshold = threshold
         self.limits = limits
         self.labels = labels or {}
         self.image_size = image_size
+        self.resize, self.fit = fit  # the model's Preprocessing.resize and .fit: inputs are seen as it sees them
         rng = np.random.default_rng(limits.seed if seed is None else seed)
         self.counts = dict.fromkeys(COUNTS, 0)
         self.class_counts = np.zeros(len(self.classes), dtype=np.int64)
@@ -252,7 +254,7 @@ class WindowBuilder:
             if _odd_png_size(record.input, self.image_size):
                 self.counts["odd_size"] += 1
             try:
-                images.append(decode(record.input, self.image_size))
+                images.append(decode(record.input, self.image_size, self.resize, self.fit))
             except BadImage:
                 self.counts["undecodable"] += 1
                 continue

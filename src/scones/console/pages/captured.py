@@ -29,12 +29,20 @@ def _index(request: Request) -> CaptureIndex:
     return index
 
 
-def class_names(request: Request) -> list[str]:
+def classes_by_endpoint(request: Request) -> dict[str, list[str]]:
+    """Each recorded endpoint's class names, from the model it serves (any number, any names)."""
+    found: dict[str, list[str]] = {}
     for record in endpoints.endpoints(settings(request)):
         classes = (record.get("config") or {}).get("classes")
-        if classes:
-            return [str(c) for c in classes]
-    return SEED_CLASSES
+        if classes and record.get("name"):
+            found[str(record["name"])] = [str(c) for c in classes]
+    return found
+
+
+def class_names(request: Request, endpoint: str = "", known: dict[str, list[str]] | None = None) -> list[str]:
+    """The class names of `endpoint`'s model; else of any recorded endpoint; else the seed's two."""
+    known = classes_by_endpoint(request) if known is None else known
+    return known.get(endpoint) or next(iter(known.values()), SEED_CLASSES)
 
 
 def _time(value: str) -> str:
@@ -47,7 +55,8 @@ def captured_page(request: Request) -> Response:
     index = _index(request)
     index.refresh(budget_s=PAGE_BUDGET_S)
     q = request.query_params
-    classes = class_names(request)
+    by_endpoint = classes_by_endpoint(request)
+    classes = class_names(request, q.get("endpoint", ""), by_endpoint)
     predicted = q.get("class", "")
     filters = captured.Filters(
         endpoint=q.get("endpoint", ""),
@@ -64,7 +73,7 @@ def captured_page(request: Request) -> Response:
         p = replace(p, more=False, total=p.offset + len(rows))
     return render(
         request, "captured.html", title="Captured data", section="captured", rows=rows, paging=p,
-        filters=filters, classes=classes, selected_class=predicted, threshold=threshold,
+        filters=filters, classes=classes, by_endpoint=by_endpoint, selected_class=predicted, threshold=threshold,
         endpoints=captured.endpoints(index), summary=captured.summary(index, threshold),
         pending=bool(index.pending_files()),
     )  # fmt: skip
@@ -74,7 +83,7 @@ def captured_record(request: Request) -> Response:
     found = captured.record(_index(request), int(request.path_params["id"]))
     if found is None:
         raise HTTPException(404, "No such captured record")
-    classes = class_names(request)
+    classes = class_names(request, str(found.get("endpoint") or ""))
     probabilities = found["probabilities"] or []
     rows = [(classes[i] if i < len(classes) else f"class {i}", p) for i, p in enumerate(probabilities)]
     return render(request, "captured_record.html", title=f"Captured record {found['id']}", section="captured",
