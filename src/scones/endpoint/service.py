@@ -70,6 +70,8 @@ class EndpointConfig:
             raise ConfigError(f"Variant name {self.variant!r} is not valid: use letters, digits and hyphens")
         if self.workers < 1 or self.max_batch_size < 1:
             raise ConfigError("Endpoint workers and max_batch_size must be at least 1")
+        if self.threads < 0:
+            raise ConfigError(f"Endpoint threads must be 0 (one per core) or more, not {self.threads}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"Port {self.port} is out of range; give 1-65535 (0 picks a free one)")
         self.capture()  # validates the capture settings now, not at the first request
@@ -87,7 +89,7 @@ class InferenceService:
     def __init__(self, artifact: Artifact, config: EndpointConfig, store: Store) -> None:
         self.config = config
         self.manifest = artifact.manifest
-        self.predictor = Predictor(artifact, config.threads)
+        self.predictor = Predictor(artifact, threads=1)  # one ORT thread per batcher lane (see predictor.py)
         capture = config.capture()
         self.capture = CaptureWriter(store, capture, config.name) if capture.percent > 0 else None
         self.metrics = Metrics(config.name, artifact.manifest, self.capture)
