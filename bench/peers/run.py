@@ -12,8 +12,9 @@
   with the probabilities scones gives (same decode, same model).
 - One load generator (`bench/peers/load.py`, its own process) at concurrency 1, 8 and 64;
   each round measures the ceiling, then every server at every concurrency in turn, so the
-  servers alternate. Reported: the median over rounds of req/s, p50 and p99, and the server
-  process tree's CPU seconds per 1,000 requests.
+  servers alternate; each round starts one server later than the one before. Reported: the
+  median over rounds of req/s, p50 and p99, and the server process tree's CPU seconds per
+  1,000 requests.
 - scones serves with capture at 100% (the peers capture nothing), twice: with its defaults
   (`scones`) and as two worker processes of one ORT thread each (`scones-2w`), the layout the
   batching peers use on two cores.
@@ -262,7 +263,10 @@ def compare(args: argparse.Namespace, peers: list[str], workdir: Path) -> dict[s
         for number in range(args.rounds):
             ceilings.append(ceiling(model, images, args.seconds))
             print(f"round {number + 1}: ceiling {ceilings[-1]:.0f} images/s", flush=True)
-            for name, (port, process) in servers.items():
+            order = list(servers)  # each round starts one server later, so none is always first after the ceiling
+            order = order[number % len(order) :] + order[: number % len(order)]
+            for name in order:
+                port, process = servers[name]
                 for concurrency in LEVELS:
                     before = tree_cpu_seconds(process.pid)
                     result = load_once(port, *routes[name], concurrency, args.seconds)
