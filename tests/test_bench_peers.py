@@ -5,8 +5,10 @@ workers, and the load generator measures a real server over HTTP (the comparison
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.server
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -73,8 +75,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
-        # a PNG raw or in a form, or base64 in JSON: anything else is a bad request
-        answer = b"[0.25, 0.75]" if b"\x89PNG" in body or b'"image"' in body else b"bad"
+        # a PNG raw or in a form, or base64 in JSON (LitServe's or the V2 protocol's): anything else is a bad request
+        answer = b"[0.25, 0.75]" if _png_in(body) else b"bad"
         self.send_response(200 if answer != b"bad" else 400)
         self.send_header("content-length", str(len(answer)))
         self.end_headers()
@@ -82,6 +84,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def _png_in(body: bytes) -> bool:
+    if b"\x89PNG" in body:
+        return True
+    try:
+        data = json.loads(body)
+        encoded = data["image"] if "image" in data else data["inputs"][0]["data"][0]
+        return base64.b64decode(encoded).startswith(b"\x89PNG")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
 
 
 @pytest.fixture
@@ -94,7 +107,7 @@ def server() -> Iterator[int]:
     httpd.server_close()
 
 
-@pytest.mark.parametrize("body", ["png", "json-b64", "multipart"])
+@pytest.mark.parametrize("body", ["png", "json-b64", "v2-json", "multipart"])
 def test_the_load_generator_counts_answers_and_latencies_from_a_real_server(server: int, body: str) -> None:
     load = bench_module("load")
     result = asyncio.run(load.load(server, "/invocations", body, 4, 0.5))

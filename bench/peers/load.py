@@ -1,10 +1,11 @@
 """One load generator for every server: keep-alive HTTP/1.1 clients on asyncio, one per concurrent client.
 
-    python load.py --port P --path /invocations --body png|json-b64|multipart --concurrency C --seconds S
+    python load.py --port P --path /invocations --body png|json-b64|v2-json|multipart --concurrency C --seconds S
 
 The same request loop as stage 2b's (bench/endpoint_bench.py); the body is the raw PNG
 (`image/png`) or, for a peer that does not read raw bodies, the same PNG as
-`{"image": "<base64>"}` (`json-b64`) or as the one file of form field `images` (`multipart`).
+`{"image": "<base64>"}` (`json-b64`), as one base64 `BYTES` element of a V2 inference request
+(`v2-json`), or as the one file of form field `images` (`multipart`).
 Prints one JSON line: requests, errors, rps, p50_ms, p99_ms (after a 0.5 s warm-up).
 """
 
@@ -33,6 +34,10 @@ def encode(image: bytes, body: str) -> tuple[bytes, str]:
         return image, "image/png"
     if body == "json-b64":
         return json.dumps({"image": base64.b64encode(image).decode()}).encode(), "application/json"
+    if body == "v2-json":  # the V2 inference protocol: one BYTES element, base64 (MLServer)
+        tensor = {"name": "image", "shape": [1], "datatype": "BYTES", "parameters": {"content_type": "base64"},
+                  "data": [base64.b64encode(image).decode()]}  # fmt: skip
+        return json.dumps({"inputs": [tensor]}).encode(), "application/json"
     part = (
         f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="images"; filename="image.png"\r\n'
         "content-type: image/png\r\n\r\n"
@@ -101,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/invocations")
-    parser.add_argument("--body", choices=("png", "json-b64", "multipart"), default="png")
+    parser.add_argument("--body", choices=("png", "json-b64", "v2-json", "multipart"), default="png")
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--seconds", type=float, required=True)
     args = parser.parse_args()

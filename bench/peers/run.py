@@ -12,8 +12,9 @@
   with the probabilities scones gives (same decode, same model).
 - One load generator (`bench/peers/load.py`, its own process) at concurrency 1, 8 and 64;
   each round measures the ceiling, then every server at every concurrency in turn, so the
-  servers alternate. Reported: the median over rounds of req/s, p50 and p99, and the server
-  process tree's CPU seconds per 1,000 requests.
+  servers alternate; each round starts one server later than the one before. Reported: the
+  median over rounds of req/s, p50 and p99, and the server process tree's CPU seconds per
+  1,000 requests.
 - scones serves with capture at 100% (the peers capture nothing), twice: with its defaults
   (`scones`) and as two worker processes of one ORT thread each (`scones-2w`), the layout the
   batching peers use on two cores.
@@ -54,6 +55,9 @@ PEERS: dict[str, tuple[list[str], str, str]] = {
     "fastapi": (["fastapi", "uvicorn[standard]"], "/invocations", "png"),
     "litserve": (["litserve"], "/predict", "json-b64"),
     "bentoml": (["bentoml"], "/invocations", "multipart"),
+    "ray": (["ray[serve]"], "/invocations", "png"),
+    # uvloop 0.22 made MLServer 1.7's inference workers fail at start (no current event loop)
+    "mlserver": (["mlserver", "uvloop<0.22"], "/v2/models/classifier/infer", "v2-json"),
 }
 # scones twice: its defaults, and two worker processes of one ORT thread each (the peers' layout)
 SCONES = {"scones": [], "scones-2w": ["--workers", "2", "--threads", "1"]}
@@ -125,7 +129,10 @@ def ask(port: int, path: str, body: str, image: bytes, timeout: float = 5) -> li
     data, kind = encode(image, body)
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, headers={"content-type": kind})
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
-        return [float(v) for v in np.ravel(json.loads(response.read()))]
+        answer = json.loads(response.read())
+    if isinstance(answer, dict) and "outputs" in answer:  # a V2 inference response (MLServer)
+        answer = answer["outputs"][0]["data"]
+    return [float(v) for v in np.ravel(answer)]
 
 
 def wait_ready(
@@ -142,8 +149,8 @@ def wait_ready(
     raise SystemExit(f"{name} did not answer within 180 s")
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """user + system CPU seconds of a process and all its descendants, from /proc."""
+def _processes() -> tuple[dict[int, int], dict[int, float]]:
+    """Every process's parent and user + system CPU seconds, from /proc."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -156,12 +163,23 @@ def tree_cpu_seconds(root: int) -> float:
             continue
         parents[int(entry)] = int(fields[1])
         times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total, frontier = 0.0, [root]
+    return parents, times
+
+
+def tree(root: int, parents: dict[int, int]) -> list[int]:
+    """A process and all its descendants."""
+    found, frontier = [], [root]
     while frontier:
         pid = frontier.pop()
-        total += times.get(pid, 0.0)
+        found.append(pid)
         frontier += [child for child, parent in parents.items() if parent == pid]
-    return total
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """user + system CPU seconds of a process and all its descendants, from /proc."""
+    parents, times = _processes()
+    return sum(times.get(pid, 0.0) for pid in tree(root, parents))
 
 
 def load_once(port: int, path: str, body: str, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -245,7 +263,10 @@ def compare(args: argparse.Namespace, peers: list[str], workdir: Path) -> dict[s
         for number in range(args.rounds):
             ceilings.append(ceiling(model, images, args.seconds))
             print(f"round {number + 1}: ceiling {ceilings[-1]:.0f} images/s", flush=True)
-            for name, (port, process) in servers.items():
+            order = list(servers)  # each round starts one server later, so none is always first after the ceiling
+            order = order[number % len(order) :] + order[: number % len(order)]
+            for name in order:
+                port, process = servers[name]
                 for concurrency in LEVELS:
                     before = tree_cpu_seconds(process.pid)
                     result = load_once(port, *routes[name], concurrency, args.seconds)
@@ -261,7 +282,12 @@ def compare(args: argparse.Namespace, peers: list[str], workdir: Path) -> dict[s
 
 
 def stop(servers: Any) -> None:
-    """Stop each server with its whole process group: peers fork workers that outlive a lone SIGTERM."""
+    """Stop each server with its whole process group, then whatever of its tree is left.
+
+    Peers fork workers that outlive a lone SIGTERM, and Ray starts its actors in their own groups.
+    """
+    parents, _ = _processes()
+    trees = {process.pid: tree(process.pid, parents) for _, process in servers}
     for _, process in servers:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -272,6 +298,9 @@ def stop(servers: Any) -> None:
             pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        for pid in trees[process.pid][1:]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def summarise(ceilings: list[float], runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any]:

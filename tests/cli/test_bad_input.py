@@ -237,6 +237,8 @@ CASES: list[Case] = [
          "--model s3://scones/../../etc/passwd", "Refused object key '../../etc/passwd'"),
     Case("serve-port-range", ["serve", "--model", f"{T}/model.tar.gz", "--port", "70000"], "--port 70000",
          "Port 70000 is out of range"),
+    Case("serve-threads-negative", ["serve", "--model", f"{T}/model.tar.gz", "--threads", "-1"], "--threads -1",
+         "threads must be 0 (one per core) or more"),
     Case("serve-port-text", ["serve", "--model", f"{T}/model.tar.gz", "--port", "eighty"], "--port eighty",
          "Invalid value for '--port'", outcome="usage"),
     Case("serve-token-file-missing", ["serve", "--model", f"{T}/model.tar.gz", "--auth-token-file", f"{T}/nope"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -48,6 +49,32 @@ def test_batcher_groups_concurrent_requests_and_keeps_their_order() -> None:
     for color, result in zip(colors, results, strict=True):
         assert int(np.argmax(result)) == (0 if color[0] == 200 else 1)
     assert sum(sizes) == 40 and max(sizes) <= 8 and len(sizes) < 40
+
+
+def test_batcher_runs_one_lane_per_core_by_default_and_lanes_share_the_work() -> None:
+    import threading
+
+    assert BatchConfig().lanes() == usable_cores() and BatchConfig(threads=3).lanes() == 3
+    names: set[str] = set()
+    predictor = Predictor(tiny_artifact(), threads=1)
+    slow_predict = predictor.predict_images
+
+    def predict_images(batch: np.ndarray) -> np.ndarray:
+        names.add(threading.current_thread().name)
+        time.sleep(0.02)  # long enough that the other lane takes the next batch meanwhile
+        return slow_predict(batch)
+
+    predictor.predict_images = predict_images  # type: ignore[method-assign]
+    batcher = Batcher(predictor, BatchConfig(max_batch_size=2, max_wait_ms=0, threads=2))
+
+    async def run() -> list[np.ndarray]:
+        return list(await asyncio.gather(*[batcher.predict(images((200, 30, 30))[0]) for _ in range(12)]))
+
+    results = asyncio.run(run())
+    batcher.close()
+    assert all(int(np.argmax(r)) == 0 for r in results)
+    assert names == {"scones-batcher-0", "scones-batcher-1"}
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("scones-batcher")]
 
 
 def test_batcher_refuses_work_after_close() -> None:

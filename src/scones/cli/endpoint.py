@@ -105,7 +105,7 @@ def serve_command(
     ] = None,
     max_batch_size: Annotated[int | None, typer.Option(help="Most images per model run (default 8).")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="Longest a batch waits for more (default 2 ms).")] = None,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime threads (default: one per core).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Inference threads (default: one per core).")] = None,
     auth_token: _Token = None,
     auth_token_file: _TokenFile = None,
     shadow: _Shadow = None,

@@ -83,6 +83,8 @@ class EndpointConfig:
             raise ConfigError("Scaling needs both --max-workers N and --target-invocations-per-worker R (> 0)")
         if self.scale_out_seconds <= 0 or self.scale_in_seconds <= 0:
             raise ConfigError("--scale-out-seconds and --scale-in-seconds must be more than 0")
+        if self.threads < 0:
+            raise ConfigError(f"Endpoint threads must be 0 (one per core) or more, not {self.threads}")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"Port {self.port} is out of range; give 1-65535 (0 picks a free one)")
         self.capture()  # validates the capture settings now, not at the first request
@@ -100,7 +102,7 @@ class InferenceService:
     def __init__(self, artifact: Artifact, config: EndpointConfig, store: Store) -> None:
         self.config = config
         self.manifest = artifact.manifest
-        self.predictor = Predictor(artifact, config.threads)
+        self.predictor = Predictor(artifact, threads=1)  # one ORT thread per batcher lane (see predictor.py)
         capture = config.capture()
         self.capture = CaptureWriter(store, capture, config.name) if capture.percent > 0 else None
         self.metrics = Metrics(config.name, artifact.manifest, self.capture)
