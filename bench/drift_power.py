@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+SCRATCH = REPO / "bench" / "results"
 ARCHIVE = REPO.parent / "shared" / "data" / "cifar-100-python-bike-moto-dev.tar.gz"
 SIZES = (50, 100, 200, 500)
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -314,6 +315,17 @@ def trials(names: list[tuple[str, int]], n_images: int, params: dict[str, Any]) 
     return out
 
 
+def round_robin(plan: list[Trial]) -> list[int]:
+    """Trial indices with every cell (shift, severity, size) advancing at the same pace, in proportion
+    to its windows: a run cut short by its time budget has the same share of each cell done (the
+    same order for every detector)."""
+    cells: dict[tuple[str, int, int], list[int]] = {}
+    for i, t in enumerate(plan):
+        cells.setdefault((t.shift, t.severity, t.size), []).append(i)
+    paced = [((j + 0.5) / len(q), i) for q in cells.values() for j, i in enumerate(q)]
+    return [i for _, i in sorted(paced)]
+
+
 # --- scones ----------------------------------------------------------------------------------
 
 
@@ -412,6 +424,27 @@ def measure(
     return data, info
 
 
+def cached_measure(
+    model_path: str | None, severities: tuple[int, ...], seed: int
+) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """`measure`, kept in bench/results/ for the same model, severities and seed (ONNX on ~70,000
+    images takes minutes on a loaded machine); also the file the peers' process reads."""
+    import hashlib
+
+    key = hashlib.sha256(Path(model_path).read_bytes() if model_path else b"tiny").hexdigest()[:12]
+    path = SCRATCH / f"drift_power_inputs-{key}-{''.join(map(str, severities))}-{seed}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in ("probs", "embeddings", "features")}
+            info = json.loads(str(npz["info"]))
+        info["names"] = [tuple(n) for n in info["names"]]
+        return data, info, path
+    data, info = measure(model_path, severities, seed)
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **data, info=json.dumps(info))
+    return data, info, path
+
+
 # --- peers (run in their own venv: `--peer-worker`) ------------------------------------------
 
 
@@ -429,32 +462,37 @@ def peer_worker(data_path: Path, out_path: Path) -> None:
     from alibi_detect.cd import KSDrift, MMDDrift
     from evidently.legacy.metrics.data_drift.embedding_drift_methods import model as evidently_model
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # scones' loop runs beside it on the other core
     with np.load(data_path, allow_pickle=False) as npz:
         data = {k: npz[k] for k in npz.files}
-    params = json.loads(str(data.pop("params")))
+    params = json.loads(out_path.with_suffix(".params").read_text())
     names = [tuple(n) for n in params["names"]]
     plan = trials(names, data["probs"].shape[1], params)  # type: ignore[arg-type]
     evidently = evidently_model()  # its default: a domain classifier, drift when ROC AUC > 0.55
-    results: dict[str, list[tuple[float, float]]] = {"alibi_mmd": [], "alibi_ks_softmax": [], "evidently": []}
-    for i, trial in enumerate(plan):
+    results: dict[str, dict[int, tuple[float, float]]] = {"alibi_mmd": {}, "alibi_ks_softmax": {}, "evidently": {}}
+    started = time.perf_counter()
+    for done, i in enumerate(round_robin(plan)):
+        if time.perf_counter() - started > params["budget"]:
+            break
+        trial = plan[i]
         ref_e, ref_p = data["embeddings"][0, trial.reference], data["probs"][0, trial.reference]
         win_e = data["embeddings"][trial.variant, trial.window]
         win_p = data["probs"][trial.variant, trial.window]
         t = time.perf_counter()
-        mmd = MMDDrift(ref_e, backend="pytorch", p_val=0.01)  # its defaults otherwise (100 permutations)
-        p = float(mmd.predict(win_e)["data"]["p_val"])
-        results["alibi_mmd"].append((p, time.perf_counter() - t))
-        t = time.perf_counter()
         ks = KSDrift(ref_p, p_val=0.01)  # Bonferroni over the softmax outputs, its default
         p_vals = np.asarray(ks.predict(win_p, return_p_val=True)["data"]["p_val"])
-        results["alibi_ks_softmax"].append((float(min(1.0, p_vals.min() * len(p_vals))), time.perf_counter() - t))
+        results["alibi_ks_softmax"][i] = (float(min(1.0, p_vals.min() * len(p_vals))), time.perf_counter() - t)
         t = time.perf_counter()
         columns = [f"e{j}" for j in range(ref_e.shape[1])]
         score, _, _ = evidently(pd.DataFrame(win_e, columns=columns), pd.DataFrame(ref_e, columns=columns))
-        results["evidently"].append((float(score), time.perf_counter() - t))
-        if i % 200 == 0:
-            print(f"  peers: {i}/{len(plan)} windows", file=sys.stderr, flush=True)
+        results["evidently"][i] = (float(score), time.perf_counter() - t)
+        t = time.perf_counter()
+        mmd = MMDDrift(ref_e, backend="pytorch", p_val=0.01)  # its defaults otherwise (100 permutations)
+        p = float(mmd.predict(win_e)["data"]["p_val"])
+        results["alibi_mmd"][i] = (p, time.perf_counter() - t)
+        if done % 50 == 0:
+            print(f"  peers: {done}/{len(plan)} windows", file=sys.stderr, flush=True)
+            out_path.write_text(json.dumps(results))
     out_path.write_text(json.dumps(results))
 
 
@@ -491,8 +529,14 @@ def fires(kind: str, threshold: float, scores: np.ndarray) -> np.ndarray:
 
 
 def smallest_window(rates: dict[int, float], goal: float = 0.9) -> int | None:
-    hits = [size for size, rate in sorted(rates.items()) if rate >= goal]
+    hits = [size for size, rate in sorted(rates.items()) if rate >= goal]  # NaN (not run) is never a hit
     return hits[0] if hits else None
+
+
+def _rate(fired: np.ndarray) -> dict[str, float]:
+    """Share of the windows that ran (NaN: cut by the time budget) that raised drift."""
+    ran = fired[~np.isnan(fired)]
+    return {"rate": float(ran.mean()) if len(ran) else float("nan"), "n": int(len(ran))}
 
 
 def summarise(plan: list[Trial], verdicts: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, Any]:
@@ -502,20 +546,18 @@ def summarise(plan: list[Trial], verdicts: dict[str, np.ndarray], params: dict[s
     severity = np.asarray([t.severity for t in plan])
     size = np.asarray([t.size for t in plan])
     for name, fired in verdicts.items():
-        summary["false_alarms"][name] = {
-            str(n): float(fired[(shift == "none") & (size == n)].mean()) for n in params["sizes"]
-        }
-        table: dict[str, dict[str, dict[str, float]]] = {}
+        summary["false_alarms"][name] = {str(n): _rate(fired[(shift == "none") & (size == n)]) for n in params["sizes"]}
+        table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
         for s in ALL_SHIFTS:
             table[s] = {}
             for v in params["severities"]:
                 table[s][str(v)] = {
-                    str(n): float(fired[(shift == s) & (severity == v) & (size == n)].mean()) for n in params["sizes"]
+                    str(n): _rate(fired[(shift == s) & (severity == v) & (size == n)]) for n in params["sizes"]
                 }
         summary["detection"][name] = table
         if 3 in params["severities"]:
             summary["smallest_window_s3"][name] = {
-                s: smallest_window({n: table[s]["3"][str(n)] for n in params["sizes"]}) for s in ALL_SHIFTS
+                s: smallest_window({n: table[s]["3"][str(n)]["rate"] for n in params["sizes"]}) for s in ALL_SHIFTS
             }
     return summary
 
@@ -531,16 +573,21 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=REPO / "bench" / ".venvs" / "drift")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--severities", default="1,2,3,4,5", help="comma-separated, of 1-5")
+    parser.add_argument(
+        "--budget", type=float, default=float("inf"), help="seconds per detector loop (windows in turn)"
+    )
     parser.add_argument("--peer-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer_worker:
         peer_worker(*args.peer_worker)
         return
     sys.path.insert(0, str(REPO))
-    severities = (1, 3, 5) if args.quick else SEVERITIES
+    severities = (1, 3, 5) if args.quick else tuple(int(v) for v in args.severities.split(","))
     windows, nulls = (5, 50) if args.quick else (args.windows, args.nulls)
-    data, info = measure(args.model, severities, args.seed)
+    data, info, inputs = cached_measure(args.model, severities, args.seed)
     params = {
+        "budget": args.budget,
         "seed": args.seed,
         "sizes": list(SIZES),
         "severities": list(severities),
@@ -557,31 +604,32 @@ def main() -> None:
     )
     verdicts: dict[str, np.ndarray] = {}
     seconds: dict[str, list[float]] = {"scones": []}
-    scratch = REPO / "bench" / "results"
-    scratch.mkdir(parents=True, exist_ok=True)
     peers_run = None
+    out_path = SCRATCH / "drift_power_peers.json"
     if not args.no_peers:  # the peers run in their own process beside scones' loop
         python = ensure_venv(args.venv)
-        data_path, out_path = scratch / "drift_power_inputs.npz", scratch / "drift_power_peers.json"
-        np.savez(data_path, probs=data["probs"], embeddings=data["embeddings"], params=json.dumps(params))
-        peers_run = subprocess.Popen([str(python), __file__, "--peer-worker", str(data_path), str(out_path)])
-    fired, details = [], []
-    for i, trial in enumerate(plan):
+        out_path.unlink(missing_ok=True)
+        out_path.with_suffix(".params").write_text(json.dumps(params))
+        peers_run = subprocess.Popen([str(python), __file__, "--peer-worker", str(inputs), str(out_path)])
+    fired = np.full(len(plan), np.nan)
+    details: dict[int, list[Any]] = {}
+    started = time.perf_counter()
+    for done, i in enumerate(round_robin(plan)):
+        if time.perf_counter() - started > args.budget:
+            break
         t = time.perf_counter()
-        results = scones_checks(data, trial, info["classes"])
+        results = scones_checks(data, plan[i], info["classes"])
         seconds["scones"].append(time.perf_counter() - t)
-        fired.append(any(r.violated for r in results))
-        details.append(
-            [
-                [f"{r.check_type}:{r.feature_name}", r.p_value, r.statistic, r.violated]
-                for r in results
-                if r.p_value is not None
-            ]
-        )
-        if i % 200 == 0:
-            print(f"  scones: {i}/{len(plan)} windows", file=sys.stderr, flush=True)
-    verdicts["scones"] = np.asarray(fired)
-    (scratch / "drift_power_scones.json").write_text(json.dumps(details))  # per check, for analysis
+        fired[i] = any(r.violated for r in results)
+        details[i] = [
+            [f"{r.check_type}:{r.feature_name}", r.p_value, r.statistic, r.violated]
+            for r in results
+            if r.p_value is not None
+        ]
+        if done % 100 == 0:
+            print(f"  scones: {done}/{len(plan)} windows", file=sys.stderr, flush=True)
+    verdicts["scones"] = fired
+    (SCRATCH / "drift_power_scones.json").write_text(json.dumps(details))  # per check, for analysis
     thresholds: dict[str, float] = {}
     if peers_run is not None:
         if peers_run.wait() != 0:
@@ -589,13 +637,16 @@ def main() -> None:
         peers = json.loads(out_path.read_text())
         null = np.asarray([t.shift == "none" for t in plan])
         for name, rows in peers.items():
-            scores = np.asarray([r[0] for r in rows])
-            seconds[name] = [r[1] for r in rows]
+            scores = np.full(len(plan), np.nan)
+            for i, (score, took) in rows.items():
+                scores[int(i)] = score
+                seconds.setdefault(name, []).append(took)
             kind, default = PEERS[name]
-            # calibrated per window size: a user picks the threshold for the window they run
-            decided = np.zeros(len(plan), dtype=bool)
-            for n in SIZES:
-                at = np.asarray([t.size == n for t in plan])
+            decided = np.full(len(plan), np.nan)
+            for n in SIZES:  # calibrated per window size: a user sets the threshold for the window they run
+                at = np.asarray([t.size == n for t in plan]) & ~np.isnan(scores)
+                if not (null & at).any():
+                    continue
                 thresholds[f"{name}@{n}"] = calibrate(kind, default, scores[null & at])
                 decided[at] = fires(kind, thresholds[f"{name}@{n}"], scores[at])
             verdicts[name] = decided
@@ -613,22 +664,24 @@ def main() -> None:
         print(json.dumps(summary))
 
 
+def _pct(cell: dict[str, float]) -> str:
+    return "  -" if cell["n"] == 0 else f"{cell['rate'] * 100:3.0f}"
+
+
 def report(summary: dict[str, Any], detectors: list[str], params: dict[str, Any]) -> None:
     sizes = params["sizes"]
     print("\nfalse alarms per run (same-distribution windows):")
     for d in detectors:
-        rates = ", ".join(f"n={n}: {summary['false_alarms'][d][str(n)]:.1%}" for n in sizes)
-        print(f"  {d:>18}  {rates}")
+        cells = summary["false_alarms"][d]
+        print(f"  {d:>18}  " + ", ".join(f"n={n}: {_pct(cells[str(n)])}% of {cells[str(n)]['n']}" for n in sizes))
     print("\nseconds per run (median, p10-p90):")
     for d, s in summary["seconds_per_run"].items():
         print(f"  {d:>18}  {s['median']:.3f} ({s['p10']:.3f}-{s['p90']:.3f})")
-    print("\ndetection rate (windows of " + "/".join(map(str, sizes)) + ")")
+    print("\ndetection rate, % (windows of " + "/".join(map(str, sizes)) + ")")
     print(f"{'shift':>15} sev  " + "  ".join(f"{d:>19}" for d in detectors))
     for s in ALL_SHIFTS:
         for v in params["severities"]:
-            cells = [
-                "/".join(f"{summary['detection'][d][s][str(v)][str(n)] * 100:3.0f}" for n in sizes) for d in detectors
-            ]
+            cells = ["/".join(_pct(summary["detection"][d][s][str(v)][str(n)]) for n in sizes) for d in detectors]
             print(f"{s:>15} {v:>3}  " + "  ".join(f"{c:>19}" for c in cells))
     if summary["smallest_window_s3"]:
         print("\nsmallest window catching severity 3 in >= 90% of windows:")
