@@ -562,6 +562,33 @@ def summarise(plan: list[Trial], verdicts: dict[str, np.ndarray], params: dict[s
     return summary
 
 
+def scones_loop(
+    data: dict[str, np.ndarray], info: dict[str, Any], plan: list[Trial], budget: float, seconds: list[float]
+) -> np.ndarray:
+    """scones on every window in turn until the budget: verdicts (NaN: not run); every check's
+    p-value and effect go to bench/results/drift_power_scones.json for analysis and --reuse."""
+    fired = np.full(len(plan), np.nan)
+    details: dict[int, list[Any]] = {}
+    started = time.perf_counter()
+    for done, i in enumerate(round_robin(plan)):
+        if time.perf_counter() - started > budget:
+            break
+        t = time.perf_counter()
+        results = scones_checks(data, plan[i], info["classes"])
+        seconds.append(time.perf_counter() - t)
+        fired[i] = any(r.violated for r in results)
+        details[i] = [
+            [f"{r.check_type}:{r.feature_name}", r.p_value, r.statistic, r.violated]
+            for r in results
+            if r.p_value is not None
+        ]
+        if done % 100 == 0:
+            print(f"  scones: {done}/{len(plan)} windows", file=sys.stderr, flush=True)
+            (SCRATCH / "drift_power_scones.json").write_text(json.dumps({"checks": details, "seconds": seconds}))
+    (SCRATCH / "drift_power_scones.json").write_text(json.dumps({"checks": details, "seconds": seconds}))
+    return fired
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model.tar.gz of a `scones train` (default: the tiny test model)")
@@ -573,6 +600,7 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=REPO / "bench" / ".venvs" / "drift")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="report the windows of the last run (bench/results/)")
     parser.add_argument("--severities", default="1,2,3,4,5", help="comma-separated, of 1-5")
     parser.add_argument(
         "--budget", type=float, default=float("inf"), help="seconds per detector loop (windows in turn)"
@@ -606,33 +634,24 @@ def main() -> None:
     seconds: dict[str, list[float]] = {"scones": []}
     peers_run = None
     out_path = SCRATCH / "drift_power_peers.json"
-    if not args.no_peers:  # the peers run in their own process beside scones' loop
+    if not args.reuse:  # the windows' definition, for the peers' process
+        out_path.with_suffix(".params").write_text(json.dumps(params))
+    if not (args.no_peers or args.reuse):  # the peers run in their own process beside scones' loop
         python = ensure_venv(args.venv)
         out_path.unlink(missing_ok=True)
-        out_path.with_suffix(".params").write_text(json.dumps(params))
         peers_run = subprocess.Popen([str(python), __file__, "--peer-worker", str(inputs), str(out_path)])
-    fired = np.full(len(plan), np.nan)
-    details: dict[int, list[Any]] = {}
-    started = time.perf_counter()
-    for done, i in enumerate(round_robin(plan)):
-        if time.perf_counter() - started > args.budget:
-            break
-        t = time.perf_counter()
-        results = scones_checks(data, plan[i], info["classes"])
-        seconds["scones"].append(time.perf_counter() - t)
-        fired[i] = any(r.violated for r in results)
-        details[i] = [
-            [f"{r.check_type}:{r.feature_name}", r.p_value, r.statistic, r.violated]
-            for r in results
-            if r.p_value is not None
-        ]
-        if done % 100 == 0:
-            print(f"  scones: {done}/{len(plan)} windows", file=sys.stderr, flush=True)
+    if args.reuse:
+        saved = json.loads((SCRATCH / "drift_power_scones.json").read_text())
+        fired = np.full(len(plan), np.nan)
+        for i, row in saved["checks"].items():
+            fired[int(i)] = any(check[3] for check in row)
+        seconds["scones"] = saved["seconds"]
+    else:
+        fired = scones_loop(data, info, plan, args.budget, seconds["scones"])
     verdicts["scones"] = fired
-    (SCRATCH / "drift_power_scones.json").write_text(json.dumps(details))  # per check, for analysis
     thresholds: dict[str, float] = {}
-    if peers_run is not None:
-        if peers_run.wait() != 0:
+    if peers_run is not None or (args.reuse and out_path.is_file()):
+        if peers_run is not None and peers_run.wait() != 0:
             raise SystemExit("the peers' process failed (see above)")
         peers = json.loads(out_path.read_text())
         null = np.asarray([t.shift == "none" for t in plan])
