@@ -1,0 +1,65 @@
+"""bench/drift_power.py's core, scones only (no peers' venv): shifted windows are reported, windows
+of the baseline's own distribution are not, and a peer's calibration keeps its false alarms at 1%."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "drift_power.py"
+
+
+def drift_power() -> ModuleType:
+    """The script as a module (registered first: its dataclass looks its module up)."""
+    if "drift_power" in sys.modules:
+        return sys.modules["drift_power"]
+    spec = importlib.util.spec_from_file_location("drift_power", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["drift_power"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_strong_shifts_are_detected_and_same_distribution_windows_are_not(dev_archive: Path) -> None:
+    bench = drift_power()
+    # the tiny test model (embedding: channel means); 300 dev images, two shifts at severity 5
+    data, info = bench.measure(None, (5,), 0, ("gaussian_blur", "grayscale"), 300)
+    assert data["embeddings"].shape[:2] == (info["variants"], 300) == (4, 300)
+    params = {"seed": 1, "sizes": [100], "severities": [5], "windows": 2, "nulls": 4, "reference": 150}
+    plan = bench.trials(info["names"], info["images"], params)
+    assert sorted({t.shift for t in plan}) == ["gaussian_blur", "grayscale", "none", "other_objects"]
+    for trial in plan:
+        assert not set(trial.reference) & set(trial.window)  # a window's images are never in its baseline
+    verdicts = {t.shift: [] for t in plan}
+    for trial in plan:
+        verdicts[trial.shift].append(bench.scones_detects(data, trial, info["classes"]))
+    assert verdicts["none"] == [False] * 4
+    assert verdicts["gaussian_blur"] == verdicts["grayscale"] == verdicts["other_objects"] == [True] * 2
+
+
+def test_shifts_change_images_more_with_severity() -> None:
+    bench = drift_power()
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.2, 0.8, (4, 32, 32, 3))
+    for name, shift in bench.SHIFTS.items():
+        changes = [np.abs(np.clip(shift(images, s, np.random.default_rng(1)), 0, 1) - images).mean() for s in (1, 5)]
+        assert 0 < changes[0] < changes[1], name
+
+
+def test_calibration_keeps_false_alarms_at_one_percent() -> None:
+    bench = drift_power()
+    uniform = np.linspace(0.001, 1, 200)  # p-values of a valid test: 2 of 200 below 0.01
+    assert bench.calibrate("p", 0.01, uniform) == 0.01
+    liberal = np.concatenate([np.full(20, 1e-4), uniform[20:]])  # 20 of 200 would fire at 0.01
+    threshold = bench.calibrate("p", 0.01, liberal)
+    assert threshold < 0.01 and bench.fires("p", threshold, liberal).mean() <= 0.01
+    scores = np.concatenate([np.full(10, 0.9), np.full(190, 0.5)])  # a score that fires above 0.55
+    threshold = bench.calibrate("score", 0.55, scores)
+    assert threshold == 0.9 and bench.fires("score", threshold, scores).sum() == 0
+    assert bench.smallest_window({50: 0.4, 100: 0.9, 200: 1.0}) == 100
+    assert bench.smallest_window({50: 0.1, 500: 0.8}) is None
