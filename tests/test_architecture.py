@@ -9,7 +9,20 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "scones"
 # Stages in the order data flows; a module may import its own stage and those before it.
-ORDER = ["data", "model", "endpoint", "functions", "workflow", "monitor", "review", "loop", "console", "aws", "localaws", "cli"]
+ORDER = [
+    "data",
+    "model",
+    "endpoint",
+    "functions",
+    "workflow",
+    "monitor",
+    "review",
+    "loop",
+    "console",
+    "aws",
+    "localaws",
+    "cli",
+]
 CORE = {"scones", "scones.errors", "scones.keys", "scones.config", "scones.progress", "scones.state", "scones.storage"}
 # The Lambda functions ship as zips with boto3 and the standard library only; these scones
 # modules are themselves standard-library only, so the zips bundle them.
