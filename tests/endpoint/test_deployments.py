@@ -229,3 +229,48 @@ def test_a_deployment_killed_mid_way_is_rolled_back_by_the_next_command(
     assert [v["name"] for v in registry.describe(settings, NAME).config["variants"]] == ["AllTraffic"]
     assert {a.variant for a in traffic.since(recovered)} == {"AllTraffic"}
     assert deployments.recover(settings, NAME) == []  # resolved once
+
+
+@pytest.mark.slow
+def test_the_monitor_trigger_runs_the_monitor_on_the_candidates_captured_window(
+    settings: Settings, tmp_path: Path, model_file: Path
+) -> None:
+    """The real monitor (baseline from staged images, a recorded run on the candidate's own captures):
+    more violations than allowed roll back with the run's figures; a high enough allowance completes."""
+    from scones.monitor import runs
+    from scones.monitor.deployment_check import monitor_check
+    from scones.monitor.service import BaselineRequest, make_baseline
+    from scones.storage import Store
+    from tests.helpers import png_bytes
+
+    store = Store(settings)
+    colours = [(230, 20, 20), (20, 20, 230), (200, 40, 30), (30, 40, 210), (128, 128, 128), (220, 30, 60)]
+    for split in ("train", "test"):
+        lines = []
+        for i, colour in enumerate(colours):
+            store.put(settings.bucket, f"data/{split}/c{i}.png", png_bytes(colour))
+            lines.append(f"{i}\t{int(colour[2] > colour[0])}\tc{i}.png\n")
+        store.put(settings.bucket, f"data/{split}.lst", "".join(lines).encode())
+    config = endpoint_config(settings, name=NAME, port=0, workers=1, capture_percent=100)
+    url = registry.deploy(settings, config, str(model_file), timeout=60).url
+    try:
+        make_baseline(settings, store, BaselineRequest(endpoint=NAME))
+        quiet = Triggers(min_requests=10, compare_share=0.0, max_low_confidence_increase=1.0)
+        strategy = Strategy("canary", 25, interval_seconds=3, bake_seconds=1, poll_seconds=0.5)
+        swapped = model(tmp_path / "swapped.tar.gz", -8.0)  # every red image now "motorcycle"
+        with Traffic(url, clients=8) as traffic:
+            traffic.wait_for(20)
+            strict = monitor_check(settings, NAME, 0, settle_seconds=6)
+            done = deploy_model(settings, NAME, swapped, strategy, quiet, checks=[strict])
+            lenient = monitor_check(settings, NAME, 99, settle_seconds=6)
+            completed = deploy_model(settings, NAME, swapped, strategy, quiet, checks=[lenient])
+        assert traffic.failures == []
+    finally:
+        registry.delete(settings, NAME)
+    assert phases(done) == ["Started", "Canary", "RolledBack"], done.phases
+    rolled = done.phases[-1]
+    assert rolled["trigger"] == "monitor_violation" and rolled["figures"]["violations"]
+    assert rolled["figures"]["records"] > 0 and rolled["figures"]["max_violations"] == 0
+    recorded = {e.run_id: e for e in runs.executions(settings, NAME)}
+    assert rolled["figures"]["run_id"] in recorded  # a monitoring run like any other
+    assert completed.status == "Completed"

@@ -3,12 +3,15 @@ clients and back in when they stop, with no failed request and every change reco
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from scones.cli import app
 from scones.config import Settings
 from scones.endpoint import process, registry, table
 from scones.endpoint.scaling import Tracker
@@ -81,5 +84,11 @@ def test_an_endpoint_scales_out_under_load_and_in_after_it_with_no_failed_reques
             after.join()
         assert traffic.failures == [] and after.failures == [] and len(after.answers) == 200
         assert registry.describe(settings, NAME).config["scaling"]["max_workers"] == 3
+        described = json.loads(CliRunner().invoke(app, ["describe-endpoint", NAME]).stdout)
+        assert described["workers_now"] == 1 and [(e["from_workers"], e["to_workers"]) for e in
+                                                  described["scaling_events"]][-1] == (1, 3)  # fmt: skip
+        assert described["scaling_events"][0]["to_workers"] == 1  # newest first: back to one
+        listed = CliRunner().invoke(app, ["endpoints"], env={"COLUMNS": "300"}).stdout
+        assert "1 (1-3, target 600/min)" in listed
     finally:
         registry.delete(settings, NAME)
