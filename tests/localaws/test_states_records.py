@@ -171,7 +171,8 @@ def test_eight_concurrent_executions_keep_their_own_tmp(client: Any) -> None:
 
 
 @pytest.mark.slow
-def test_standard_execution_survives_a_crash_of_scones_up(settings: Settings) -> None:
+@pytest.mark.parametrize("stop", ["crash", "ctrl-c"])
+def test_standard_execution_survives_a_stop_of_scones_up(settings: Settings, stop: str) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, SCONES_HOME=str(settings.home))
@@ -200,8 +201,12 @@ def test_standard_execution_survives_a_crash_of_scones_up(settings: Settings) ->
             assert time.monotonic() < deadline
             time.sleep(0.1)
         time.sleep(0.5)  # the second task is running now
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        if stop == "crash":
+            os.killpg(process.pid, signal.SIGKILL)
+        else:  # a graceful stop must not fail the running task: the execution stays RUNNING
+            os.killpg(process.pid, signal.SIGINT)
+        process.wait(30)
+        assert stop == "crash" or process.returncode == 0
         process = up()  # resumes the execution from its last finished step
         sfn = make("stepfunctions", config=NO_PREFIX)
         described = _wait(sfn, execution, timeout=60)
