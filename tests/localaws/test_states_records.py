@@ -3,6 +3,7 @@ stopping, and STANDARD executions that survive a crash of `scones up`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -217,3 +218,15 @@ def test_standard_execution_survives_a_stop_of_scones_up(settings: Settings, sto
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(30)
+
+
+def test_builtin_functions_answer_under_their_names(pipeline: tuple[Any, Any]) -> None:
+    sfn, _ = pipeline
+    definition = {"StartAt": "s", "States": {"s": {**_task("serialize_image_data", None), "OutputPath": "$.Payload"}}}
+    arn = sfn.create_state_machine(name="builtin", definition=json.dumps(definition), roleArn=ROLE, type="EXPRESS")[
+        "stateMachineArn"
+    ]
+    result = sfn.start_sync_execution(stateMachineArn=arn, input=_input("test/bicycle_s_000030.png"))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    body = json.loads(result["output"])["body"]
+    assert base64.b64decode(body["image_data"]) == b"\x89PNG" + b"test/bicycle_s_000030.png"
