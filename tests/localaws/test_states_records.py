@@ -3,6 +3,7 @@ stopping, and STANDARD executions that survive a crash of `scones up`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -171,7 +172,8 @@ def test_eight_concurrent_executions_keep_their_own_tmp(client: Any) -> None:
 
 
 @pytest.mark.slow
-def test_standard_execution_survives_a_crash_of_scones_up(settings: Settings) -> None:
+@pytest.mark.parametrize("stop", ["crash", "ctrl-c"])
+def test_standard_execution_survives_a_stop_of_scones_up(settings: Settings, stop: str) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, SCONES_HOME=str(settings.home))
@@ -200,8 +202,12 @@ def test_standard_execution_survives_a_crash_of_scones_up(settings: Settings) ->
             assert time.monotonic() < deadline
             time.sleep(0.1)
         time.sleep(0.5)  # the second task is running now
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        if stop == "crash":
+            os.killpg(process.pid, signal.SIGKILL)
+        else:  # a graceful stop must not fail the running task: the execution stays RUNNING
+            os.killpg(process.pid, signal.SIGINT)
+        process.wait(30)
+        assert stop == "crash" or process.returncode == 0
         process = up()  # resumes the execution from its last finished step
         sfn = make("stepfunctions", config=NO_PREFIX)
         described = _wait(sfn, execution, timeout=60)
@@ -212,3 +218,15 @@ def test_standard_execution_survives_a_crash_of_scones_up(settings: Settings) ->
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(30)
+
+
+def test_builtin_functions_answer_under_their_names(pipeline: tuple[Any, Any]) -> None:
+    sfn, _ = pipeline
+    definition = {"StartAt": "s", "States": {"s": {**_task("serialize_image_data", None), "OutputPath": "$.Payload"}}}
+    arn = sfn.create_state_machine(name="builtin", definition=json.dumps(definition), roleArn=ROLE, type="EXPRESS")[
+        "stateMachineArn"
+    ]
+    result = sfn.start_sync_execution(stateMachineArn=arn, input=_input("test/bicycle_s_000030.png"))
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    body = json.loads(result["output"])["body"]
+    assert base64.b64decode(body["image_data"]) == b"\x89PNG" + b"test/bicycle_s_000030.png"

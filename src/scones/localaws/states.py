@@ -48,9 +48,9 @@ class States:
         self.settings, self.lambda_, self.region, self.account_id = settings, lambda_, region, account_id
         self.root = settings.home / "localaws" / "states"
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.background: set[asyncio.Future[Any]] = set()
         self.running: dict[str, Execution] = {}  # EXPRESS executions started here, until they are recorded
         self._metas: dict[str, dict[str, Any]] = {}
+        self.stopping = threading.Event()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind `api:` tasks to this server's Lambda API, then resume STANDARD executions a stop interrupted."""
@@ -59,17 +59,32 @@ class States:
         threading.Thread(target=self._resume, name="states-resume", daemon=True).start()
 
     def stop(self) -> None:
+        """The server is stopping: a Lambda task in flight never returns, so its STANDARD execution
+        stays RUNNING (not FAILED by the workers' exit) and the next `scones up` resumes it."""
+        self.stopping.set()
         tasks.register_api(None)
 
     def _resume(self) -> None:
+        """Finish the STANDARD executions whose runner died, each in a daemon thread (as
+        `standard.resume_orphans` does, whose pool threads a stopping server would wait for)."""
         try:
-            if records.orphans(self.settings):
-                from scones.workflow import standard  # DBOS takes ~1.5 s to import: only when needed
+            orphans = records.orphans(self.settings)
+            if orphans:
+                from scones.workflow import launcher  # DBOS takes ~1.5 s to import: only when needed
 
-                resumed = standard.resume_orphans(self.settings)
-                logger.warning("scones up resumed %d STANDARD execution(s)", len(resumed))
+                launcher.ensure(self.settings)
+                logger.warning("scones up resumes %d STANDARD execution(s)", len(orphans))
+            for execution in orphans:
+                self._background(self._resume_one, execution)
         except Exception:  # a broken execution must not take the server down; it stays RUNNING
             logger.exception("resuming interrupted STANDARD executions failed")
+
+    def _resume_one(self, execution: Execution) -> None:
+        from scones.workflow import durable, standard
+
+        records.claim(self.settings, execution.arn)
+        if not durable.resume(execution.arn):  # from its last finished step, or from the start
+            standard.run(self.settings, execution)
 
     async def handle(self, request: Request) -> Response:
         if self.loop is None:  # served without a lifespan (tests of the bare app)
@@ -200,21 +215,26 @@ class States:
     def _background(self, function: Callable[..., Any], *args: Any) -> None:
         """Run `function` in a worker thread after the answer; its failure is logged, not lost."""
 
-        async def run() -> None:
+        def run() -> None:
             try:
-                await asyncio.to_thread(function, *args)
+                function(*args)
             except SconesError as exc:  # e.g. Map/Parallel refused for STANDARD: recorded as FAILED
                 logger.warning("execution failed to run: %s", exc)
 
-        task = asyncio.ensure_future(run())
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        # A daemon thread, not the loop's executor: stopping the server must not wait for executions.
+        threading.Thread(target=run, name="states-execution", daemon=True).start()
+
+    def _hold_if_stopping(self) -> None:
+        if self.stopping.is_set():
+            threading.Event().wait()  # an execution thread is a daemon: the process exits without it
 
     def _api_call(self, function: str, payload: Any) -> dict[str, Any]:
         """A Lambda task, in the engine's thread: the API's function by that name, else a built-in one."""
         assert self.loop is not None  # noqa: S101 - start() ran before any execution
+        self._hold_if_stopping()
         future = asyncio.run_coroutine_threadsafe(self.lambda_.invoke_for_states(function, payload), self.loop)
         response = future.result()
+        self._hold_if_stopping()  # an answer now may be the stopped workers' exit: record nothing
         if response is not None:
             return response
         if function in NAMES:
