@@ -349,6 +349,8 @@ def test_endpoint_log_is_in_cloudwatch_logs(sm: Any, client: Any, settings: Sett
     _config(sm, "one", [("AllTraffic", "tiny", 1.0)])
     _endpoint(sm, "logged", "one")
     logs, group = client("logs"), "/aws/sagemaker/Endpoints/logged"
+    (listed,) = logs.describe_log_groups(logGroupNamePrefix="/aws/sagemaker/Endpoints/")["logGroups"]  # before any read
+    assert listed["logGroupName"] == group and listed["storedBytes"] > 0
     (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert stream["logStreamName"] == "AllTraffic/logged"
     events = logs.get_log_events(logGroupName=group, logStreamName="AllTraffic/logged", startFromHead=True)["events"]
