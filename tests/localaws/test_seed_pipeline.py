@@ -272,6 +272,14 @@ def test_the_seed_pipeline_runs_unchanged_against_scones_up(
     assert (row["name"], row["status"], row["config"]["capture_destination"]) == (ENDPOINT, "InService", CAPTURE)
     assert _invocations(row["url"]) == 6
 
+    executions = subprocess.run(
+        [sys.executable, "-m", "scones.cli", "workflow", "list-executions", "seed-standard", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert sorted(e["status"] for e in json.loads(executions.stdout)) == ["FAILED", "SUCCEEDED"]
+    groups = [g["logGroupName"] for g in client("logs").describe_log_groups(logGroupNamePrefix="/aws/")["logGroups"]]
+    assert {"/aws/lambda/classifyImage", f"/aws/sagemaker/Endpoints/{ENDPOINT}"} <= set(groups)
+
     # The endpoint captured those requests under the DataCaptureConfig destination (flushed when it stops).
     sm.delete_endpoint(EndpointName=ENDPOINT)
     records = []
