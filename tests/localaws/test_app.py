@@ -31,7 +31,7 @@ def test_account_id_is_configurable(settings: Settings) -> None:
         ("lambda", lambda c: c.list_aliases(FunctionName="f"), "ListAliases"),
         ("stepfunctions", lambda c: c.list_activities(), "ListActivities"),
         ("sagemaker", lambda c: c.list_processing_jobs(), "ListProcessingJobs"),
-        ("logs", lambda c: c.describe_log_groups(), "DescribeLogGroups"),  # groups: not yet
+        ("logs", lambda c: c.describe_metric_filters(), "DescribeMetricFilters"),
         ("sts", lambda c: c.get_session_token(), "GetSessionToken"),
     ],
 )

@@ -63,3 +63,32 @@ def test_missing_group_is_resource_not_found(client: Any) -> None:
     with pytest.raises(ClientError) as exc:
         logs.get_log_events(logGroupName="/aws/lambda/quiet", logStreamName="none")
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_describe_log_groups_lists_the_store_by_prefix_pattern_and_page(client: Any) -> None:
+    logs = client("logs")
+    assert logs.describe_log_groups()["logGroups"] == []
+    for name in ("printer", "serializeImageData", "classifyImage"):
+        lam = _function(client, name)
+        lam.invoke(FunctionName=name, Payload=json.dumps({"n": 1}).encode())
+    _function(client, "neverInvoked")  # no stream yet: no group, as on AWS before the first invocation
+    groups = logs.describe_log_groups()["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [
+        "/aws/lambda/classifyImage",
+        "/aws/lambda/printer",
+        "/aws/lambda/serializeImageData",
+    ]
+    first = groups[0]
+    assert first["arn"] == "arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/classifyImage:*"
+    assert first["logGroupArn"] == first["arn"][:-2]
+    assert first["storedBytes"] > 0 and first["creationTime"] > 1_700_000_000_000
+    by_prefix = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/p")["logGroups"]
+    assert [g["logGroupName"] for g in by_prefix] == ["/aws/lambda/printer"]
+    by_pattern = logs.describe_log_groups(logGroupNamePattern="IMAGE")["logGroups"]  # any case, anywhere
+    assert [g["logGroupName"] for g in by_pattern] == ["/aws/lambda/classifyImage", "/aws/lambda/serializeImageData"]
+    pages = logs.get_paginator("describe_log_groups").paginate(PaginationConfig={"PageSize": 2})
+    assert [len(p["logGroups"]) for p in pages] == [2, 1]
+    with pytest.raises(ClientError) as exc:
+        logs.describe_log_groups(logGroupNamePrefix="/aws", logGroupNamePattern="lambda")
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert "mutually exclusive" in exc.value.response["Error"]["Message"]

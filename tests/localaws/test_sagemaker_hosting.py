@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from botocore.exceptions import ClientError
 
 from scones.config import Settings
 from scones.endpoint import deployments, registry
+from scones.endpoint.guardrails import Triggers
+from scones.localaws.sagemaker_rollout import strategy_of
 from tests.helpers import flipped_artifact, png_bytes, tiny_artifact
 from tests.localaws.sagemaker_helpers import IMAGE, ROLE
 
@@ -191,6 +194,61 @@ def test_blue_green_update_with_canary_is_a_scones_deployment(sm: Any, client: A
     assert _label(runtime.invoke_endpoint(EndpointName="canary-ep", Body=RED, ContentType="image/png")) == 1
 
 
+def test_linear_blue_green_update_runs_to_completion_without_a_failed_request(
+    sm: Any, client: Any, settings: Settings
+) -> None:
+    _config(sm, "blue", [("AllTraffic", "tiny", 1.0)])
+    _config(sm, "green", [("AllTraffic", "flipped", 1.0)])
+    _endpoint(sm, "linear-ep", "blue")
+    runtime = client("sagemaker-runtime")
+    labels: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def invoke_all_along() -> None:  # a client invoking through the whole deployment
+        while not stop.is_set():
+            try:
+                labels.append(
+                    _label(runtime.invoke_endpoint(EndpointName="linear-ep", Body=RED, ContentType="image/png"))
+                )
+            except ClientError as exc:
+                failures.append(str(exc))
+
+    caller = threading.Thread(target=invoke_all_along)
+    caller.start()
+    try:
+        config = {
+            "BlueGreenUpdatePolicy": {
+                "TrafficRoutingConfiguration": {
+                    "Type": "LINEAR",
+                    "WaitIntervalInSeconds": 1,
+                    "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                },
+                "TerminationWaitInSeconds": 1,
+            }
+        }
+        sm.update_endpoint(EndpointName="linear-ep", EndpointConfigName="green", DeploymentConfig=config)
+        statuses = [sm.describe_endpoint(EndpointName="linear-ep")["EndpointStatus"]]
+        deadline = time.monotonic() + 90
+        while statuses[-1] == "Updating":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+            statuses.append(sm.describe_endpoint(EndpointName="linear-ep")["EndpointStatus"])
+    finally:
+        stop.set()
+        caller.join(30)
+    assert statuses[0] == "Updating" and statuses[-1] == "InService"
+    (deployment,) = deployments.history(settings, "linear-ep")
+    assert sm.describe_endpoint(EndpointName="linear-ep")["EndpointConfigName"] == "green", deployment.phases
+    assert deployment.status == "Completed" and deployment.strategy == "linear"
+    shifting = [p for p in deployment.phases if p["phase"] == "Shifting"]
+    assert [p["candidate_percent"] for p in shifting] == [50]
+    assert [p["phase"] for p in deployment.phases][-2:] == ["Baking", "Completed"]
+    assert failures == [] and len(labels) > 10
+    assert labels[0] == 0 and labels[-1] == 1  # the old model before, the new one after
+    assert _label(runtime.invoke_endpoint(EndpointName="linear-ep", Body=RED, ContentType="image/png")) == 1
+
+
 @pytest.mark.parametrize(
     ("routing", "alarms", "message"),
     [
@@ -199,7 +257,7 @@ def test_blue_green_update_with_canary_is_a_scones_deployment(sm: Any, client: A
         (
             {"Type": "ALL_AT_ONCE"},
             [{"AlarmName": "MyCloudWatchAlarm"}],
-            "one of error_rate, p99_latency, low_confidence",
+            "one of error_rate, p99_latency, low_confidence, disagreement",
         ),
     ],
 )
@@ -349,6 +407,8 @@ def test_endpoint_log_is_in_cloudwatch_logs(sm: Any, client: Any, settings: Sett
     _config(sm, "one", [("AllTraffic", "tiny", 1.0)])
     _endpoint(sm, "logged", "one")
     logs, group = client("logs"), "/aws/sagemaker/Endpoints/logged"
+    (listed,) = logs.describe_log_groups(logGroupNamePrefix="/aws/sagemaker/Endpoints/")["logGroups"]  # before any read
+    assert listed["logGroupName"] == group and listed["storedBytes"] > 0
     (stream,) = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert stream["logStreamName"] == "AllTraffic/logged"
     events = logs.get_log_events(logGroupName=group, logStreamName="AllTraffic/logged", startFromHead=True)["events"]
@@ -418,3 +478,12 @@ def test_an_endpoint_deleted_by_the_cli_is_gone_from_the_api(sm: Any, settings: 
     with pytest.raises(ClientError, match="Could not find endpoint"):
         sm.describe_endpoint(EndpointName="short-lived")
     assert sm.list_endpoints()["Endpoints"] == []
+
+
+@pytest.mark.parametrize(("alarms", "share"), [([], 0.0), ([{"AlarmName": "Disagreement"}], Triggers.compare_share)])
+def test_disagreement_is_armed_only_by_its_alarm(alarms: list[dict[str, str]], share: float) -> None:
+    """No alarm, no rollback (as on AWS): without a `disagreement` alarm nothing is mirrored to the old model."""
+    routing = {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50}}
+    config = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing}}
+    _, triggers = strategy_of({**config, "AutoRollbackConfiguration": {"Alarms": alarms}})
+    assert triggers.compare_share == share

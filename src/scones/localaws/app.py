@@ -86,7 +86,9 @@ class LocalAws:
             group = None  # logs_api answers the protocol's error
         if isinstance(group, str):
             await asyncio.to_thread(sagemaker_logs.mirror, self.settings, self.logs, group)
-        return await logs_api.handle(request, self.logs)
+        elif request.headers.get("x-amz-target", "").endswith(".DescribeLogGroups"):
+            await asyncio.to_thread(sagemaker_logs.mirror_all, self.settings, self.logs)
+        return await logs_api.handle(request, self.logs, self.config.region, self.config.account_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # startup resumes STANDARD executions; shutdown stops the Lambda workers

@@ -1,4 +1,4 @@
-"""CloudWatch Logs (JSON 1.1): DescribeLogStreams, GetLogEvents, FilterLogEvents over `LogStore`."""
+"""CloudWatch Logs (JSON 1.1): DescribeLogGroups, DescribeLogStreams, GetLogEvents, FilterLogEvents over `LogStore`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,45 @@ from scones.localaws.protocol import AwsError, json_call
 PAGE = 10000  # AWS's default and largest page of events
 
 
-async def handle(request: Request, logs: LogStore) -> Response:
+async def handle(request: Request, logs: LogStore, region: str, account: str) -> Response:
     handler, body = await json_call(request, OPERATIONS, "logs")
-    if not body.get("logGroupName"):
+    if handler is describe_log_groups:  # the one operation over all groups, with ARNs in the account
+        result = describe_log_groups(logs, body, f"arn:aws:logs:{region}:{account}:log-group:")
+    elif not body.get("logGroupName"):
         raise AwsError("InvalidParameterException", "logGroupName is required")
-    result = handler(logs, body)
+    else:
+        result = handler(logs, body)
     return Response(json.dumps(result).encode(), 200, media_type="application/x-amz-json-1.1")
+
+
+def describe_log_groups(logs: LogStore, body: dict[str, Any], arn_prefix: str = "") -> dict[str, Any]:
+    """Groups by name prefix, or by a case-insensitive substring (logGroupNamePattern), 50 a page at most."""
+    prefix, pattern = body.get("logGroupNamePrefix"), body.get("logGroupNamePattern")
+    if prefix is not None and pattern is not None:
+        raise AwsError(
+            "InvalidParameterException", "logGroupNamePrefix and logGroupNamePattern are mutually exclusive; give one"
+        )
+    groups = [
+        g
+        for g in logs.groups()
+        if g["logGroupName"].startswith(prefix or "") and (pattern or "").lower() in g["logGroupName"].lower()
+    ]
+    limit = int(body.get("limit", 50))
+    if not 1 <= limit <= 50:
+        raise AwsError("InvalidParameterException", f"limit must be between 1 and 50, not {limit}")
+    start = _offset(body.get("nextToken"))
+    page = [
+        {
+            **g,
+            "metricFilterCount": 0,
+            "arn": f"{arn_prefix}{g['logGroupName']}:*",
+            "logGroupArn": f"{arn_prefix}{g['logGroupName']}",
+            "logGroupClass": "STANDARD",
+        }
+        for g in groups[start : start + limit]
+    ]
+    more = start + limit < len(groups)
+    return {"logGroups": page, **({"nextToken": str(start + limit)} if more else {})}
 
 
 def describe_log_streams(logs: LogStore, body: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +129,8 @@ def _offset(token: Any) -> int:
         raise AwsError("InvalidParameterException", "The next token is not valid") from exc
 
 
-OPERATIONS: dict[str, Callable[[LogStore, dict[str, Any]], dict[str, Any]]] = {
+OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "DescribeLogGroups": describe_log_groups,
     "DescribeLogStreams": describe_log_streams,
     "GetLogEvents": get_log_events,
     "FilterLogEvents": filter_log_events,

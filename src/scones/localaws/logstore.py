@@ -40,6 +40,19 @@ class LogStore:
         finally:
             os.close(fd)
 
+    def groups(self) -> list[dict[str, Any]]:
+        """Every group with a stream, in CloudWatch's order (by name): name, creation time and size."""
+        out = []
+        for folder in sorted(self.root.glob("*"), key=lambda f: unquote(f.name)):
+            files = list(folder.glob("*.jsonl")) if folder.is_dir() else []
+            if not files:
+                continue
+            firsts = [_first_timestamp(f) for f in files]
+            created = min((t for t in firsts if t is not None), default=int(folder.stat().st_mtime * 1000))
+            size = sum(f.stat().st_size for f in files)
+            out.append({"logGroupName": unquote(folder.name), "creationTime": created, "storedBytes": size})
+        return out
+
     def streams(self, group: str, prefix: str = "") -> list[dict[str, Any]]:
         folder = self._existing(group)
         out = []
@@ -76,3 +89,13 @@ class LogStore:
         if not folder.is_dir():
             raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
         return folder
+
+
+def _first_timestamp(path: Path) -> int | None:
+    """The first event's time: a group's creation time without reading whole streams."""
+    with path.open(encoding="utf-8") as f:
+        line = f.readline()
+    try:
+        return int(json.loads(line)["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return None

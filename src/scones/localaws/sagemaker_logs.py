@@ -8,9 +8,13 @@ DescribeLogStreams, GetLogEvents and FilterLogEvents answer as for any other gro
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
+from scones import state
 from scones.config import Settings
 from scones.endpoint.process import log_path
-from scones.endpoint.table import find
+from scones.endpoint.table import all_records, find
 from scones.localaws.logstore import LogStore
 from scones.localaws.protocol import AwsError
 
@@ -35,3 +39,16 @@ def mirror(settings: Settings, logs: LogStore, group: str) -> None:
         seen = 0
     if len(lines) > seen:
         logs.append(group, stream, lines[seen:])
+
+
+def mirror_all(settings: Settings, logs: LogStore) -> None:
+    """Every endpoint's group up to date, so DescribeLogGroups lists them (reads state.db; creates nothing)."""
+    if not settings.state_db.exists():
+        return
+    try:
+        with closing(state.connect(settings)) as conn:
+            names = [r.name for r in all_records(conn)]
+    except sqlite3.OperationalError:  # no endpoints table yet
+        return
+    for name in names:
+        mirror(settings, logs, GROUP_PREFIX + name)

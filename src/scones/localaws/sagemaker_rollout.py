@@ -3,9 +3,10 @@
 BlueGreenUpdatePolicy.TrafficRoutingConfiguration maps to a `Strategy`: ALL_AT_ONCE, CANARY
 (CanarySize) or LINEAR (LinearStepSize), sizes as CAPACITY_PERCENT, WaitIntervalInSeconds as
 the interval and TerminationWaitInSeconds as the bake. AutoRollbackConfiguration.Alarms name
-the local triggers (`guardrails.Triggers`): an alarm named `error_rate`, `p99_latency` or
-`low_confidence` (hyphens or any case) arms that trigger with its default threshold; triggers
-not named stay off, as on AWS no alarm means no automatic rollback. The deployment is recorded
+the local triggers (`guardrails.Triggers`): an alarm named `error_rate`, `p99_latency`,
+`low_confidence` or `disagreement` (hyphens or any case) arms that trigger with its default
+threshold; triggers not named stay off (disagreement's mirrored comparisons included), as on AWS
+no alarm means no automatic rollback. The deployment is recorded
 as `scones update-endpoint --strategy` records it, so `scones deployments NAME` lists it.
 """
 
@@ -22,7 +23,7 @@ from scones.endpoint.variants import Variant
 from scones.errors import SconesError
 from scones.localaws.protocol import AwsError
 
-TRIGGERS = ("error_rate", "p99_latency", "low_confidence")
+TRIGGERS = ("error_rate", "p99_latency", "low_confidence", "disagreement")
 KINDS = {"ALL_AT_ONCE": "all-at-once", "CANARY": "canary", "LINEAR": "linear"}
 
 
@@ -82,6 +83,7 @@ def strategy_of(config: dict[str, Any]) -> tuple[Strategy, Triggers]:
             max_error_rate_increase=Triggers.max_error_rate_increase if "error_rate" in armed else off,
             max_p99_ratio=Triggers.max_p99_ratio if "p99_latency" in armed else off,
             max_low_confidence_increase=Triggers.max_low_confidence_increase if "low_confidence" in armed else off,
+            compare_share=Triggers.compare_share if "disagreement" in armed else 0.0,  # 0: nothing mirrored
         )
     except SconesError as exc:
         raise AwsError("ValidationException", str(exc)) from exc
