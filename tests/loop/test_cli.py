@@ -31,9 +31,8 @@ def test_reviewed_captures_become_a_version_and_a_judged_candidate(
     body = json.loads(result.stdout)
     assert body["dataset"] == version["uri"] and body["candidate"]["model"].endswith("/output/model.tar.gz")
     assert set(body["current"]["evaluation"]) == set(body["candidate"]["evaluation"]) == {"test", "reviewed-test"}
-    assert (
-        body["decision"]["status"] == "PendingManualApproval"
-        and "not deployed (--no-deploy)" in (body["decision"]["reason"])
-    )
+    decision = body["decision"]
+    assert decision["status"] == "PendingManualApproval" and decision["deploy"] is False  # --no-deploy, either way
+    assert decision["passed_gates"] is ("not deployed (--no-deploy)" in decision["reason"])
     text = runner.invoke(app, ["loop", "iterations"])
     assert text.exit_code == 0 and "No loop iterations yet" in text.stdout
