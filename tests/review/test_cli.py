@@ -45,6 +45,8 @@ def test_list_refreshes_and_shows_the_queue(settings: Settings, store: Store) ->
     assert listed[1]["event_id"] == listed[1]["id"] and listed[1]["inference_id"] is None
     text = _run("review", "list", "ep")
     assert "low-confidence" in text and "2 pending, 0 labelled, 0 skipped" in text
+    first = _run("review", "list", "ep", "--limit", "1", "--no-refresh")
+    assert "showing the first 1" in first and listed[1]["id"] not in first
 
 
 def test_label_skip_undo_and_the_history_shown(settings: Settings, ids: list[str]) -> None:
@@ -80,6 +82,15 @@ def test_refresh_takes_the_confident_share(settings: Settings, store: Store) -> 
     capture(store, [0.99] * 100)
     body = json.loads(_run("review", "refresh", "ep", "--sample-confident", "1", "--json"))
     assert body["added"] == 100 and body["records"] == 100
+
+
+def test_the_confident_share_from_the_environment(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(settings)
+    capture(store, [0.99] * 50)
+    monkeypatch.setenv("SCONES_SAMPLE_CONFIDENT", "1")
+    assert json.loads(_run("review", "refresh", "ep", "--json"))["added"] == 50
 
 
 def test_monitor_run_reads_the_labels_given_in_review(settings: Settings, store: Store, model_file: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -22,8 +24,8 @@ def ids(settings: Settings, store: Store) -> list[str]:
     return [i.id for i in queue.items(settings, "ep")]
 
 
-def _ground_truth(settings: Settings, store: Store) -> list[dict[str, object]]:
-    records = []
+def _ground_truth(settings: Settings, store: Store) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
     for obj in store.list(settings.bucket, "ground-truth/ep"):
         assert obj.key.count("/") == 6  # ground-truth/ep/yyyy/mm/dd/hh/file.jsonl
         records += [json.loads(line) for line in store.get(settings.bucket, obj.key).splitlines()]
@@ -61,7 +63,7 @@ def test_last_label_wins_history_is_kept_ground_truth_holds_one_record(
     assert [(r.label, r.reviewer) for r in queue.reviewed(settings, "ep")] == [(1, "bob")]
     assert [(h.label, h.reviewer) for h in queue.history(settings, "ep", "a")] == [(0, "ann"), (1, "bob")]
     records = _ground_truth(settings, store)
-    assert [(r["eventMetadata"], r["groundTruthData"]["data"]) for r in records] == [({"eventId": "a"}, "1")]  # type: ignore[index]
+    assert [(r["eventMetadata"], r["groundTruthData"]["data"]) for r in records] == [({"eventId": "a"}, "1")]
 
 
 def test_undo_brings_back_the_label_before(settings: Settings, store: Store, ids: list[str]) -> None:
@@ -70,7 +72,7 @@ def test_undo_brings_back_the_label_before(settings: Settings, store: Store, ids
     undone = queue.undo(settings, "ep", "a")
     assert (undone.label, undone.reviewer) == (1, "bob")
     assert [(r.label, r.reviewer) for r in queue.reviewed(settings, "ep")] == [(0, "ann")]
-    assert [r["groundTruthData"]["data"] for r in _ground_truth(settings, store)] == ["0"]  # type: ignore[index]
+    assert [r["groundTruthData"]["data"] for r in _ground_truth(settings, store)] == ["0"]
     queue.undo(settings, "ep", "a")
     assert queue.reviewed(settings, "ep") == [] and _ground_truth(settings, store) == []
     assert queue.item(settings, "ep", "a").status == "pending"
@@ -98,7 +100,7 @@ def test_a_batch_is_all_or_nothing(settings: Settings, store: Store, ids: list[s
     queue.label(settings, "ep", "a", 0)  # relabelling one of a batch rewrites that object without it
     assert sorted(
         (r["eventMetadata"]["eventId"], r["groundTruthData"]["data"]) for r in _ground_truth(settings, store)
-    ) == [  # type: ignore[index]
+    ) == [
         ("a", "0"),
         ("c", "0"),
     ]
@@ -111,3 +113,34 @@ def test_unknown_id_and_class_are_clear_errors(settings: Settings, ids: list[str
         queue.label(settings, "ep", "a", 2)
     with pytest.raises(ReviewError, match="Unknown item id"):
         queue.skip(settings, "ep", "nope")
+
+
+def test_ground_truth_in_s3_is_what_boto3_lists_and_reads(s3_settings: Settings, s3_store: Store) -> None:
+    """With --storage s3 the records land in S3 under the hourly prefix a Model Monitor schedule reads."""
+    import boto3
+
+    register(s3_settings)
+    capture(s3_store, [0.5], inference_ids=["a"])
+    queue.refresh(s3_settings, "ep")
+    before = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    queue.label(s3_settings, "ep", "a", "motorcycle")
+    hours = {before, datetime.now(UTC).strftime("%Y/%m/%d/%H")}  # the label may fall either side of an hour
+    s3 = boto3.client("s3", endpoint_url=s3_settings.s3_endpoint_url, region_name="us-east-1")
+    (listed,) = s3.list_objects_v2(Bucket=s3_settings.bucket, Prefix="ground-truth/ep/")["Contents"]
+    assert listed["Key"].rsplit("/", 1)[0] in {f"ground-truth/ep/{hour}" for hour in hours}
+    assert listed["Key"].endswith(".jsonl")
+    body = s3.get_object(Bucket=s3_settings.bucket, Key=listed["Key"])["Body"].read()
+    assert json.loads(body) == {
+        "groundTruthData": {"data": "1", "encoding": "CSV"}, "eventMetadata": {"eventId": "a"}, "eventVersion": "0",
+    }  # fmt: skip
+
+
+def test_an_item_keyed_by_its_inference_id_is_found_by_its_event_id_too(
+    settings: Settings, store: Store, ids: list[str]
+) -> None:
+    event_id = queue.item(settings, "ep", "a").event_id
+    assert queue.item(settings, "ep", event_id).id == "a"
+    queue.label(settings, "ep", event_id, "motorcycle")  # the ground truth still names the inferenceId
+    assert [r["eventMetadata"]["eventId"] for r in _ground_truth(settings, store)] == ["a"]
+    queue.skip(settings, "ep", event_id)
+    assert [h.item_id for h in queue.history(settings, "ep", "a")] == ["a", "a"]

@@ -20,6 +20,8 @@ NONE_SAMPLED = ReviewConfig(sample_confident=0.0, sample_drift=0.0)
 
 def test_low_confidence_answers_enter_with_image_answer_variant_and_ids(settings: Settings, store: Store) -> None:
     register(settings)
+    register(settings, "ep-2")
+    capture(store, [0.5], name="ep-2")  # another endpoint's captures stay out of ep's queue
     confidences = [0.99, 0.6, 0.95, 0.7, 0.92, 0.999]
     ids = [None, "req-1", None, None, "req-4", None]
     images = capture(store, confidences, inference_ids=ids)
@@ -135,8 +137,11 @@ def test_unusable_lines_are_counted_not_fatal(settings: Settings, store: Store) 
 
 def test_captures_in_s3_are_read_the_same(s3_settings: Settings, s3_store: Store) -> None:
     register(s3_settings)
+    register(s3_settings, "ep-2")  # a name that extends the other: its captures are not ep's
     capture(s3_store, [0.5, 0.99, 0.8])
+    capture(s3_store, [0.5, 0.6], name="ep-2")
     assert queue.update(s3_settings, "ep", NONE_SAMPLED).added == 2
+    assert {i.endpoint for i in queue.items(s3_settings, "ep")} == {"ep"}
     assert queue.refresh(s3_settings, "ep") == 0
 
 
@@ -158,3 +163,23 @@ def _lines(store: Store, settings: Settings) -> list[bytes]:
     for obj in store.list(settings.bucket, "data_capture/ep"):
         lines += store.get(settings.bucket, obj.key).splitlines()
     return lines
+
+
+def test_refresh_takes_the_shares_from_the_environment(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(settings)
+    capture(store, [0.99] * 20)
+    monkeypatch.setenv("SCONES_SAMPLE_CONFIDENT", "1")
+    assert queue.refresh(settings, "ep") == 20
+
+
+def test_refresh_all_reads_every_known_queue(settings: Settings, store: Store) -> None:
+    register(settings)
+    register(settings, "other")
+    queue.refresh(settings, "ep")
+    queue.refresh(settings, "other")
+    capture(store, [0.5])
+    capture(store, [0.6, 0.7], name="other")
+    assert queue.refresh_all(settings) == 3
+    assert queue.counts(settings, "other")["pending"] == 2

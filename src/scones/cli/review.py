@@ -64,6 +64,7 @@ def list_command(
     name: _Name,
     status: Annotated[str, typer.Option(help="pending, labelled, skipped or all.")] = "pending",
     refresh: Annotated[bool, typer.Option("--refresh/--no-refresh", help="Read new captures first.")] = True,
+    limit: Annotated[int, typer.Option(min=0, help="Show at most this many, oldest first (0: all).")] = 100,
     as_json: _Json = False,
 ) -> None:
     """List the queue (pending items by default) with each item's labels so far."""
@@ -76,7 +77,7 @@ def list_command(
     if refresh:
         _refresh(settings, name, None, None)
     info = queue.queue(settings, name)
-    found = queue.items(settings, name, None if status == "all" else status)
+    found = queue.items(settings, name, None if status == "all" else status, limit=limit or -1)
     actions = _by_item(queue.history(settings, name))
     if as_json:
         _common.print_json(
@@ -97,7 +98,8 @@ def list_command(
             i.id, i.status, i.variant, i.reason, info.classes[i.predicted], f"{i.confidence:.3f}", label, history
         )
     _common.out.print(table)
-    _say(_counts(counts))
+    shown = f"; showing the first {len(found)}" if limit and len(found) == limit else ""
+    _say(_counts(counts) + shown)
 
 
 @review_app.command("describe")

@@ -46,6 +46,7 @@ from scones.console.sources import express_log
 from scones.console.sources.capture_index import CaptureIndex
 from scones.console.sources.endpoint_metrics import Scraper
 from scones.errors import ConfigError, SconesError
+from scones.review import queue as review_queue
 from scones.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,13 @@ def create_app(
     store = Store(settings)
     index = CaptureIndex(settings, store)
 
-    refresher = Refresher([lambda: index.refresh(budget_s=1.0, wait=True), lambda: express_log.refresh_all(db)])
+    refresher = Refresher(
+        [
+            lambda: index.refresh(budget_s=1.0, wait=True),
+            lambda: express_log.refresh_all(db),
+            lambda: review_queue.refresh_all(settings, store),  # new captures reach reviewers without a reload
+        ]
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from scones.config import resolve
 from scones.console.auth import check_csrf
 from scones.console.pages._common import int_param, settings, store
 from scones.console.pages.captured import IMAGE_TYPES
@@ -27,7 +26,6 @@ from scones.console.render import render
 from scones.console.sources import endpoints
 from scones.review import queue
 from scones.review.errors import ReviewError
-from scones.review.selection import ReviewConfig
 
 BATCH = 100  # pending items per fetch; the script asks for more as it nears the end
 MAX_BODY = 16 * 1024  # a label, skip or undo is a few dozen bytes
@@ -43,7 +41,7 @@ def _queue(request: Request) -> queue.Queue:
 
 def _refresh(request: Request, name: str) -> None:
     """Read new captures into the queue (sampling shares from SCONES_SAMPLE_* or the defaults)."""
-    queue.update(settings(request), name, resolve(ReviewConfig), store(request))
+    queue.update(settings(request), name, store=store(request))
 
 
 def review_list(request: Request) -> Response:

@@ -18,6 +18,8 @@
   var session = 0;
   var loading = false;
   var chain = Promise.resolve();
+  var polling = null;    // the timer that looks for new items while the queue is empty
+  var POLL_MS = 3000;
   var $ = function (id) { return document.getElementById(id); };
   var reviewer = $("review-reviewer");
   try { reviewer.value = window.localStorage.getItem("scones-reviewer") || ""; } catch (e) { /* storage off */ }
@@ -74,6 +76,8 @@
     $("review-done").hidden = !!item || loading;
     image.hidden = !item;
     if (!item) {
+      // Nothing to show: look again every few seconds, so new captures reach an open page.
+      if (!polling) { polling = setTimeout(function () { polling = null; if (!current) { load(true); } }, POLL_MS); }
       $("review-caption").textContent = loading ? "Loading…" : "Nothing left to review.";
       $("review-guess").textContent = "-";
       $("review-confidence").textContent = "-";
