@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -68,6 +69,31 @@ def test_tree_cpu_seconds_counts_the_workers_a_server_forks() -> None:
     finally:
         os.killpg(parent.pid, signal.SIGKILL)
         parent.wait(10)
+
+
+def test_stop_ends_a_servers_children_that_left_its_process_group() -> None:
+    run = bench_module("run")
+    # the child sits in a session and process group of its own, as Ray's actors do: the group's SIGTERM misses it
+    child = "import os, time; os.setsid(); print(os.getpid(), flush=True); time.sleep(60)"
+    parent_code = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, start_new_session=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    assert os.getpgid(child_pid) != parent.pid
+    run.stop([(0, parent)])
+    assert parent.wait(5) is not None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _running(child_pid):
+        time.sleep(0.05)
+    assert not _running(child_pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

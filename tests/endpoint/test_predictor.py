@@ -77,6 +77,35 @@ def test_batcher_runs_one_lane_per_core_by_default_and_lanes_share_the_work() ->
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("scones-batcher")]
 
 
+def test_a_lane_polls_for_work_only_while_warm_after_a_batch() -> None:
+    import threading
+    from pathlib import Path
+
+    before = {thread.ident for thread in threading.enumerate()}
+    batcher = Batcher(Predictor(tiny_artifact(), threads=1), BatchConfig(threads=1))
+    (lane,) = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("scones-batcher")]
+
+    def wakeups() -> int:  # the lane thread's voluntary context switches, from /proc
+        status = Path(f"/proc/self/task/{lane.native_id}/status").read_text()
+        return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+    try:
+        time.sleep(0.1)
+        idle = wakeups()
+        time.sleep(0.3)
+        assert wakeups() - idle <= 2  # never ran a batch: asleep until notified
+        asyncio.run(batcher.predict(images((200, 30, 30))[0]))
+        warm = wakeups()
+        time.sleep(0.03)
+        assert wakeups() - warm >= 3  # warm: looks for work every millisecond
+        time.sleep(0.1)
+        cold = wakeups()
+        time.sleep(0.3)
+        assert wakeups() - cold <= 2  # cold again: asleep
+    finally:
+        batcher.close()
+
+
 def test_batcher_refuses_work_after_close() -> None:
     batcher = Batcher(Predictor(tiny_artifact()), BatchConfig())
     batcher.close()
