@@ -63,3 +63,14 @@ def test_calibration_keeps_false_alarms_at_one_percent() -> None:
     assert threshold == 0.9 and bench.fires("score", threshold, scores).sum() == 0
     assert bench.smallest_window({50: 0.4, 100: 0.9, 200: 1.0}) == 100
     assert bench.smallest_window({50: 0.1, 500: 0.8}) is None
+
+
+def test_a_run_cut_short_has_the_same_share_of_every_cell() -> None:
+    bench = drift_power()
+    names = [("clean", 0), ("grayscale", 3), ("other_objects", 0)]
+    params = {"seed": 0, "sizes": [50, 100], "severities": [3], "windows": 4, "nulls": 20, "reference": 100}
+    plan = bench.trials(names, 300, params)
+    order = bench.round_robin(plan)
+    assert sorted(order) == list(range(len(plan)))
+    first = [plan[i] for i in order[: len(plan) // 2]]  # half the budget: half of each cell
+    assert sum(t.shift == "none" for t in first) == 20 and sum(t.shift == "grayscale" for t in first) == 4
