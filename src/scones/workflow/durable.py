@@ -64,8 +64,15 @@ def _execution(home: str, arn: str) -> str:
 def run(settings: Settings, arn: str) -> None:
     """Run STANDARD execution `arn` (already recorded as RUNNING) as a durable workflow in this process."""
     launcher.ensure(settings)
-    with SetWorkflowID(arn):
-        _execution(str(settings.home), arn)
+    try:
+        with SetWorkflowID(arn):
+            _execution(str(settings.home), arn)
+    except Exception:
+        # StopExecution cancels the workflow (its record is already ABORTED); DBOS then raises its
+        # cancellation error in the waiting thread, which is the stop taking effect, not a failure.
+        status = DBOS.get_workflow_status(arn)
+        if status is None or status.status != "CANCELLED":
+            raise
 
 
 def resume(arn: str) -> bool:
