@@ -63,8 +63,8 @@ def test_shadow_gets_every_request_and_the_report_matches_the_captures(
             traffic.join()
         assert traffic.failures == [] and len(traffic.answers) == 400
         assert {a.variant for a in traffic.answers} == {"Blue", "Green"}  # the shadow never answers a caller
-        metrics = httpx.get(f"{record.url}/metrics").text
-        assert 'route="shadow",status="200",variant="Candidate"' in metrics
+        # the shadow answers off the request path, so its count can trail the callers' answers
+        assert wait_for_metric(record.url, 'route="shadow",status="200",variant="Candidate"')
         deadline = time.monotonic() + 30  # capture files roll every 5 s
         while time.monotonic() < deadline:
             shadow = captured(settings, "Candidate")
