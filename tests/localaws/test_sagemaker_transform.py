@@ -118,6 +118,14 @@ def test_duplicate_name_is_resource_in_use(sm: Any) -> None:
     sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="day-4", WaiterConfig=FAST)
 
 
+def test_an_empty_input_prefix_is_refused_before_the_job_exists(sm: Any) -> None:
+    with pytest.raises(ClientError) as error:
+        _create(sm, "day-7", "s3://batch/nothing/", "s3://batch/out-7/")
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    assert error.value.response["Error"]["Message"].startswith('No S3 objects found under S3 URL "s3://batch/nothing/"')
+    assert sm.list_transform_jobs()["TransformJobSummaries"] == []
+
+
 def test_a_manifest_input_is_refused_before_the_job_exists(sm: Any) -> None:
     with pytest.raises(ClientError) as error:
         sm.create_transform_job(

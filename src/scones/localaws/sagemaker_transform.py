@@ -71,6 +71,7 @@ class TransformJobs:
             )
         if not input_uri.startswith("s3://"):
             raise AwsError("ValidationException", f"TransformInput S3Uri {input_uri or '(none)'!r} is not an s3:// URI")
+        self._check_inputs(input_uri)
         content_type = transform_input.get("ContentType")
         if content_type and content_type not in IMAGE_TYPES:
             raise AwsError(
@@ -164,6 +165,23 @@ class TransformJobs:
         self.stops[name].set()
         self.records.update(KIND, name, TransformJobStatus="Stopping", LastModifiedTime=time.time())
         return {}
+
+    def _check_inputs(self, uri: str) -> None:
+        """No object under the input prefix is SageMaker's ValidationException at create time, not a failed job."""
+        from scones.keys import parse_s3_uri
+        from scones.storage import Store
+
+        try:
+            bucket, key = parse_s3_uri(uri)
+            found = next(iter(Store(self.settings).list(bucket, key)), None)
+        except SconesError as exc:
+            raise AwsError("ValidationException", f"TransformInput S3Uri {uri}: {exc}") from exc
+        if found is None:
+            raise AwsError(
+                "ValidationException",
+                f'No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure that the '
+                "bucket exists and that objects exist under that S3 prefix.",
+            )
 
     # -- the job's thread -------------------------------------------------------------------------
     def _run(self, name: str, artifact_uri: str, input_uri: str, output_uri: str, accept: str, workers: int) -> None:
