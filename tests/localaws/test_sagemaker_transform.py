@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, WaiterError
 from typer.testing import CliRunner
 
 from scones.cli import app
+from scones.storage import Store
 from tests.helpers import png_bytes
 from tests.localaws.sagemaker_helpers import IMAGE, ROLE
 
@@ -22,6 +23,7 @@ PHOTOS = {
     "big-red.png": png_bytes((200, 30, 30), size=300),
     "cam/grey.png": png_bytes((128, 128, 128), mode="RGBA"),
 }
+COUNT = 1000  # images in the stopped job: the tiny model answers them in well over the stop request's time
 BROKEN = b"\x89PNG\r\n\x1a\n truncated"
 
 
@@ -139,3 +141,18 @@ def test_a_manifest_input_is_refused_before_the_job_exists(sm: Any) -> None:
         "S3DataType 'ManifestFile' is not supported locally; use S3Prefix" in error.value.response["Error"]["Message"]
     )
     assert sm.list_transform_jobs()["TransformJobSummaries"] == []
+
+
+def test_stop_ends_the_job_after_a_batch_and_a_new_job_finishes_the_rest(sm: Any, s3: Any, store: Store) -> None:
+    for i in range(COUNT):  # through the store, not HTTP: enough inputs that the stop lands mid-run
+        store.put("batch", f"many/{i:04d}.png", PHOTOS["red.png"])
+    _create(sm, "many-1", "s3://batch/many/", "s3://batch/many-out/")
+    sm.stop_transform_job(TransformJobName="many-1")
+    assert sm.describe_transform_job(TransformJobName="many-1")["TransformJobStatus"] in ("Stopping", "Stopped")
+    sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="many-1", WaiterConfig=FAST)
+    assert sm.describe_transform_job(TransformJobName="many-1")["TransformJobStatus"] == "Stopped"
+    answered = len(list(store.list("batch", "many-out")))
+    assert answered < COUNT
+    _create(sm, "many-2", "s3://batch/many/", "s3://batch/many-out/")
+    sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="many-2", WaiterConfig=FAST)
+    assert len(list(store.list("batch", "many-out"))) == COUNT
