@@ -86,7 +86,7 @@ def test_transform_job_writes_what_scones_transform_writes(sm: Any, s3: Any) -> 
     assert "in status Completed" in stopped.value.response["Error"]["Message"]
 
 
-def test_corrupt_input_fails_the_job_by_name_and_the_rest_are_answered(sm: Any, s3: Any) -> None:
+def test_corrupt_input_fails_the_job_by_name_and_the_rest_are_answered(sm: Any, s3: Any, client: Any) -> None:
     s3.put_object(Bucket="batch", Key="day/broken.png", Body=BROKEN)
     _create(sm, "day-2", "s3://batch/day", "s3://batch/out-2")
     with pytest.raises(WaiterError, match="Failed"):
@@ -98,6 +98,11 @@ def test_corrupt_input_fails_the_job_by_name_and_the_rest_are_answered(sm: Any, 
     assert sorted(_outs(s3, "out-2")) == sorted(f"{name}.out" for name in PHOTOS)
     failed = sm.list_transform_jobs(StatusEquals="Failed")["TransformJobSummaries"]
     assert [s["TransformJobName"] for s in failed] == ["day-2"]
+    logs = client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TransformJobs", logStreamNamePrefix="day-2/")
+    [stream] = [s["logStreamName"] for s in streams["logStreams"]]
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/TransformJobs", logStreamName=stream)["events"]
+    assert any(e["message"].startswith("Failed: broken.png") for e in events), events
 
 
 def test_unknown_model_is_a_validation_error(sm: Any, s3: Any) -> None:
