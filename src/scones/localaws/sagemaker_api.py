@@ -1,7 +1,7 @@
-"""SageMaker (JSON 1.1): training jobs, hosting and the model registry, one handler per operation.
+"""SageMaker (JSON 1.1): training and transform jobs, hosting and the model registry, one handler per operation.
 
-Each operation is a method of `Training`, `Hosting` or `Registry` taking the request body and
-returning the response members. They call scones' cores, which block (sqlite, process starts,
+Each operation is a method of `Training`, `TransformJobs`, `Hosting` or `Registry` taking the
+request body and returning the response members. They call scones' cores, which block (sqlite, process starts,
 a blue/green step), so they run in a worker thread, never on the event loop.
 """
 
@@ -22,6 +22,7 @@ from scones.localaws.sagemaker_hosting import Hosting
 from scones.localaws.sagemaker_records import Records
 from scones.localaws.sagemaker_registry import Registry
 from scones.localaws.sagemaker_training import Training
+from scones.localaws.sagemaker_transform import TransformJobs
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -32,6 +33,7 @@ class SageMaker:
         self.training = Training(settings, records, logs)
         self.hosting = Hosting(settings, records)
         self.registry = Registry(settings, records)
+        self.transform = TransformJobs(settings, records, logs)
         self.operations: dict[str, Handler] = {}
         for part, names in (
             (self.training, ("CreateTrainingJob", "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob")),
@@ -39,6 +41,7 @@ class SageMaker:
                             "DescribeEndpointConfig", "ListEndpointConfigs", "DeleteEndpointConfig", "CreateEndpoint",
                             "DescribeEndpoint", "ListEndpoints", "DeleteEndpoint", "UpdateEndpoint",
                             "UpdateEndpointWeightsAndCapacities")),
+            (self.transform, ("CreateTransformJob", "DescribeTransformJob", "ListTransformJobs", "StopTransformJob")),
             (self.registry, ("CreateModelPackageGroup", "CreateModelPackage", "DescribeModelPackage",
                              "ListModelPackages", "UpdateModelPackage")),
         ):  # fmt: skip

@@ -1,7 +1,7 @@
 """SageMaker's own records that scones' cores do not keep: one JSON file per resource.
 
 `<home>/localaws/sagemaker/<kind>/<name>.json` (`KINDS`) for training-jobs (the request as sent, the
-status transitions), models, endpoint-configs and endpoints (the config an endpoint runs).
+status transitions), transform-jobs, models, endpoint-configs and endpoints (the config an endpoint runs).
 What runs is kept by the cores (the `training_jobs` and `endpoints` tables), so the CLI and the
 console see it; these files only add what SageMaker's API answers on top.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from scones.config import Settings
 from scones.localaws.protocol import AwsError
 
-KINDS = ("training-jobs", "models", "endpoint-configs", "endpoints", "model-package-groups")
+KINDS = ("training-jobs", "transform-jobs", "models", "endpoint-configs", "endpoints", "model-package-groups")
 _LOCK = threading.Lock()  # read-modify-write of one record (the training thread and the API both update jobs)
 
 
