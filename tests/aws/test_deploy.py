@@ -298,3 +298,41 @@ def test_dry_run_lists_alarms_and_scaling(
     assert "LINEAR" in by_kind["sagemaker-endpoint"].detail
     assert by_kind["scalable-target"].detail == f"{options.instance_count} to {options.max_instances} instances"
     assert "SageMakerVariantInvocationsPerInstance" in by_kind["scaling-policy"].detail
+
+
+def test_rollout_policy_grants_exactly_the_alarm_and_scaling_calls_deploy_and_destroy_make(
+    aws_env: str,
+    settings: Settings,
+    staged: Store,
+    model_file: Path,
+    options: AwsOptions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real clients talk to moto; a botocore before-call hook only notes which operations they call."""
+    import importlib
+
+    from scones.aws import session
+    from scones.aws.policies import rollout_policy
+
+    called: set[str] = set()
+    prefixes = {"cloudwatch": "cloudwatch", "application-autoscaling": "application-autoscaling"}
+
+    def observed(region: str) -> session.Clients:
+        made = session.clients(region)
+        for client in (made.cloudwatch, made.autoscaling):
+            prefix = prefixes[client.meta.service_model.service_name]
+            client.meta.events.register(
+                "before-call", lambda model, prefix=prefix, **_: called.add(f"{prefix}:{model.name}")
+            )
+        return made
+
+    for module in ("scones.aws.deploy", "scones.aws.destroy"):  # the package re-exports functions of these names
+        monkeypatch.setattr(importlib.import_module(module), "clients", observed)
+    plan = deploy(options, settings, str(model_file)).plan
+    destroy(options.bucket, options.region)
+    statements = {s["Sid"]: s for s in rollout_policy(plan)["Statement"]}
+    granted = set(statements["RollbackAlarms"]["Action"]) | set(statements["TargetTracking"]["Action"])
+    assert called == granted - {"cloudwatch:TagResource"}  # TagResource: PutMetricAlarm's Tags need it
+    assert statements["RollbackAlarms"]["Resource"] == [
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}" for name in rollout.alarm_names(plan)
+    ]
