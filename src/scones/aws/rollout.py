@@ -1,5 +1,6 @@
 """Safe rollout on AWS: the alarms, the blue/green DeploymentConfig and the target-tracking scaling
-policy that go with the endpoint in the CloudFormation template (`template.py`).
+policy that go with the endpoint, as API arguments that `scones aws deploy` passes to boto3
+(`resources.py`) and the CloudFormation template (`template.py`) declares.
 
 Locally a rollback is judged on the models' own figures (`scones.endpoint.guardrails`); on AWS
 SageMaker rolls back on CloudWatch alarms, so the export wires them: errors (Invocation5XXErrors)
