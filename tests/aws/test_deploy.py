@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from scones.aws import AwsOptions, deploy, destroy
+from scones.aws import AwsOptions, deploy, destroy, rollout
 from scones.aws.errors import AwsError
 from scones.aws.package import build_zip
 from scones.aws.plan import FUNCTIONS, TAG_KEY
@@ -110,8 +110,37 @@ def test_deploy_creates_configured_resources_and_destroy_removes_them(
     invoke = [s for s in document["Statement"] if s["Action"] == ["sagemaker:InvokeEndpoint"]]
     assert invoke[0]["Resource"] == [plan.endpoint_arn]
 
+    # CloudWatch: the two rollback alarms on this endpoint's variant (error_rate, p99_latency)
+    cw, scaling = _client("cloudwatch"), _client("application-autoscaling")
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNames=rollout.alarm_names(plan))["MetricAlarms"]}
+    errors, latency = (alarms[n] for n in rollout.alarm_names(plan))
+    assert errors["Namespace"] == latency["Namespace"] == "AWS/SageMaker"
+    assert errors["MetricName"] == "Invocation5XXErrors" and errors["Statistic"] == "Sum"
+    assert latency["MetricName"] == "ModelLatency" and latency["ExtendedStatistic"] == "p99"
+    dimensions = [{"Name": "EndpointName", "Value": plan.endpoint_name}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    assert errors["Dimensions"] == latency["Dimensions"] == dimensions
+
+    # Application Auto Scaling: the variant's target and its target-tracking policy
+    resource_id = f"endpoint/{plan.endpoint_name}/variant/AllTraffic"
+    targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource_id])
+    (target,) = targets["ScalableTargets"]
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (options.instance_count, options.max_instances)
+    (policy,) = scaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource_id)[
+        "ScalingPolicies"
+    ]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == options.target_invocations_per_instance
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+
     removed = destroy(plan.bucket, plan.region)
-    assert len(removed) == 5 + 3 + 3 + 1 + 1  # roles, sagemaker, functions, state machine, bucket
+    # roles, alarms, sagemaker, scaling target + policy, functions, state machine, bucket
+    assert len(removed) == 5 + 2 + 3 + 2 + 3 + 1 + 1
+    assert not cw.describe_alarms(AlarmNames=rollout.alarm_names(plan))["MetricAlarms"]
+    assert not scaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource_id])[
+        "ScalableTargets"
+    ]
     assert not _exists(s3.head_bucket, Bucket=plan.bucket)
     assert not _exists(iam.get_role, RoleName=plan.role_name("states"))
     assert not _exists(sm.describe_endpoint, EndpointName=plan.endpoint_name)
@@ -134,7 +163,7 @@ def test_redeploy_updates_in_place(
     fn = _client("lambda").get_function(FunctionName=second.function_name("filter_inferences"))
     assert fn["Configuration"]["Environment"]["Variables"]["SCONES_THRESHOLD"] == "0.8"
     removed = destroy(options.bucket, options.region)
-    assert len(removed) == 13  # recorded once each, however often deploy ran
+    assert len(removed) == 17  # recorded once each, however often deploy ran
 
 
 @pytest.mark.slow
@@ -212,3 +241,98 @@ def test_model_defaults_to_the_latest_training_job(
     latest = deploy(options, settings, None, dry_run=True).plan
     by_name = deploy(options, settings, "job-1", dry_run=True).plan
     assert latest.model_id == by_name.model_id == sha256(artifact.onnx)[:8]
+
+
+def test_update_deployment_config_is_valid_for_sagemaker_and_names_the_created_alarms(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    """moto has no UpdateEndpoint, so the DeploymentConfig a new model's deploy sends is checked two ways
+    instead: botocore validates it against SageMaker's own UpdateEndpoint input shape, and every alarm it
+    names exists in (moto's) CloudWatch after the deploy."""
+    from botocore.validate import validate_parameters
+
+    from scones.aws.resources import update_deployment_config
+
+    plan = deploy(replace(options, bake_seconds=120), settings, str(model_file)).plan
+    shape = _client("sagemaker").meta.service_model.operation_model("UpdateEndpoint").input_shape
+    params = {"EndpointName": plan.endpoint_name, "EndpointConfigName": plan.endpoint_config_name}
+    for strategy, routing in (("canary", "CANARY"), ("linear", "LINEAR"), ("all-at-once", "ALL_AT_ONCE")):
+        config = update_deployment_config(replace(plan, options=replace(plan.options, strategy=strategy)))
+        validate_parameters({**params, "DeploymentConfig": config}, shape)  # raises ParamValidationError if malformed
+        policy = config["BlueGreenUpdatePolicy"]
+        assert policy["TrafficRoutingConfiguration"]["Type"] == routing
+        assert policy["TerminationWaitInSeconds"] == 120
+        named = [a["AlarmName"] for a in config["AutoRollbackConfiguration"]["Alarms"]]
+        existing = _client("cloudwatch").describe_alarms(AlarmNames=named)["MetricAlarms"]
+        assert sorted(a["AlarmName"] for a in existing) == sorted(named) and len(named) == 2
+    destroy(options.bucket, options.region)
+
+
+def test_an_alarm_deploy_did_not_make_is_refused_not_overwritten(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    plan = deploy(options, settings, str(model_file), dry_run=True).plan
+    theirs = rollout.alarm_names(plan)[0]
+    cw = _client("cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName=theirs, Namespace="Theirs", MetricName="M", Statistic="Sum", Period=60, EvaluationPeriods=1,
+        Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    with pytest.raises(AwsError, match=f"cloudwatch-alarm {theirs} already exists"):
+        deploy(options, settings, str(model_file))
+    destroy(options.bucket, options.region)
+    (kept,) = cw.describe_alarms(AlarmNames=[theirs])["MetricAlarms"]
+    assert kept["Namespace"] == "Theirs"
+    cw.delete_alarms(AlarmNames=[theirs])
+
+
+def test_dry_run_lists_alarms_and_scaling(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions
+) -> None:
+    steps = deploy(replace(options, strategy="linear"), settings, str(model_file), dry_run=True).steps
+    by_kind = {s.kind: s for s in steps}
+    assert [s.name for s in steps if s.kind == "cloudwatch-alarm"] == [
+        f"{options.endpoint_name}-5xx-errors",
+        f"{options.endpoint_name}-p99-model-latency",
+    ]
+    assert "LINEAR" in by_kind["sagemaker-endpoint"].detail
+    assert by_kind["scalable-target"].detail == f"{options.instance_count} to {options.max_instances} instances"
+    assert "SageMakerVariantInvocationsPerInstance" in by_kind["scaling-policy"].detail
+
+
+def test_rollout_policy_grants_exactly_the_alarm_and_scaling_calls_deploy_and_destroy_make(
+    aws_env: str,
+    settings: Settings,
+    staged: Store,
+    model_file: Path,
+    options: AwsOptions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real clients talk to moto; a botocore before-call hook only notes which operations they call."""
+    import importlib
+
+    from scones.aws import session
+    from scones.aws.policies import rollout_policy
+
+    called: set[str] = set()
+    prefixes = {"cloudwatch": "cloudwatch", "application-autoscaling": "application-autoscaling"}
+
+    def observed(region: str) -> session.Clients:
+        made = session.clients(region)
+        for client in (made.cloudwatch, made.autoscaling):
+            prefix = prefixes[client.meta.service_model.service_name]
+            client.meta.events.register(
+                "before-call", lambda model, prefix=prefix, **_: called.add(f"{prefix}:{model.name}")
+            )
+        return made
+
+    for module in ("scones.aws.deploy", "scones.aws.destroy"):  # the package re-exports functions of these names
+        monkeypatch.setattr(importlib.import_module(module), "clients", observed)
+    plan = deploy(options, settings, str(model_file)).plan
+    destroy(options.bucket, options.region)
+    statements = {s["Sid"]: s for s in rollout_policy(plan)["Statement"]}
+    granted = set(statements["RollbackAlarms"]["Action"]) | set(statements["TargetTracking"]["Action"])
+    assert called == granted - {"cloudwatch:TagResource"}  # TagResource: PutMetricAlarm's Tags need it
+    assert statements["RollbackAlarms"]["Resource"] == [
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}" for name in rollout.alarm_names(plan)
+    ]

@@ -19,7 +19,9 @@ def test_export_writes_every_artefact(settings: Settings, model_file: Path, tmp_
     asl = json.loads((target / "pipeline.asl.json").read_text())
     assert "arn:aws:lambda:us-west-2:111122223333:function:scones-classify-image" in json.dumps(asl)
     policies = sorted(p.name for p in (target / "policies").iterdir())
-    assert policies == sorted(f"{plan.role_name(r)}.json" for r in plan.roles)
+    assert policies == sorted([f"{plan.role_name(r)}.json" for r in plan.roles] + ["scones-deployer-rollout.json"])
+    deployer = json.loads((target / "policies" / "scones-deployer-rollout.json").read_text())
+    assert "application-autoscaling:PutScalingPolicy" in json.dumps(deployer)
     for zip_path in (target / "lambda").iterdir():
         assert zipfile.ZipFile(zip_path).testzip() is None
     assert len(list((target / "lambda").iterdir())) == 3

@@ -72,3 +72,24 @@ def test_trust_policies_name_the_one_service() -> None:
     assert trust_policy("states")["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
     assert trust_policy("classify_image")["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert trust_policy("sagemaker")["Statement"][0]["Action"] == "sts:AssumeRole"
+
+
+def test_rollout_policy_names_only_this_endpoint_and_its_alarms(plan: Plan) -> None:
+    from scones.aws.policies import rollout_policy
+
+    for statement in rollout_policy(plan)["Statement"]:
+        for action in statement["Action"]:
+            assert "*" not in action, action
+        for resource in statement["Resource"]:
+            if resource == "*":  # scalable-target ARNs carry an id AWS assigns
+                assert all(a.startswith("application-autoscaling:") for a in statement["Action"])
+                continue
+            assert resource.startswith(
+                (
+                    f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:{plan.endpoint_name}-",
+                    f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:TargetTracking-endpoint/{plan.endpoint_name}/",
+                    plan.endpoint_arn,
+                    f"arn:aws:sagemaker:us-west-2:{ACCOUNT}:endpoint-config/{plan.endpoint_name}-",
+                    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/",
+                )
+            ), resource

@@ -28,7 +28,7 @@ def test_dry_run_then_deploy_then_destroy(aws_env: str, staged: object, model_fi
     refused = runner.invoke(app, ["aws", "destroy", *common], input="n\n")
     assert refused.exit_code == 1 and "Nothing deleted" in refused.output
     gone = runner.invoke(app, ["aws", "destroy", *common, "--yes"])
-    assert gone.exit_code == 0 and "Removed 13 resources" in gone.output, gone.output
+    assert gone.exit_code == 0 and "Removed 17 resources" in gone.output, gone.output
     again = runner.invoke(app, ["aws", "destroy", *common, "--yes"])
     assert again.exit_code == 1 and "nothing to destroy" in again.output
 

@@ -153,6 +153,8 @@ TRANSFORM = [
     "s3://scones/out",
 ]  # valid once the photos are in the store
 EXPORT = ["aws", "export", f"{T}/export", "--account", "123456789012", "--model", f"{T}/model.tar.gz"]
+# deploy's rollout and scaling flags are checked before any AWS call, so no credentials are needed
+DEPLOY = ["aws", "deploy", "--bucket", "scones-bad-input", "--region", "us-east-1", "--model", f"{T}/model.tar.gz"]
 CASES: list[Case] = [
     # global options
     Case("storage-unknown", ["--storage", "ftp", "endpoints"], "--storage ftp", "expected one of local, s3"),
@@ -452,6 +454,16 @@ CASES: list[Case] = [
          "Strategy 'blue' is not one of all-at-once, canary, linear"),
     Case("aws-export-max-instances", [*EXPORT, "--instance-count", "3", "--max-instances", "2"],
          "--max-instances below --instance-count", "--max-instances is 2; give 3 (the minimum) to 100"),
+    Case("aws-deploy-bad-strategy", [*DEPLOY, "--strategy", "blue"], "--strategy blue",
+         "Strategy 'blue' is not one of all-at-once, canary, linear"),
+    Case("aws-deploy-canary-percent", [*DEPLOY, "--canary-percent", "100"], "--canary-percent 100",
+         "--canary-percent is 100; give a share of capacity between 0 and 100"),
+    Case("aws-deploy-bake-seconds", [*DEPLOY, "--bake-seconds", "4000"], "--bake-seconds 4000",
+         "--bake-seconds is 4000; SageMaker takes 0 to 3600 seconds"),
+    Case("aws-deploy-max-instances", [*DEPLOY, "--instance-count", "3", "--max-instances", "2"],
+         "--max-instances below --instance-count", "--max-instances is 2; give 3 (the minimum) to 100"),
+    Case("aws-deploy-target-invocations", [*DEPLOY, "--target-invocations-per-instance", "0"],
+         "--target-invocations-per-instance 0", "--target-invocations-per-instance must be more than 0"),
     Case("aws-export-bad-bucket", [*EXPORT, "--bucket", "Bad_Bucket!"], "--bucket Bad_Bucket!",
          "Invalid bucket name 'Bad_Bucket!'", untouched=("export",)),
     Case("aws-export-bad-account", [*EXPORT[:4], "me", *EXPORT[5:]], "--account me",

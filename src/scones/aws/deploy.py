@@ -1,8 +1,11 @@
 """`scones aws deploy`: the whole pipeline on AWS, from the local data and model artifact.
 
 Order: everything is checked first (model, staged data, functions, state machine, serving
-image), then created: bucket and uploads, IAM roles, SageMaker model + endpoint config (data
-capture 100%) + endpoint, the three Lambda functions, the Step Functions state machine. Each
+image), then created: bucket and uploads, IAM roles, the two CloudWatch rollback alarms,
+SageMaker model + endpoint config (data capture 100%) + endpoint (a later deploy of a new model
+is an UpdateEndpoint with a blue/green DeploymentConfig naming the alarms), the Application
+Auto Scaling target and target-tracking policy, the three Lambda functions, the Step Functions
+state machine. Each
 resource is recorded in the bucket as soon as it exists (`scones.aws.record`), so `destroy`
 can undo a deployment that failed half-way. Re-running updates what the record holds.
 boto3 reads credentials and `AWS_ENDPOINT_URL` from the environment; nothing here overrides them.
@@ -16,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from scones.aws import package, record as records, resources, statemachine
+from scones.aws import package, record as records, resources, rollout, statemachine
 from scones.aws.errors import AwsError, aws_call, error_code
 from scones.aws.plan import FUNCTIONS, AwsOptions, Plan, build_plan
 from scones.aws.policies import permissions_policy
@@ -83,8 +86,12 @@ def deploy(
     for role in plan.roles:
         resources.role(aws, plan, record, role)
         progress.advance()
+    resources.alarms(aws, plan, record)  # before the endpoint: an UpdateEndpoint names them
+    progress.advance(2)
     resources.sagemaker(aws, plan, record)
     progress.advance(3)
+    resources.scaling(aws, plan, record)
+    progress.advance(2)
     for module in FUNCTIONS:
         resources.function(aws, plan, record, module, zips[module])
         progress.advance()
@@ -105,13 +112,37 @@ def describe(plan: Plan, data: StagedData) -> list[Step]:
         actions = sorted({a for s in permissions_policy(plan, role)["Statement"] for a in s["Action"]})
         steps.append(Step("iam-role", plan.role_name(role), "allows " + ", ".join(actions)))
     steps += [
+        Step(
+            "cloudwatch-alarm",
+            alarm["AlarmName"],
+            f"{alarm['MetricName']} {alarm.get('ExtendedStatistic') or alarm['Statistic']} > {alarm['Threshold']:g} "
+            f"for {alarm['EvaluationPeriods']} x {alarm['Period']}s; rolls an update back",
+        )
+        for alarm in rollout.alarms(plan)
+    ]
+    config = resources.update_deployment_config(plan)["BlueGreenUpdatePolicy"]
+    steps += [
         Step("sagemaker-model", plan.model_name, f"image {plan.image_uri}"),
         Step(
             "sagemaker-endpoint-config",
             plan.endpoint_config_name,
             f"{o.instance_count} x {o.instance_type}; data capture 100% to {plan.capture_uri}",
         ),
-        Step("sagemaker-endpoint", plan.endpoint_name, plan.endpoint_arn),
+        Step(
+            "sagemaker-endpoint",
+            plan.endpoint_name,
+            f"{plan.endpoint_arn}; an update shifts traffic {config['TrafficRoutingConfiguration']['Type']}, "
+            f"bakes {config['TerminationWaitInSeconds']}s, rolls back on the alarms",
+        ),
+    ]
+    target = rollout.scalable_target(plan)
+    steps += [
+        Step("scalable-target", target["ResourceId"], f"{target['MinCapacity']} to {target['MaxCapacity']} instances"),
+        Step(
+            "scaling-policy",
+            rollout.scaling_policy_name(plan),
+            f"TargetTrackingScaling: {o.target_invocations_per_instance:g} SageMakerVariantInvocationsPerInstance",
+        ),
     ]
     for module in FUNCTIONS:
         env = ", ".join(f"{k}={v}" for k, v in plan.function_environment(module).items())

@@ -26,7 +26,9 @@ _GONE = {
     "NoSuchBucket",
     "NoSuchKey",
     "404",
+    "ObjectNotFoundException",  # Application Auto Scaling
 }
+_VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
 def pending(bucket: str, region: str) -> records.Record | None:
@@ -74,6 +76,16 @@ def _delete(aws: Clients, kind: str, name: str) -> None:
         "sagemaker-model": lambda: aws.sagemaker.delete_model(ModelName=name),
         "iam-role": lambda: _delete_role(aws, name),
         "ecr-repository": lambda: aws.ecr.delete_repository(repositoryName=name, force=True),
+        "cloudwatch-alarm": lambda: aws.cloudwatch.delete_alarms(AlarmNames=[name]),
+        "scalable-target": lambda: aws.autoscaling.deregister_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=name, ScalableDimension=_VARIANT_DIMENSION
+        ),
+        "scaling-policy": lambda: aws.autoscaling.delete_scaling_policy(
+            PolicyName=name.split("|", 1)[1],
+            ServiceNamespace="sagemaker",
+            ResourceId=name.split("|", 1)[0],
+            ScalableDimension=_VARIANT_DIMENSION,
+        ),
     }
     if kind not in deleters:
         raise AwsError(f"The record lists a {kind} ({name}) this scones cannot remove; remove it by hand")

@@ -1,6 +1,7 @@
 """`scones aws export DIR`: deploy's artefacts as files, for teams with their own pipelines.
 
-DIR gets: pipeline.asl.json (ARNs filled in), policies/<role>.json (trust + permissions),
+DIR gets: pipeline.asl.json (ARNs filled in), policies/<role>.json (trust + permissions) and
+policies/<name>-deployer-rollout.json (the caller's alarm, blue/green and scaling permissions),
 lambda/<function>.zip, container/ (a complete `docker build` context), model.tar.gz,
 template.json (CloudFormation) and a README with the commands that put them in place.
 The folder is written beside DIR and renamed into place, so it is complete or absent.
@@ -18,7 +19,7 @@ from scones.aws import package, statemachine
 from scones.aws.container import write_context
 from scones.aws.errors import AwsError
 from scones.aws.plan import FUNCTIONS, AwsOptions, Plan, build_plan
-from scones.aws.policies import all_policies
+from scones.aws.policies import all_policies, rollout_policy
 from scones.aws.sources import load_model
 from scones.aws.template import code_key, template
 from scones.config import Settings
@@ -55,6 +56,8 @@ def _write(root: Path, plan: Plan, definition: dict[str, object], model_bytes: b
     (root / "policies").mkdir()
     for role_name, documents in all_policies(plan).items():
         (root / "policies" / f"{role_name}.json").write_text(json.dumps(documents, indent=2) + "\n")
+    deployer = root / "policies" / f"{plan.options.name}-deployer-rollout.json"  # for the caller, not a role
+    deployer.write_text(json.dumps(rollout_policy(plan), indent=2) + "\n")
     (root / "lambda").mkdir()
     for module in FUNCTIONS:
         (root / "lambda" / f"{plan.function_name(module)}.zip").write_bytes(package.build_zip(module))
@@ -84,7 +87,9 @@ Made by `scones aws export`; `scones aws deploy` creates the same resources dire
        --capabilities CAPABILITY_NAMED_IAM --region {plan.region}
 
 Files: pipeline.asl.json (the state machine, ARNs filled in), policies/ (each role's trust and
-least-privilege permissions), lambda/ (one zip per function), container/ (the image's build
+least-privilege permissions; {plan.options.name}-deployer-rollout.json is what the credentials that
+create the stack need beyond that for the rollback alarms, the blue/green update and the scaling
+policy), lambda/ (one zip per function), container/ (the image's build
 context), model.tar.gz, template.json (CloudFormation). An idle endpoint costs money: delete
 the stack when you are done.
 """

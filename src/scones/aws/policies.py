@@ -1,15 +1,21 @@
 """Least-privilege IAM policies: each role may touch only this bucket's prefixes, this
 endpoint, these functions and its own log group (the seed gave every role FullAccess).
 
-The one `"Resource": "*"` is `ecr:GetAuthorizationToken`, which AWS does not scope to a
-resource; the image pull itself is limited to the one repository.
+The one `"Resource": "*"` of the roles is `ecr:GetAuthorizationToken`, which AWS does not scope
+to a resource; the image pull itself is limited to the one repository.
+
+`rollout_policy` is for the credentials that run `scones aws deploy|destroy`, not for a role:
+what the rollback alarms, the blue/green UpdateEndpoint and the target-tracking scaling need.
+Application Auto Scaling's own actions take `"Resource": "*"` here because the ARN of a
+scalable target carries an id AWS assigns when it is registered.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from scones.aws.plan import CAPTURE_PREFIX, FUNCTIONS, Plan
+from scones.aws import rollout
+from scones.aws.plan import CAPTURE_PREFIX, FUNCTIONS, VARIANT, Plan
 
 Policy = dict[str, Any]
 VERSION = "2012-10-17"
@@ -88,3 +94,63 @@ def _logs(plan: Plan, group: str) -> Policy:
 
 def _allow(sid: str, actions: list[str], resources: list[str]) -> Policy:
     return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+
+
+def rollout_policy(plan: Plan) -> Policy:
+    """What `scones aws deploy|destroy` calls for the alarms, the blue/green update and the scaling policy.
+
+    Application Auto Scaling checks the caller for the SageMaker and CloudWatch actions it takes on
+    the caller's behalf (describing and resizing the variant, the TargetTracking-* alarms of the
+    policy), and makes its service-linked role on first use.
+    """
+    endpoint = plan.endpoint_name
+    ours = [plan.arn("cloudwatch", f"alarm:{name}") for name in rollout.alarm_names(plan)]
+    tracking = [plan.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{endpoint}/variant/{VARIANT}-*")]
+    linked = f"role/aws-service-role/{AUTOSCALING_SERVICE}/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+    linked_role = _allow(
+        "AutoScalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"], [plan.arn("iam", linked, regional=False)]
+    )
+    linked_role["Condition"] = {"StringLike": {"iam:AWSServiceName": AUTOSCALING_SERVICE}}
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _allow(
+                "RollbackAlarms",
+                [
+                    "cloudwatch:DeleteAlarms",
+                    "cloudwatch:DescribeAlarms",
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:TagResource",
+                ],
+                ours,
+            ),
+            _allow(
+                "TargetTrackingAlarms",
+                ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
+                tracking,
+            ),
+            _allow(
+                "BlueGreenUpdateAndScaling",
+                [
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:UpdateEndpointWeightsAndCapacities",
+                ],
+                [plan.endpoint_arn, plan.arn("sagemaker", f"endpoint-config/{endpoint.lower()}-*")],
+            ),
+            _allow(
+                "TargetTracking",
+                [
+                    "application-autoscaling:DeleteScalingPolicy",
+                    "application-autoscaling:DeregisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:RegisterScalableTarget",
+                ],
+                ["*"],  # a scalable target's ARN carries an id AWS assigns at registration
+            ),
+            linked_role,
+        ],
+    }

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from scones.aws import package, record as records
+from scones.aws import package, record as records, rollout
 from scones.aws.errors import AwsError, aws_call, error_code
 from scones.aws.plan import REMOTE_HOME, VARIANT, Plan
 from scones.aws.policies import permissions_policy, trust_policy
@@ -95,9 +95,11 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
     if record.has("sagemaker-endpoint", plan.endpoint_name):
         with aws_call(f"Updating endpoint {plan.endpoint_name}"):
             current = aws.sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)["EndpointConfigName"]
-            if current != plan.endpoint_config_name:  # SageMaker swaps the model without downtime
+            if current != plan.endpoint_config_name:  # blue/green by --strategy, rolled back on the alarms
                 aws.sagemaker.update_endpoint(
-                    EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name
+                    EndpointName=plan.endpoint_name,
+                    EndpointConfigName=plan.endpoint_config_name,
+                    DeploymentConfig=update_deployment_config(plan),
                 )
         return
     _create(
@@ -109,6 +111,57 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
             EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name, Tags=tags
         ),
     )
+
+
+def update_deployment_config(plan: Plan) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig, naming the alarms `alarms` creates."""
+    return rollout.deployment_config(plan, rollout.alarm_names(plan))
+
+
+# -- CloudWatch and Application Auto Scaling ----------------------------------------------------
+def alarms(aws: Clients, plan: Plan, record: records.Record) -> None:
+    """The rollback alarms; PutMetricAlarm creates or overwrites, so a re-run updates them."""
+    for alarm in rollout.alarms(plan):
+        name = alarm["AlarmName"]
+        if not record.has("cloudwatch-alarm", name):
+            with aws_call(f"Looking up alarm {name}"):
+                taken = aws.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+            if taken:  # PutMetricAlarm would silently overwrite someone else's alarm
+                raise AwsError(
+                    f"cloudwatch-alarm {name} already exists and this deployment did not make it; "
+                    "pass another --endpoint-name or remove it"
+                )
+        with aws_call(f"Putting alarm {name}"):
+            aws.cloudwatch.put_metric_alarm(**alarm, Tags=[{"Key": k, "Value": v} for k, v in plan.tags.items()])
+        if not record.has("cloudwatch-alarm", name):
+            record.add("cloudwatch-alarm", name)
+            records.write(aws.s3, record)
+
+
+def scaling(aws: Clients, plan: Plan, record: records.Record) -> None:
+    """Target tracking for the endpoint's variant; Application Auto Scaling wants the endpoint InService first."""
+    target = rollout.scalable_target(plan)
+    with aws_call(f"Waiting for endpoint {plan.endpoint_name} to be InService"):
+        aws.sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=plan.endpoint_name)
+    with aws_call(f"Registering the scalable target {target['ResourceId']}"):
+        aws.autoscaling.register_scalable_target(**target)  # creates or updates
+    if not record.has("scalable-target", target["ResourceId"]):
+        record.add("scalable-target", target["ResourceId"])
+        records.write(aws.s3, record)
+    name = rollout.scaling_policy_name(plan)
+    with aws_call(f"Putting the scaling policy {name}"):
+        aws.autoscaling.put_scaling_policy(
+            PolicyName=name,
+            ServiceNamespace=target["ServiceNamespace"],
+            ResourceId=target["ResourceId"],
+            ScalableDimension=target["ScalableDimension"],
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration=rollout.scaling_configuration(plan),
+        )
+    key = f"{target['ResourceId']}|{name}"  # destroy needs both
+    if not record.has("scaling-policy", key):
+        record.add("scaling-policy", key)
+        records.write(aws.s3, record)
 
 
 # -- Lambda and Step Functions ------------------------------------------------------------------

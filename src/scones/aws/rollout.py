@@ -1,5 +1,6 @@
 """Safe rollout on AWS: the alarms, the blue/green DeploymentConfig and the target-tracking scaling
-policy that go with the endpoint in the CloudFormation template (`template.py`).
+policy that go with the endpoint, as API arguments that `scones aws deploy` passes to boto3
+(`resources.py`) and the CloudFormation template (`template.py`) declares.
 
 Locally a rollback is judged on the models' own figures (`scones.endpoint.guardrails`); on AWS
 SageMaker rolls back on CloudWatch alarms, so the export wires them: errors (Invocation5XXErrors)
@@ -29,65 +30,91 @@ def alarm_names(plan: Plan) -> list[str]:
     return [f"{plan.endpoint_name}-5xx-errors", f"{plan.endpoint_name}-p99-model-latency"]
 
 
-def resources(plan: Plan) -> dict[str, Any]:
-    """CloudWatch alarms and the auto scaling target and policy for the endpoint's variant."""
+def alarms(plan: Plan) -> list[dict[str, Any]]:
+    """The two rollback alarms, as PutMetricAlarm's arguments (= the AWS::CloudWatch::Alarm properties).
+
+    They stand for the local triggers error_rate (Invocation5XXErrors, Sum per minute) and
+    p99_latency (ModelLatency p99); the other local triggers judge predictions, which CloudWatch
+    does not see.
+    """
     dimensions = [{"Name": "EndpointName", "Value": plan.endpoint_name}, {"Name": "VariantName", "Value": VARIANT}]
     errors, latency = alarm_names(plan)
     common = {"Namespace": "AWS/SageMaker", "Dimensions": dimensions, "Period": 60, "EvaluationPeriods": 2,
               "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching"}  # fmt: skip
+    return [
+        {
+            "AlarmName": errors,
+            "AlarmDescription": "scones: the endpoint answers 5xx; rolls a deployment back",
+            "MetricName": "Invocation5XXErrors",
+            "Statistic": "Sum",
+            "Threshold": MAX_ERRORS_PER_MINUTE,
+            **common,
+        },
+        {
+            "AlarmName": latency,
+            "AlarmDescription": "scones: p99 model latency is too high; rolls a deployment back",
+            "MetricName": "ModelLatency",
+            "ExtendedStatistic": "p99",
+            "Threshold": MAX_P99_MODEL_LATENCY_US,
+            **common,
+        },
+    ]
+
+
+def scalable_target(plan: Plan) -> dict[str, Any]:
+    """RegisterScalableTarget's arguments (= the AWS::ApplicationAutoScaling::ScalableTarget properties)."""
     return {
-        "ErrorsAlarm": {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmName": errors,
-                "AlarmDescription": "scones: the endpoint answers 5xx; rolls a deployment back",
-                "MetricName": "Invocation5XXErrors",
-                "Statistic": "Sum",
-                "Threshold": MAX_ERRORS_PER_MINUTE,
-                **common,
-            },
-        },  # fmt: skip
-        "LatencyAlarm": {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmName": latency,
-                "AlarmDescription": "scones: p99 model latency is too high; rolls a deployment back",
-                "MetricName": "ModelLatency",
-                "ExtendedStatistic": "p99",
-                "Threshold": MAX_P99_MODEL_LATENCY_US,
-                **common,
-            },
-        },  # fmt: skip
-        "ScalableTarget": {
-            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
-            "DependsOn": ["Endpoint"],
-            "Properties": {
-                "ServiceNamespace": "sagemaker",
-                "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-                "ResourceId": f"endpoint/{plan.endpoint_name}/variant/{VARIANT}",
-                "MinCapacity": plan.options.instance_count,
-                "MaxCapacity": plan.options.max_instances,
-            },
-        },  # fmt: skip
-        "ScalingPolicy": {
-            "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
-            "Properties": {
-                "PolicyName": f"{plan.endpoint_name}-invocations-per-instance",
-                "PolicyType": "TargetTrackingScaling",
-                "ScalingTargetId": {"Ref": "ScalableTarget"},
-                "TargetTrackingScalingPolicyConfiguration": {
-                    "TargetValue": plan.options.target_invocations_per_instance,
-                    "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-                    "ScaleOutCooldown": 60,
-                    "ScaleInCooldown": 300,
-                },
-            },
-        },  # fmt: skip
+        "ServiceNamespace": "sagemaker",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "ResourceId": f"endpoint/{plan.endpoint_name}/variant/{VARIANT}",
+        "MinCapacity": plan.options.instance_count,
+        "MaxCapacity": plan.options.max_instances,
     }
 
 
-def deployment_config(plan: Plan) -> dict[str, Any]:
-    """The Endpoint's DeploymentConfig: blue/green by the plan's strategy, bake, automatic rollback on the alarms."""
+def scaling_policy_name(plan: Plan) -> str:
+    return f"{plan.endpoint_name}-invocations-per-instance"
+
+
+def scaling_configuration(plan: Plan) -> dict[str, Any]:
+    """Target tracking on SageMakerVariantInvocationsPerInstance (invocations per instance per minute)."""
+    return {
+        "TargetValue": plan.options.target_invocations_per_instance,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        "ScaleOutCooldown": 60,
+        "ScaleInCooldown": 300,
+    }
+
+
+def resources(plan: Plan) -> dict[str, Any]:
+    """CloudWatch alarms and the auto scaling target and policy for the endpoint's variant, as template resources."""
+    errors, latency = alarms(plan)
+    return {
+        "ErrorsAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": errors},
+        "LatencyAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": latency},
+        "ScalableTarget": {
+            "Type": "AWS::ApplicationAutoScaling::ScalableTarget",
+            "DependsOn": ["Endpoint"],
+            "Properties": scalable_target(plan),
+        },
+        "ScalingPolicy": {
+            "Type": "AWS::ApplicationAutoScaling::ScalingPolicy",
+            "Properties": {
+                "PolicyName": scaling_policy_name(plan),
+                "PolicyType": "TargetTrackingScaling",
+                "ScalingTargetId": {"Ref": "ScalableTarget"},
+                "TargetTrackingScalingPolicyConfiguration": scaling_configuration(plan),
+            },
+        },
+    }
+
+
+def deployment_config(plan: Plan, alarm_refs: list[Any] | None = None) -> dict[str, Any]:
+    """The Endpoint's DeploymentConfig: blue/green by the plan's strategy, bake, automatic rollback on the alarms.
+
+    `alarm_refs` name the alarms: by default CloudFormation Refs to the template's alarms; deploy
+    passes the alarm names it created.
+    """
     o = plan.options
     wait = o.interval_seconds
     if o.strategy == "canary":
@@ -107,6 +134,8 @@ def deployment_config(plan: Plan) -> dict[str, Any]:
     else:
         routing, steps = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": wait}, 1
     low, high = MAX_EXECUTION_SECONDS
+    if alarm_refs is None:
+        alarm_refs = [{"Ref": "ErrorsAlarm"}, {"Ref": "LatencyAlarm"}]
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing,
@@ -114,7 +143,7 @@ def deployment_config(plan: Plan) -> dict[str, Any]:
             "MaximumExecutionTimeoutInSeconds": min(high, max(low, 2 * (steps * wait + o.bake_seconds))),
         },
         "AutoRollbackConfiguration": {
-            "Alarms": [{"AlarmName": {"Ref": "ErrorsAlarm"}}, {"AlarmName": {"Ref": "LatencyAlarm"}}]
+            "Alarms": [{"AlarmName": ref} for ref in alarm_refs]
         },
     }  # fmt: skip
 

@@ -23,6 +23,8 @@ class Clients:
     sagemaker: Any
     awslambda: Any
     stepfunctions: Any
+    cloudwatch: Any
+    autoscaling: Any  # application-autoscaling (SageMaker variants), not EC2 Auto Scaling
 
 
 def clients(region: str) -> Clients:
@@ -38,6 +40,8 @@ def clients(region: str) -> Clients:
         sagemaker=session.client("sagemaker"),
         awslambda=session.client("lambda"),
         stepfunctions=session.client("stepfunctions"),
+        cloudwatch=session.client("cloudwatch"),
+        autoscaling=session.client("application-autoscaling"),
     )
 
 

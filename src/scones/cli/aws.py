@@ -87,7 +87,8 @@ def deploy_command(
     target_invocations_per_instance: TargetInvocations = 200.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; create nothing.")] = False,
 ) -> None:
-    """Deploy the pipeline to AWS: S3 data + model, SageMaker endpoint with data capture, Lambdas, state machine."""
+    """Deploy the pipeline to AWS: S3 data + model, SageMaker endpoint with data capture, rollback alarms,
+    target-tracking scaling, Lambdas, state machine."""
     from scones.aws import deploy
 
     options = _options(
