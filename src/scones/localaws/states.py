@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,6 +40,7 @@ from scones.workflow import definition as asl, executions, machines, records, ta
 from scones.workflow.records import Execution
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 # EXPRESS executions started with StartExecution run on this many threads: started faster than
@@ -177,9 +178,8 @@ class States:
         found = records.list_for(self.settings, machine.name, status, limit=1 << 30)
         running = [e for e in self.running.values() if e.state_machine == machine.name and status in (None, "RUNNING")]
         keys = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate")
-        items = [{k: v for k, v in self._describe(e).items() if k in keys} for e in running + found]
-        page, token = _page(items, body)
-        return {"executions": page, **token}
+        page, token = _page(running + found, body)  # paged first: only the page is described
+        return {"executions": [{k: v for k, v in self._describe(e).items() if k in keys} for e in page], **token}
 
     async def stop_execution(self, body: dict[str, Any]) -> dict[str, Any]:
         execution = self._execution(body.get("executionArn"))
@@ -364,7 +364,7 @@ def _cancel_workflow(arn: str) -> None:
         logger.debug("cancel of %s", arn, exc_info=True)
 
 
-def _page(items: list[dict[str, Any]], body: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _page(items: list[T], body: dict[str, Any]) -> tuple[list[T], dict[str, str]]:
     """One page of `items` (maxResults, 100 by default; nextToken an offset), as the paginators expect."""
     token = str(body.get("nextToken") or "0")
     if not token.isdigit():

@@ -20,6 +20,7 @@ from typing import Any
 from dbos import DBOS, SetWorkflowID, StepOptions
 
 from scones.config import Settings, load_settings
+from scones.errors import WorkflowError
 from scones.functions import runtime
 from scones.workflow import engine, launcher, machines, records, tasks
 
@@ -41,6 +42,10 @@ def _execution(home: str, arn: str) -> str:
         machine = machines.get(settings, execution.state_machine)
 
         def call(function: str, payload: Any) -> dict[str, Any]:
+            # A stop (records.abort, then DBOS's cancel) can land while a task runs; the record is
+            # checked too, so the next task never starts even before the cancel reaches DBOS.
+            if records.get(settings, arn).status == "ABORTED":
+                raise WorkflowError(f"Execution {arn} was stopped")
             local = tasks.bound(machine.bindings, function)
             options: StepOptions = {"name": f"lambda:{local}"}
             response: dict[str, Any] = context.run(DBOS.run_step, options, _step, settings, arn, local, payload)
