@@ -1,8 +1,10 @@
 """Transfer learning against training from scratch on a new 3-class folder (issue 19).
 
-Source model: a scones model trained at 32x32 on bicycle vs motorcycle, on 700 of the dev
-archive's 900 training images (350 per class, seeded; its own kept epoch chosen on a 20%
-carved from them). The other 200 training images and the 100 test images are never seen by it.
+Source models: scones models trained at 32x32 on bicycle vs motorcycle, on 700 of the dev
+archive's 900 training images (350 per class, seeded; the kept epoch chosen on a 20% carved
+from them), one with the default augmentation `trivial_wide` (which rotates images by up to
+135 degrees, so it is taught to ignore which way up a picture is) and one with `crop` (crop +
+mirror only). The other 200 training images and the 100 test images are never seen by them.
 
 New task (a different 3-way question on pictures the source never saw): "which way up is
 this picture?" - classes `upright`, `turned90` (a quarter turn counter-clockwise) and
@@ -17,11 +19,12 @@ is only evaluated. Both arms use `augmentation_type=crop` (crop + mirror): the d
 `trivial_wide` rotates by up to 135 degrees, which would contradict the labels; a mirror
 keeps all three classes apart (a mirrored quarter turn is not one of the other classes).
 
-Each seed trains from scratch and from the source artifact
-(`-p use_pretrained_model=1 -p pretrained_weights=<source model.tar.gz>`), same epochs,
-same hyperparameters otherwise. Wall times are on the shared, loaded machine.
+Each seed trains from scratch and from each source artifact
+(`-p use_pretrained_model=1 -p pretrained_weights=<source model.tar.gz>`) with the default
+`backbone_lr_factor=0.1` and with 1, same epochs, same hyperparameters otherwise. Wall times
+are on the shared, loaded machine.
 
-    .venv/bin/python bench/transfer_bench.py [--source-epochs 25] [--epochs 10,30] [--seeds 0,1,2]
+    .venv/bin/python bench/transfer_bench.py [--source-epochs 30] [--epochs 20,60] [--seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -89,9 +92,11 @@ def spread(values: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source-epochs", type=int, default=25)
-    parser.add_argument("--epochs", default="10,30", help="comma-separated: each count is run for both arms")
+    parser.add_argument("--source-epochs", type=int, default=30)
+    parser.add_argument("--epochs", default="20,60", help="comma-separated: each count is run for both arms")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--source-augmentations", default="trivial_wide,crop", help="one source model each")
+    parser.add_argument("--backbone-lr-factors", default="0.1,1", help="each transfer arm with each")
     args = parser.parse_args()
     from scones.config import load_settings
     from scones.data.stage import stage
@@ -108,21 +113,25 @@ def main() -> None:
     # the source model's own carved validation, from its 700 images only
     store.put("scones", "cifar/train.lst", store.get("scones", "cifar/source.lst"))
     carve(store, "cifar")
-    started = time.perf_counter()
-    source = train(
-        settings, {"epochs": args.source_epochs},
-        channels=Channels(
-            train="s3://scones/cifar/train", validation="s3://scones/cifar/train",
-            train_lst="s3://scones/cifar/carved-train.lst", validation_lst="s3://scones/cifar/carved-val.lst",
-        ), store=store,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    held = evaluate(settings, source["artifact_uri"], "s3://scones/cifar/test", "s3://scones/cifar/test.lst", store)
-    print(json.dumps({
-        "run": "source", "task": "bicycle vs motorcycle, 700 images", "epochs": args.source_epochs,
-        "train_seconds": round(seconds), "kept_epoch": source["metrics"]["best_epoch"],
-        "held_out_accuracy": round(held.accuracy, 4), "artifact": source["artifact_uri"],
-    }), flush=True)  # fmt: skip
+    sources: dict[str, str] = {}
+    for augmentation in args.source_augmentations.split(","):
+        started = time.perf_counter()
+        source = train(
+            settings, {"epochs": args.source_epochs, "augmentation_type": augmentation},
+            channels=Channels(
+                train="s3://scones/cifar/train", validation="s3://scones/cifar/train",
+                train_lst="s3://scones/cifar/carved-train.lst", validation_lst="s3://scones/cifar/carved-val.lst",
+            ), store=store,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        test = ("s3://scones/cifar/test", "s3://scones/cifar/test.lst")
+        held = evaluate(settings, source["artifact_uri"], *test, store)
+        sources[augmentation] = source["artifact_uri"]
+        print(json.dumps({
+            "run": "source", "task": "bicycle vs motorcycle, 700 images", "augmentation_type": augmentation,
+            "epochs": args.source_epochs, "train_seconds": round(seconds),
+            "kept_epoch": source["metrics"]["best_epoch"], "held_out_accuracy": round(held.accuracy, 4),
+        }), flush=True)  # fmt: skip
 
     counts = rotation_folder(store, "cifar", work / "rotations")
     stage(store, work / "rotations", prefix="rot")
@@ -132,16 +141,21 @@ def main() -> None:
         train="s3://scones/rot/train", validation="s3://scones/rot/train",
         train_lst="s3://scones/rot/carved-train.lst", validation_lst="s3://scones/rot/carved-val.lst",
     )  # fmt: skip
+    arms: dict[str, dict[str, object]] = {"scratch": {}}
+    for augmentation, uri in sources.items():
+        for factor in args.backbone_lr_factors.split(","):
+            arms[f"transfer from {augmentation} source, backbone_lr_factor={factor}"] = {
+                "use_pretrained_model": 1, "pretrained_weights": uri, "backbone_lr_factor": factor,
+            }  # fmt: skip
     results: dict[tuple[int, str], list[dict[str, float]]] = {}
     for epochs, seed in [(int(e), int(s)) for e in args.epochs.split(",") for s in args.seeds.split(",")]:
-        for arm in ("scratch", "transfer"):
-            hp = {"num_classes": 3, "epochs": epochs, "augmentation_type": "crop", "seed": seed}
-            if arm == "transfer":
-                hp |= {"use_pretrained_model": 1, "pretrained_weights": source["artifact_uri"]}
+        for arm, extra in arms.items():
+            hp = {"num_classes": 3, "epochs": epochs, "augmentation_type": "crop", "seed": seed, **extra}
             started = time.perf_counter()
             record = train(settings, hp, channels=channels, store=store)
             seconds = time.perf_counter() - started
-            result = evaluate(settings, record["artifact_uri"], "s3://scones/rot/test", "s3://scones/rot/test.lst", store)
+            test = ("s3://scones/rot/test", "s3://scones/rot/test.lst")
+            result = evaluate(settings, record["artifact_uri"], *test, store)
             row = {
                 "run": arm, "seed": seed, "epochs": epochs, "train_seconds": round(seconds, 1),
                 "kept_epoch": record["metrics"]["best_epoch"],
