@@ -9,7 +9,7 @@ import pytest
 
 from scones.config import Settings
 from scones.data.dataset import read_manifest
-from scones.data.stage import stage
+from scones.data.stage import archive_classes, stage
 from scones.errors import DataError, TrainingError
 from scones.model import artifact
 from scones.model.channels import Channels
@@ -17,6 +17,7 @@ from scones.model.hyperparameters import parse
 from scones.model.pretrain import other_classes, pretrain, pretrain_then_train
 from scones.model.train import train
 from scones.storage import Store
+from tests.conftest import DEV_ARCHIVE
 from tests.data.archives import small_archive
 from tests.model.conftest import TINY
 
@@ -95,3 +96,18 @@ def test_pretrain_on_other_classes_is_0_or_1_and_not_beside_use_pretrained_model
         parse({"pretrain_on_other_classes": "2"})
     with pytest.raises(TrainingError, match="pretrain_on_other_classes.*use_pretrained_model=0"):
         parse({"pretrain_on_other_classes": 1, "use_pretrained_model": 1, "pretrained_weights": "w.pt"})
+
+
+def test_pretrain_on_other_classes_refuses_the_dev_archive_whose_meta_names_100_classes(
+    settings: Settings, store: Store
+) -> None:
+    # the dev archive keeps the official meta (100 names) but holds images of the two targets only
+    if not DEV_ARCHIVE.is_file():
+        pytest.skip(f"development archive not present at {DEV_ARCHIVE}")
+    assert len(archive_classes(store, DEV_ARCHIVE)) == 100
+    assert archive_classes(store, DEV_ARCHIVE, with_images=True) == ["bicycle", "motorcycle"]
+    stage(store, DEV_ARCHIVE)
+    hp = parse({**TINY, "pretrain_on_other_classes": 1})
+    with pytest.raises(DataError, match=r"has 0 class\(es\) besides the targets.*scones pretrain --source"):
+        pretrain_then_train(settings, hp, Channels.staged(settings), "s3://scones/data", store=store)
+    assert not [o.key for o in store.list("scones") if o.key.startswith(("models/", "pretrain/"))]

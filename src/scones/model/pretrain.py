@@ -91,7 +91,7 @@ def pretrain_then_train(
     try:
         if not source:
             raise DataError(f"the manifest at {data} does not say what it was staged from")
-        others = other_classes(archive_classes(store, source, progress), targets)
+        others = other_classes(archive_classes(store, source, progress, with_images=True), targets)
     except SconesError as exc:
         raise DataError(
             f"pretrain_on_other_classes=1 needs data staged from a CIFAR-100 archive with other classes ({exc}); "
