@@ -210,6 +210,14 @@ CASES: list[Case] = [
          "Refused object key '../../etc'", setup=("staged",)),
     Case("train-name-invalid", [*TRAIN, "--name", "bad name/../x"], "--name 'bad name/../x'",
          "Training job name 'bad name/../x' is invalid", setup=("staged",)),
+    Case("train-pretrain-no-other-classes", [*TRAIN, "-p", "pretrain_on_other_classes=1"],
+         "-p pretrain_on_other_classes=1 on data staged from an image folder",
+         "pretrain_on_other_classes=1 needs data staged from a CIFAR-100 archive with other classes",
+         setup=("staged-folder",)),
+    Case("train-pretrain-and-weights", [*TRAIN, "-p", "pretrain_on_other_classes=1", "-p", "use_pretrained_model=1",
+                                        "-p", f"pretrained_weights={T}/w.pt"],
+         "-p pretrain_on_other_classes=1 beside use_pretrained_model=1", "use_pretrained_model=0",
+         setup=("staged",)),
     Case("pretrain-unknown-target", ["pretrain", "--source", f"{T}/cifar.tar.gz", "--classes", "unicycle"],
          "--classes a target not in the archive", "Unknown target class 'unicycle'"),
     Case("pretrain-missing-source", ["pretrain", "--source", f"{T}/nope.tar.gz"], "--source a missing archive",
@@ -494,6 +502,15 @@ def _setup(kind: str, tmp: Path) -> None:
         from scones.data.stage import stage
 
         stage(Store(settings), tmp / "cifar.tar.gz")
+    elif kind == "staged-folder":  # an image folder's classes: no archive with other classes behind them
+        from scones.data.stage import stage
+        from tests.data.photos import cifar_rows, jpeg
+
+        for i, row in enumerate(cifar_rows(6, seed=22)):
+            folder = tmp / "photos-good" / ("cat", "dog")[i % 2]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{i}.jpg").write_bytes(jpeg(row, (96, 96)))
+        stage(Store(settings), tmp / "photos-good")
     elif kind == "photos":
         from tests.data.photos import cifar_rows, jpeg, truncated
 

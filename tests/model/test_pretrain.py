@@ -9,12 +9,15 @@ import pytest
 
 from scones.config import Settings
 from scones.data.dataset import read_manifest
-from scones.data.stage import stage
+from scones.data.stage import archive_classes, stage
 from scones.errors import DataError, TrainingError
 from scones.model import artifact
-from scones.model.pretrain import other_classes, pretrain
+from scones.model.channels import Channels
+from scones.model.hyperparameters import parse
+from scones.model.pretrain import other_classes, pretrain, pretrain_then_train
 from scones.model.train import train
 from scones.storage import Store
+from tests.conftest import DEV_ARCHIVE
 from tests.data.archives import small_archive
 from tests.model.conftest import TINY
 
@@ -60,3 +63,51 @@ def test_bad_hyperparameters_fail_before_the_archive_is_read(settings: Settings,
     with pytest.raises(TrainingError, match="epochs"):
         pretrain(settings, tmp_path / "missing.tar.gz", hyperparameters={"epochs": 0}, store=store)
     assert list(store.list("scones")) == []
+
+
+@pytest.mark.slow  # two short training jobs: ~35 s on the loaded 2-core machine
+def test_pretrain_on_other_classes_pretrains_then_fine_tunes_the_staged_targets(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    archive = small_archive(tmp_path / "cifar.tar.gz", per_class=12, names=NAMES)
+    stage(store, archive)  # bicycle, motorcycle; the manifest names the archive as its source
+    hp = parse({**TINY, "epochs": 1, "pretrain_on_other_classes": 1})
+    tuned = pretrain_then_train(settings, hp, Channels.staged(settings), "s3://scones/data", store=store)
+    assert tuned["status"] == "Completed"
+    assert artifact.load(tuned["artifact_uri"], store).classes == ["bicycle", "motorcycle"]
+    base = tuned["hyperparameters"]["pretrained_weights"]
+    assert tuned["hyperparameters"]["use_pretrained_model"] == 1 and base.startswith("s3://scones/models/")
+    assert artifact.load(base, store).classes == ["apple", "cloud", "dolphin", "tulip"]
+
+
+def test_pretrain_on_other_classes_refuses_data_without_other_classes(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    stage(store, small_archive(tmp_path / "two.tar.gz", names=["bicycle", "motorcycle"]))
+    hp = parse({**TINY, "pretrain_on_other_classes": 1})
+    with pytest.raises(DataError, match=r"pretrain_on_other_classes=1 needs .*other classes.*scones pretrain --source"):
+        pretrain_then_train(settings, hp, Channels.staged(settings), "s3://scones/data", store=store)
+    assert not [o.key for o in store.list("scones") if o.key.startswith(("models/", "pretrain/"))]
+
+
+def test_pretrain_on_other_classes_is_0_or_1_and_not_beside_use_pretrained_model() -> None:
+    assert parse({"pretrain_on_other_classes": "1"}).pretrain_on_other_classes == 1
+    with pytest.raises(TrainingError, match="pretrain_on_other_classes"):
+        parse({"pretrain_on_other_classes": "2"})
+    with pytest.raises(TrainingError, match="pretrain_on_other_classes.*use_pretrained_model=0"):
+        parse({"pretrain_on_other_classes": 1, "use_pretrained_model": 1, "pretrained_weights": "w.pt"})
+
+
+def test_pretrain_on_other_classes_refuses_the_dev_archive_whose_meta_names_100_classes(
+    settings: Settings, store: Store
+) -> None:
+    # the dev archive keeps the official meta (100 names) but holds images of the two targets only
+    if not DEV_ARCHIVE.is_file():
+        pytest.skip(f"development archive not present at {DEV_ARCHIVE}")
+    assert len(archive_classes(store, DEV_ARCHIVE)) == 100
+    assert archive_classes(store, DEV_ARCHIVE, with_images=True) == ["bicycle", "motorcycle"]
+    stage(store, DEV_ARCHIVE)
+    hp = parse({**TINY, "pretrain_on_other_classes": 1})
+    with pytest.raises(DataError, match=r"has 0 class\(es\) besides the targets.*scones pretrain --source"):
+        pretrain_then_train(settings, hp, Channels.staged(settings), "s3://scones/data", store=store)
+    assert not [o.key for o in store.list("scones") if o.key.startswith(("models/", "pretrain/"))]

@@ -43,6 +43,9 @@ def train_command(
     channels = Channels.located(
         settings, data, train=train, validation=validation, train_lst=train_lst, validation_lst=validation_lst
     )
+    if hp.pretrain_on_other_classes:
+        _pretrain_then_train(settings, hp, channels, (data or f"s3://{settings.bucket}/data").rstrip("/"), name)
+        return
     if not retrain and name is None:
         reused = reusable_job(settings, _common.store(settings), channels, hp.as_dict())
         if reused is not None:
@@ -81,6 +84,17 @@ def _run_training(settings: Any, hp: Any, channels: Any, name: str | None) -> di
 
     with progress_bar() as bar:
         return train(settings, hp, channels, name=name, progress=bar, store=_common.store(settings))
+
+
+def _pretrain_then_train(settings: Any, hp: Any, channels: Any, data: str, name: str | None) -> None:
+    from scones.model.pretrain import pretrain_then_train
+
+    with progress_bar() as bar:
+        store = _common.store(settings)
+        record = pretrain_then_train(settings, hp, channels, data, store=store, name=name, progress=bar)
+    _print_result(record)
+    if record["status"] == "Stopped":
+        raise typer.Exit(130)
 
 
 def _print_result(record: dict[str, Any]) -> None:

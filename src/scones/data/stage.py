@@ -153,13 +153,23 @@ def stage(
         return _publish(store, build, manifest, bucket, prefix, progress)
 
 
-def archive_classes(store: Store, source: str | Path, progress: Progress | None = None) -> list[str]:
-    """The fine label names of the CIFAR-100 archive at `source` (a local file, or a URL downloaded once)."""
+def archive_classes(
+    store: Store, source: str | Path, progress: Progress | None = None, *, with_images: bool = False
+) -> list[str]:
+    """The fine label names of the CIFAR-100 archive at `source` (a local file, or a URL downloaded once).
+
+    with_images: only the names with training images (a subset archive keeps the official meta's 100 names).
+    """
     progress = progress or NullProgress()
     _, path, downloaded = _locate(source, store, progress)
     if path.is_dir():
         raise DataError(f"{source} is a folder, not a CIFAR-100 python archive; give the archive (.tar.gz)")
-    return list(_read(path, downloaded, progress).fine_label_names)
+    data = _read(path, downloaded, progress)
+    if not with_images:
+        return list(data.fine_label_names)
+    train = data.splits.get("train")
+    present = set(train.fine_labels.tolist()) if train is not None else set()
+    return [name for i, name in enumerate(data.fine_label_names) if i in present]
 
 
 def _manifest_location(source: str | Path) -> str:

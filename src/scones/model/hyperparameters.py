@@ -64,6 +64,8 @@ class Hyperparameters:
     # --- scones' own ---
     pretrained_weights: str | None = None  # a scones model.tar.gz or a PyTorch state dict (.pt): path or s3:// URI
     backbone_lr_factor: float = 0.1  # with use_pretrained_model=1: the pretrained layers learn at this share
+    # 1: first pretrain on the other classes of the CIFAR-100 archive the data was staged from (model/pretrain.py)
+    pretrain_on_other_classes: int = 0
     seed: int = 0  # same seed, data and threads -> same weights
     architecture: Architecture = "airbench"  # airbench: whitened 3-group conv net; resnet: num_layers deep
     width: int | None = None  # first-stage channels (resnet: then 2x, 4x; airbench: 4x, 4x); None: 16 / 32
@@ -212,6 +214,12 @@ def _check(h: Hyperparameters) -> None:
         )
     if h.pretrained_weights and not h.use_pretrained_model:
         raise _bad("pretrained_weights", h.pretrained_weights, "use_pretrained_model=1 beside it")
+    if h.pretrain_on_other_classes not in (0, 1):
+        raise _bad("pretrain_on_other_classes", h.pretrain_on_other_classes, "0 or 1")
+    if h.pretrain_on_other_classes and h.use_pretrained_model:
+        raise _bad(
+            "pretrain_on_other_classes", 1, "use_pretrained_model=0: it makes its own pretrained weights (or drop it)"
+        )
     if not 0 < h.backbone_lr_factor <= 1:
         raise _bad("backbone_lr_factor", h.backbone_lr_factor, "a number in (0, 1]")
     for name in ("early_stopping_min_epochs", "early_stopping_patience", "warmup_epochs", "cutout", "seed"):
