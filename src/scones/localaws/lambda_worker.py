@@ -13,6 +13,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -54,6 +55,9 @@ def _load(handler: str) -> tuple[Any, dict[str, Any] | None]:
 
 
 def main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the server stops its environments itself
+    # (after marking its STANDARD executions as stopping), so one dying first would fail their task.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # /proc/self/cwd follows the working folder even when a private /tmp now covers its path
     sys.path.insert(0, "/proc/self/cwd" if os.path.isdir("/proc/self/cwd") else os.getcwd())
     replies = os.fdopen(os.dup(1), "w")
