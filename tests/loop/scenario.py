@@ -218,7 +218,7 @@ def run(
             epochs=retrain_epochs,
             gates=Gates(tolerance=tolerance),
             strategy=strategy,
-            triggers=Triggers(min_requests=10),
+            triggers=Triggers(min_requests=10, compare_share=0.0),  # as retrain's default: no disagreement trigger
         )
         try:
             result = retrain(settings, NAME, options, on_phase=phase)

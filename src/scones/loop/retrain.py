@@ -61,7 +61,9 @@ class RetrainOptions:
     gates: Gates = field(default_factory=Gates)
     deploy: bool = True
     strategy: Strategy = field(default_factory=lambda: Strategy("canary", 10.0))
-    triggers: Triggers = field(default_factory=Triggers)
+    # No disagreement trigger: a candidate retrained on reviewed traffic is meant to answer differently
+    # where the current model was wrong; errors, latency and low confidence still roll it back.
+    triggers: Triggers = field(default_factory=lambda: Triggers(compare_share=0.0))
     group: str | None = None  # model package group; default: the endpoint's name
     seed: int = 0
 
