@@ -86,3 +86,12 @@ def required(body: dict[str, Any], name: str) -> Any:
             "failed to satisfy constraint: Member must not be null",
         )
     return value
+
+
+def job_name_in_use(arn: str, noun: str) -> AwsError:
+    """The ResourceInUse SageMaker answers for a second job of one name (`noun`: "training job", ...)."""
+    return AwsError(
+        "ResourceInUse",
+        f"{noun[0].upper()}{noun[1:]} names must be unique within an AWS account and region, and a {noun} with "
+        f"this name already exists ({arn})",
+    )

@@ -26,7 +26,7 @@ from scones.errors import SconesError
 from scones.keys import parse_s3_uri
 from scones.localaws.logstore import LogStore
 from scones.localaws.protocol import AwsError
-from scones.localaws.sagemaker_records import Records, page, required
+from scones.localaws.sagemaker_records import Records, job_name_in_use, page, required
 from scones.model import jobs
 from scones.storage import Store
 
@@ -80,11 +80,7 @@ class Training:
             raise AwsError("ValidationException", str(exc)) from exc
         channels = self._channels(required(body, "InputDataConfig"))
         if self.records.get(KIND, name) is not None or jobs.get(self.settings, name) is not None:
-            raise AwsError(
-                "ResourceInUse",
-                f"Training job names must be unique within an AWS account and region, and a training job with "
-                f"this name already exists ({self.records.arn(KIND, name)})",
-            )
+            raise job_name_in_use(self.records.arn(KIND, name), "training job")
         now = time.time()
         record: dict[str, Any] = {
             **{

@@ -26,7 +26,7 @@ from scones.endpoint.transform import TransformResult
 from scones.errors import SconesError
 from scones.localaws.logstore import LogStore
 from scones.localaws.protocol import AwsError
-from scones.localaws.sagemaker_records import Records, page, required
+from scones.localaws.sagemaker_records import Records, job_name_in_use, page, required
 
 KIND = "transform-jobs"
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
@@ -91,11 +91,7 @@ class TransformJobs:
             raise AwsError("ValidationException", f"Accept {accept!r} is not supported; give {JSON} or {JSONLINES}")
         required(body, "TransformResources")
         if self.records.get(KIND, name) is not None:
-            raise AwsError(
-                "ResourceInUse",
-                f"Transform job names must be unique within an AWS account and region, and a transform job with "
-                f"this name already exists ({self.records.arn(KIND, name)})",
-            )
+            raise job_name_in_use(self.records.arn(KIND, name), "transform job")
         now = time.time()
         record: dict[str, Any] = {
             **{
