@@ -292,8 +292,8 @@ def test_dry_run_lists_alarms_and_scaling(
     steps = deploy(replace(options, strategy="linear"), settings, str(model_file), dry_run=True).steps
     by_kind = {s.kind: s for s in steps}
     assert [s.name for s in steps if s.kind == "cloudwatch-alarm"] == [
-        f"{options.endpoint_name}-5xx-errors",
-        f"{options.endpoint_name}-p99-model-latency",
+        f"{options.endpoint_name}-AllTraffic-5xx-errors",
+        f"{options.endpoint_name}-AllTraffic-p99-model-latency",
     ]
     assert "LINEAR" in by_kind["sagemaker-endpoint"].detail
     assert by_kind["scalable-target"].detail == f"{options.instance_count} to {options.max_instances} instances"

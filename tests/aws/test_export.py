@@ -26,7 +26,7 @@ def test_export_writes_every_artefact(settings: Settings, model_file: Path, tmp_
         assert zipfile.ZipFile(zip_path).testzip() is None
     assert len(list((target / "lambda").iterdir())) == 3
     assert (target / "container" / "Dockerfile").is_file()
-    assert (target / "model.tar.gz").read_bytes() == model_file.read_bytes()
+    assert (target / "models" / f"{plan.model_name}.tar.gz").read_bytes() == model_file.read_bytes()
     template = json.loads((target / "template.json").read_text())
     assert "AWS::SageMaker::Endpoint" in {r["Type"] for r in template["Resources"].values()}
     assert "aws cloudformation deploy" in (target / "README.md").read_text()

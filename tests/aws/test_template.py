@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from scones.aws import AwsOptions, build_plan, rollout, statemachine
 from scones.aws.errors import AwsError
 from scones.aws.template import template
+from scones.endpoint.variants import Variant
 
 
 def test_template_passes_cfn_lint_and_matches_the_plan() -> None:
@@ -44,19 +46,19 @@ def test_template_wires_canary_rollback_alarms_and_target_tracking() -> None:
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["Type"] == "CANARY" and routing["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": 10}
     assert config["AutoRollbackConfiguration"]["Alarms"] == [
-        {"AlarmName": {"Ref": "ErrorsAlarm"}},
-        {"AlarmName": {"Ref": "LatencyAlarm"}},
+        {"AlarmName": {"Ref": "ErrorsAlarmAllTraffic"}},
+        {"AlarmName": {"Ref": "LatencyAlarmAllTraffic"}},
     ]
-    errors = resources["ErrorsAlarm"]["Properties"]
+    errors = resources["ErrorsAlarmAllTraffic"]["Properties"]
     assert errors["AlarmName"] == rollout.alarm_names(plan)[0] and errors["MetricName"] == "Invocation5XXErrors"
     assert {d["Name"]: d["Value"] for d in errors["Dimensions"]} == {
         "EndpointName": plan.endpoint_name,
         "VariantName": "AllTraffic",
     }
-    assert resources["LatencyAlarm"]["Properties"]["ExtendedStatistic"] == "p99"
-    target = resources["ScalableTarget"]["Properties"]
+    assert resources["LatencyAlarmAllTraffic"]["Properties"]["ExtendedStatistic"] == "p99"
+    target = resources["ScalableTargetAllTraffic"]["Properties"]
     assert target["ResourceId"] == f"endpoint/{plan.endpoint_name}/variant/AllTraffic"
-    metric = resources["ScalingPolicy"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    metric = resources["ScalingPolicyAllTraffic"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert metric["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
 
 
@@ -79,15 +81,68 @@ def test_the_rollout_options_reach_the_deployment_config_and_the_scaling_policy(
     }  # fmt: skip
     assert policy["TerminationWaitInSeconds"] == 600 and policy["MaximumExecutionTimeoutInSeconds"] >= 5 * 120 + 600
     assert resources["EndpointConfig"]["Properties"]["ProductionVariants"][0]["InitialInstanceCount"] == 2
-    target = resources["ScalableTarget"]["Properties"]
+    target = resources["ScalableTargetAllTraffic"]["Properties"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
-    tracking = resources["ScalingPolicy"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    tracking = resources["ScalingPolicyAllTraffic"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["TargetValue"] == 750.0
     everything = AwsOptions(bucket="shop-bucket", region="eu-west-1", strategy="all-at-once", interval_seconds=0)
     routing = rollout.deployment_config(build_plan(everything, "123456789012", "ef" * 32))
     assert routing["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == {
         "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0
     }  # fmt: skip
+
+
+def test_variants_and_a_shadow_each_get_their_model_and_weight_and_production_variants_their_alarms() -> None:
+    """`--variant Blue=a:3 --variant Green=b:1 --shadow Candidate=c:50`: three models, two weighted production
+    variants, a shadow mirroring half the requests, and alarms and scaling for the two production variants only."""
+    from cfnlint.api import lint
+
+    served = [
+        Variant("Blue", "a.tar.gz", 3.0, "aa" * 32),
+        Variant("Green", "b.tar.gz", 1.0, "bb" * 32),
+        Variant("Candidate", "c.tar.gz", 0.5, "cc" * 32, shadow=True),
+    ]
+    plan = build_plan(AwsOptions(bucket="shop-bucket", region="eu-west-1"), "123456789012", served)
+    body = template(plan, statemachine.with_arns(statemachine.load_definition(), plan))
+    assert [str(m) for m in lint(json.dumps(body), regions=["eu-west-1"])] == []
+    resources = body["Resources"]
+    models = {r["Properties"]["ModelName"]: r for r in resources.values() if r["Type"] == "AWS::SageMaker::Model"}
+    assert sorted(models) == [f"{plan.endpoint_name}-{h * 4}" for h in ("aa", "bb", "cc")]
+    config = resources["EndpointConfig"]["Properties"]
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in config["ProductionVariants"]] == [
+        ("Blue", 3.0),
+        ("Green", 1.0),
+    ]
+    (shadow,) = config["ShadowProductionVariants"]
+    assert shadow["VariantName"] == "Candidate" and shadow["InitialVariantWeight"] == 2.0  # 50% of 3 + 1
+    green_model = config["ProductionVariants"][1]["ModelName"]["Fn::GetAtt"][0]
+    assert resources[green_model]["Properties"]["ModelName"] == f"{plan.endpoint_name}-{'bb' * 4}"
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert sorted({d["Value"] for a in alarms for d in a["Dimensions"] if d["Name"] == "VariantName"}) == [
+        "Blue",
+        "Green",
+    ]
+    rollback = resources["Endpoint"]["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert len(rollback) == 4 and all(resources[a["AlarmName"]["Ref"]] for a in rollback)
+    targets = [r["Properties"]["ResourceId"] for r in resources.values() if "ResourceId" in r["Properties"]]
+    assert targets == [f"endpoint/{plan.endpoint_name}/variant/{v}" for v in ("Blue", "Green")]
+    reads = resources["SagemakerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Resource"]
+    assert reads == [f"arn:aws:s3:::shop-bucket/models/{name}/*" for name in plan.models]
+
+
+def test_a_new_weight_or_variant_is_a_new_endpoint_config_and_six_variants_are_refused() -> None:
+    options = AwsOptions(bucket="shop-bucket", region="eu-west-1")
+    one = build_plan(options, "123456789012", "aa" * 32)
+    assert one.endpoint_config_name == f"{one.endpoint_name}-aaaaaaaa"  # one AllTraffic variant: named by its model
+    split = [Variant("Blue", "a", 0.9, "aa" * 32), Variant("Green", "b", 0.1, "bb" * 32)]
+    names = {
+        build_plan(options, "123456789012", variants).endpoint_config_name
+        for variants in (split, [split[0], replace(split[1], weight=0.2)], [split[0]], [replace(split[0], name="X")])
+    }
+    assert len(names | {one.endpoint_config_name}) == 5
+    six = [Variant(f"V{i}", "m", 1.0, "aa" * 32) for i in range(6)]
+    with pytest.raises(AwsError, match="At most 5 production variants on AWS"):
+        build_plan(options, "123456789012", six)
 
 
 @pytest.mark.parametrize(("change", "message"), [

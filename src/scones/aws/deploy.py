@@ -1,11 +1,12 @@
 """`scones aws deploy`: the whole pipeline on AWS, from the local data and model artifact.
 
 Order: everything is checked first (model, staged data, functions, state machine, serving
-image), then created: bucket and uploads, IAM roles, the two CloudWatch rollback alarms,
-SageMaker model + endpoint config (data capture 100%) + endpoint (a later deploy of a new model
-is an UpdateEndpoint with a blue/green DeploymentConfig naming the alarms), the Application
-Auto Scaling target and target-tracking policy, the three Lambda functions, the Step Functions
-state machine. Each
+image), then created: bucket and uploads, IAM roles, two CloudWatch rollback alarms per
+production variant, the variants' SageMaker models + endpoint config (production variants with
+their weights, the shadow if any, data capture 100%) + endpoint (a later deploy of other models
+or weights is an UpdateEndpoint with a blue/green DeploymentConfig naming the alarms; deploy waits
+for it and fails if it rolled back), each production variant's Application Auto Scaling target
+and target-tracking policy, the three Lambda functions, the Step Functions state machine. Each
 resource is recorded in the bucket as soon as it exists (`scones.aws.record`), so `destroy`
 can undo a deployment that failed half-way. Re-running updates what the record holds.
 boto3 reads credentials and `AWS_ENDPOINT_URL` from the environment; nothing here overrides them.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +26,9 @@ from scones.aws.errors import AwsError, aws_call, error_code
 from scones.aws.plan import FUNCTIONS, AwsOptions, Plan, build_plan
 from scones.aws.policies import permissions_policy
 from scones.aws.session import Clients, account_id, clients
-from scones.aws.sources import StagedData, load_model, staged_data
+from scones.aws.sources import StagedData, load_variants, staged_data
 from scones.config import Settings
+from scones.endpoint.variants import Variant
 from scones.progress import NullProgress, Progress
 
 logger = logging.getLogger(__name__)
@@ -56,15 +59,20 @@ def deploy(
     settings: Settings,
     model: str | None = None,
     *,
+    variants: Sequence[Variant] = (),
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> Deployment:
-    """Deploy (or with `dry_run`, only plan) the pipeline described by `options`."""
+    """Deploy (or with `dry_run`, only plan) the pipeline described by `options`.
+
+    `variants`: `--variant`/`--shadow` as `scones deploy` parses them; without production variants the
+    endpoint serves `model` (default: the latest training job) as the one variant AllTraffic.
+    """
     progress = progress or NullProgress()
-    model_bytes, sha = load_model(settings, model)
+    served, model_bytes = load_variants(settings, model, variants)
     data = staged_data(settings, options.data_prefix)
     aws = clients(options.region)
-    plan = build_plan(options, account_id(aws), sha)
+    plan = build_plan(options, account_id(aws), served)
     definition = statemachine.with_arns(statemachine.load_definition(), plan)
     zips = {module: package.build_zip(module) for module in FUNCTIONS}
     deployment = Deployment(plan, describe(plan, data), dry_run, definition=definition)
@@ -81,17 +89,19 @@ def deploy(
     progress.start("Deploying to AWS", len(deployment.steps))
     _bucket(aws, plan, record)
     _upload_data(aws, plan, record, data, progress)
-    _upload(aws, plan, record, plan.model_key, model_bytes)
-    progress.advance(2)
+    for variant in plan.models.values():
+        _upload(aws, plan, record, plan.model_key_of(variant), model_bytes[variant.model_sha256])
+    progress.advance(2 + len(plan.models))
     for role in plan.roles:
         resources.role(aws, plan, record, role)
         progress.advance()
     resources.alarms(aws, plan, record)  # before the endpoint: an UpdateEndpoint names them
-    progress.advance(2)
+    progress.advance(2 * len(plan.production))
     resources.sagemaker(aws, plan, record)
-    progress.advance(3)
+    resources.in_service(aws, plan)
+    progress.advance(len(plan.models) + 2)
     resources.scaling(aws, plan, record)
-    progress.advance(2)
+    progress.advance(2 * len(plan.production))
     for module in FUNCTIONS:
         resources.function(aws, plan, record, module, zips[module])
         progress.advance()
@@ -106,7 +116,7 @@ def describe(plan: Plan, data: StagedData) -> list[Step]:
     steps = [
         Step("s3-bucket", plan.bucket, f"create unless it exists ({plan.region})"),
         Step("s3-upload", f"{plan.bucket}/{o.data_prefix}/", f"{len(data.keys)} staged data objects"),
-        Step("s3-upload", f"{plan.bucket}/{plan.model_key}", "the model artifact"),
+        *[Step("s3-upload", f"{plan.bucket}/{plan.model_key_of(v)}", "a model artifact") for v in plan.models.values()],
     ]
     for role in plan.roles:
         actions = sorted({a for s in permissions_policy(plan, role)["Statement"] for a in s["Action"]})
@@ -121,12 +131,18 @@ def describe(plan: Plan, data: StagedData) -> list[Step]:
         for alarm in rollout.alarms(plan)
     ]
     config = resources.update_deployment_config(plan)["BlueGreenUpdatePolicy"]
+    steps += [Step("sagemaker-model", name, f"image {plan.image_uri}") for name in plan.models]
+    variants = [f"{v['VariantName']} ({v['ModelName']}) weight {v['InitialVariantWeight']:g}"
+                for v in plan.production_variants()]  # fmt: skip
+    if plan.shadow:
+        variants.append(f"shadow {plan.shadow.name} ({plan.model_name_of(plan.shadow)}) "
+                        f"mirrors {100 * plan.shadow.weight:g}% of requests")  # fmt: skip
     steps += [
-        Step("sagemaker-model", plan.model_name, f"image {plan.image_uri}"),
         Step(
             "sagemaker-endpoint-config",
             plan.endpoint_config_name,
-            f"{o.instance_count} x {o.instance_type}; data capture 100% to {plan.capture_uri}",
+            f"{'; '.join(variants)}; {o.instance_count} x {o.instance_type} each; "
+            f"data capture 100% to {plan.capture_uri}",
         ),
         Step(
             "sagemaker-endpoint",
@@ -135,15 +151,16 @@ def describe(plan: Plan, data: StagedData) -> list[Step]:
             f"bakes {config['TerminationWaitInSeconds']}s, rolls back on the alarms",
         ),
     ]
-    target = rollout.scalable_target(plan)
-    steps += [
-        Step("scalable-target", target["ResourceId"], f"{target['MinCapacity']} to {target['MaxCapacity']} instances"),
-        Step(
-            "scaling-policy",
-            rollout.scaling_policy_name(plan),
-            f"TargetTrackingScaling: {o.target_invocations_per_instance:g} SageMakerVariantInvocationsPerInstance",
-        ),
-    ]
+    for variant in plan.production:
+        target = rollout.scalable_target(plan, variant)
+        steps += [
+            Step("scalable-target", target["ResourceId"], f"{target['MinCapacity']} to {target['MaxCapacity']} instances"),
+            Step(
+                "scaling-policy",
+                f"{rollout.scaling_policy_name(plan)} on {variant.name}",
+                f"TargetTrackingScaling: {o.target_invocations_per_instance:g} SageMakerVariantInvocationsPerInstance",
+            ),
+        ]
     for module in FUNCTIONS:
         env = ", ".join(f"{k}={v}" for k, v in plan.function_environment(module).items())
         steps.append(Step("lambda-function", plan.function_name(module), f"{package.handler_name(module)}; {env}"))

@@ -7,19 +7,26 @@ the region; endpoint, model and function names are regional.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scones import __version__
 from scones.aws.errors import AwsError
 from scones.config import DEFAULT_ENDPOINT_NAME, DEFAULT_THRESHOLD
+from scones.endpoint.capture import DEFAULT_VARIANT
+from scones.endpoint.variants import Variant, check
 from scones.keys import validate_bucket, validate_prefix
 
 # The three Lambda functions, by module (the contract of stage 3), in pipeline order.
 FUNCTIONS = ("serialize_image_data", "classify_image", "filter_inferences")
 TAG_KEY = "scones:deployment"  # every resource deploy makes carries this tag
-VARIANT = "AllTraffic"  # SageMaker's default production variant (and the capture key layout)
+VARIANT = DEFAULT_VARIANT  # SageMaker's default production variant, the one `--model` alone deploys
 CAPTURE_PREFIX = "data_capture"
+# SageMaker's AutoRollbackConfiguration takes at most 10 alarms; each production variant has two.
+MAX_AWS_VARIANTS = 5
 # Inside Lambda and the serving container only /tmp is writable (a private sandbox, not shared /tmp).
 REMOTE_HOME = "/tmp/scones"  # noqa: S108
 
@@ -94,11 +101,17 @@ class AwsOptions:
 
 @dataclass(frozen=True)
 class Plan:
-    """Names and ARNs of one deployment in one account (`model_id` tells model versions apart)."""
+    """Names and ARNs of one deployment in one account.
+
+    `variants` are what the endpoint serves, as `scones deploy --variant/--shadow` parse them: the
+    production variants (name, model, initial weight), then at most one shadow (its weight is the share
+    of requests mirrored to it, 0-1); each carries its model's sha256, whose first 8 hex digits tell
+    model versions apart.
+    """
 
     options: AwsOptions
     account: str
-    model_id: str  # first 8 hex digits of the model's sha256
+    variants: tuple[Variant, ...]
 
     # -- basics ----------------------------------------------------------------------------
     @property
@@ -129,10 +142,6 @@ class Plan:
         return {TAG_KEY: f"{self.options.name}/{self.bucket}/{self.region}"}
 
     # -- S3 ---------------------------------------------------------------------------------
-    @property
-    def model_key(self) -> str:
-        return f"models/{self.model_name}/model.tar.gz"
-
     @property
     def capture_uri(self) -> str:
         return f"s3://{self.bucket}/{CAPTURE_PREFIX}"
@@ -175,12 +184,65 @@ class Plan:
         return self.options.endpoint_name
 
     @property
+    def production(self) -> tuple[Variant, ...]:
+        return tuple(v for v in self.variants if not v.shadow)
+
+    @property
+    def shadow(self) -> Variant | None:
+        return next((v for v in self.variants if v.shadow), None)
+
+    @property
+    def model_id(self) -> str:
+        """The first production variant's model (the one model of a one-variant deployment)."""
+        return self.production[0].model_sha256[:8]
+
+    def model_name_of(self, variant: Variant) -> str:
+        return f"{self.endpoint_name}-{variant.model_sha256[:8]}"
+
+    def model_key_of(self, variant: Variant) -> str:
+        return f"models/{self.model_name_of(variant)}/model.tar.gz"
+
+    @property
     def model_name(self) -> str:
-        return f"{self.endpoint_name}-{self.model_id}"
+        return self.model_name_of(self.production[0])
+
+    @property
+    def model_key(self) -> str:
+        return self.model_key_of(self.production[0])
+
+    @property
+    def models(self) -> dict[str, Variant]:
+        """Each distinct SageMaker model, by name, with the first variant that serves it."""
+        found: dict[str, Variant] = {}
+        for variant in self.variants:
+            found.setdefault(self.model_name_of(variant), variant)
+        return found
 
     @property
     def endpoint_config_name(self) -> str:
-        return f"{self.endpoint_name}-{self.model_id}"
+        """New models, weights or variants make a new config (an update); one AllTraffic variant is named by its model."""
+        if len(self.variants) == 1 and self.variants[0].name == VARIANT:
+            return f"{self.endpoint_name}-{self.model_id}"
+        spec = json.dumps([[v.name, v.model_sha256, v.weight, v.shadow] for v in self.variants])
+        return f"{self.endpoint_name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
+
+    def production_variants(self) -> list[dict[str, object]]:
+        """CreateEndpointConfig's ProductionVariants (= the AWS::SageMaker::EndpointConfig property); ModelName by name."""
+        return [self._variant(v, v.weight) for v in self.production]
+
+    def shadow_variants(self) -> list[dict[str, object]]:
+        """ShadowProductionVariants: SageMaker mirrors the shadow's weight over the production weights' sum."""
+        total = sum(v.weight for v in self.production)
+        return [self._variant(v, round(v.weight * total, 6)) for v in self.variants if v.shadow]
+
+    def _variant(self, variant: Variant, weight: float) -> dict[str, object]:
+        return {
+            "VariantName": variant.name,
+            "ModelName": self.model_name_of(variant),
+            "InitialInstanceCount": self.options.instance_count,
+            "InstanceType": self.options.instance_type,
+            "InitialVariantWeight": weight,
+        }
 
     @property
     def endpoint_arn(self) -> str:
@@ -223,10 +285,22 @@ class Plan:
         return ("sagemaker", *FUNCTIONS, "states")
 
 
-def build_plan(options: AwsOptions, account: str, model_sha256: str) -> Plan:
-    """The plan for `options` in `account`, for the model whose sha256 is `model_sha256`."""
+def build_plan(options: AwsOptions, account: str, models: str | Sequence[Variant]) -> Plan:
+    """The plan for `options` in `account`.
+
+    `models`: the variants with their models' sha256 (`variants.check`'s rules), or one sha256 for the
+    one variant AllTraffic serving that model.
+    """
     if not re.match(r"^\d{12}$", account):
         raise AwsError(f"Account {account!r} is not a 12-digit AWS account id")
-    if not re.match(r"^[0-9a-f]{8,}$", model_sha256):
-        raise AwsError("The model's manifest has no sha256; re-export the model with 'scones train'")
-    return Plan(options=options, account=account, model_id=model_sha256[:8])
+    served = (Variant(VARIANT, "model", 1.0, models),) if isinstance(models, str) else tuple(models)
+    for variant in served:
+        if not re.match(r"^[0-9a-f]{8,}$", variant.model_sha256):
+            raise AwsError("The model's manifest has no sha256; re-export the model with 'scones train'")
+    check(served)
+    if sum(not v.shadow for v in served) > MAX_AWS_VARIANTS:
+        raise AwsError(
+            f"At most {MAX_AWS_VARIANTS} production variants on AWS: an update's automatic rollback takes at most "
+            "10 CloudWatch alarms, two per variant"
+        )
+    return Plan(options=options, account=account, variants=served)

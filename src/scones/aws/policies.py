@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from scones.aws import rollout
-from scones.aws.plan import CAPTURE_PREFIX, FUNCTIONS, VARIANT, Plan
+from scones.aws.plan import CAPTURE_PREFIX, FUNCTIONS, Plan
 
 Policy = dict[str, Any]
 VERSION = "2012-10-17"
@@ -57,7 +57,7 @@ def all_policies(plan: Plan) -> dict[str, dict[str, Policy]]:
 
 def _sagemaker(plan: Plan) -> list[Policy]:
     statements = [
-        _allow("ReadModel", ["s3:GetObject"], [plan.bucket_arn(f"models/{plan.model_name}/*")]),
+        _allow("ReadModel", ["s3:GetObject"], [plan.bucket_arn(f"models/{name}/*") for name in plan.models]),
         _allow("WriteCapturedData", ["s3:PutObject"], [plan.bucket_arn(f"{CAPTURE_PREFIX}/*")]),
         _logs(plan, f"/aws/sagemaker/Endpoints/{plan.endpoint_name}"),
     ]
@@ -103,12 +103,15 @@ def rollout_policy(plan: Plan) -> Policy:
     """What `scones aws deploy|destroy` calls for the alarms, the blue/green update and the scaling policy.
 
     Application Auto Scaling checks the caller for the SageMaker and CloudWatch actions it takes on
-    the caller's behalf (describing and resizing the variant, the TargetTracking-* alarms of the
+    the caller's behalf (describing the endpoint and its config and resizing the variants, as
+    SageMaker's auto scaling prerequisites list them; the TargetTracking-* alarms of each variant's
     policy), and makes its service-linked role on first use.
     """
     endpoint = plan.endpoint_name
     ours = [plan.arn("cloudwatch", f"alarm:{name}") for name in rollout.alarm_names(plan)]
-    tracking = [plan.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{endpoint}/variant/{VARIANT}-*")]
+    tracking = [
+        plan.arn("cloudwatch", f"alarm:TargetTracking-endpoint/{endpoint}/variant/{v.name}-*") for v in plan.production
+    ]
     linked = f"role/aws-service-role/{AUTOSCALING_SERVICE}/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
     linked_role = _allow(
         "AutoScalingServiceLinkedRole", ["iam:CreateServiceLinkedRole"], [plan.arn("iam", linked, regional=False)]
@@ -136,6 +139,7 @@ def rollout_policy(plan: Plan) -> Policy:
                 "BlueGreenUpdateAndScaling",
                 [
                     "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
                     "sagemaker:UpdateEndpoint",
                     "sagemaker:UpdateEndpointWeightsAndCapacities",
                 ],

@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 
 from scones.aws import package, record as records, rollout
 from scones.aws.errors import AwsError, aws_call, error_code
-from scones.aws.plan import REMOTE_HOME, VARIANT, Plan
+from scones.aws.plan import REMOTE_HOME, Plan
 from scones.aws.policies import permissions_policy, trust_policy
 from scones.aws.session import Clients
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 POLICY_NAME = "scones-least-privilege"
+WAIT_DELAY_SECONDS = 5  # between DescribeEndpoint looks while an endpoint starts or an update shifts
 _PROPAGATION_DELAYS = (2, 4, 8, 16, 30)  # new IAM roles take seconds to be assumable
 
 
@@ -50,21 +51,24 @@ def role(aws: Clients, plan: Plan, record: records.Record, role: str) -> None:
 
 # -- SageMaker ----------------------------------------------------------------------------------
 def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
+    """The variants' models, the endpoint config (production variants, shadow, data capture), the endpoint."""
     tags = [{"Key": k, "Value": v} for k, v in plan.tags.items()]
-    if not record.has("sagemaker-model", plan.model_name):
+    for model_name, variant in plan.models.items():
+        if record.has("sagemaker-model", model_name):
+            continue
         container = {
             "Image": plan.image_uri,
-            "ModelDataUrl": f"s3://{plan.bucket}/{plan.model_key}",
+            "ModelDataUrl": f"s3://{plan.bucket}/{plan.model_key_of(variant)}",
             "Environment": {"SCONES_HOME": REMOTE_HOME},
         }
         _create(
             aws,
             record,
             "sagemaker-model",
-            plan.model_name,
-            lambda: _after_role_propagates(
+            model_name,
+            lambda name=model_name, container=container: _after_role_propagates(
                 lambda: aws.sagemaker.create_model(
-                    ModelName=plan.model_name,
+                    ModelName=name,
                     PrimaryContainer=container,
                     ExecutionRoleArn=plan.role_arn("sagemaker"),
                     Tags=tags,
@@ -72,6 +76,7 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
             ),
         )
     if not record.has("sagemaker-endpoint-config", plan.endpoint_config_name):
+        shadows = {"ShadowProductionVariants": plan.shadow_variants()} if plan.shadow else {}
         _create(
             aws,
             record,
@@ -79,15 +84,8 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
             plan.endpoint_config_name,
             lambda: aws.sagemaker.create_endpoint_config(
                 EndpointConfigName=plan.endpoint_config_name,
-                ProductionVariants=[
-                    {
-                        "VariantName": VARIANT,
-                        "ModelName": plan.model_name,
-                        "InitialInstanceCount": plan.options.instance_count,
-                        "InstanceType": plan.options.instance_type,
-                        "InitialVariantWeight": 1.0,
-                    }
-                ],
+                ProductionVariants=plan.production_variants(),
+                **shadows,
                 DataCaptureConfig=plan.data_capture_config,
                 Tags=tags,
             ),
@@ -111,6 +109,28 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
             EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name, Tags=tags
         ),
     )
+
+
+def in_service(aws: Clients, plan: Plan) -> None:
+    """Wait while the endpoint is created or updated; an update rolled back on an alarm is an error.
+
+    The wait lasts as long as SageMaker may take (at least an hour, or the update's whole
+    MaximumExecutionTimeoutInSeconds), looking every few seconds.
+    """
+    timeout = update_deployment_config(plan)["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"]
+    attempts = max(3600, timeout) // WAIT_DELAY_SECONDS
+    with aws_call(f"Waiting for endpoint {plan.endpoint_name} to be InService"):
+        aws.sagemaker.get_waiter("endpoint_in_service").wait(
+            EndpointName=plan.endpoint_name, WaiterConfig={"Delay": WAIT_DELAY_SECONDS, "MaxAttempts": attempts}
+        )
+        endpoint = aws.sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)
+    if endpoint["EndpointConfigName"] != plan.endpoint_config_name:
+        reason = endpoint.get("FailureReason") or "an alarm fired during the traffic shift"
+        raise AwsError(
+            f"Endpoint {plan.endpoint_name} rolled the update to {plan.endpoint_config_name} back ({reason}); "
+            f"it still serves {endpoint['EndpointConfigName']}. See the alarms "
+            f"{', '.join(rollout.alarm_names(plan))} in CloudWatch"
+        )
 
 
 def update_deployment_config(plan: Plan) -> dict[str, Any]:
@@ -139,29 +159,28 @@ def alarms(aws: Clients, plan: Plan, record: records.Record) -> None:
 
 
 def scaling(aws: Clients, plan: Plan, record: records.Record) -> None:
-    """Target tracking for the endpoint's variant; Application Auto Scaling wants the endpoint InService first."""
-    target = rollout.scalable_target(plan)
-    with aws_call(f"Waiting for endpoint {plan.endpoint_name} to be InService"):
-        aws.sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=plan.endpoint_name)
-    with aws_call(f"Registering the scalable target {target['ResourceId']}"):
-        aws.autoscaling.register_scalable_target(**target)  # creates or updates
-    if not record.has("scalable-target", target["ResourceId"]):
-        record.add("scalable-target", target["ResourceId"])
-        records.write(aws.s3, record)
+    """Target tracking for each production variant; Application Auto Scaling wants the endpoint InService first."""
     name = rollout.scaling_policy_name(plan)
-    with aws_call(f"Putting the scaling policy {name}"):
-        aws.autoscaling.put_scaling_policy(
-            PolicyName=name,
-            ServiceNamespace=target["ServiceNamespace"],
-            ResourceId=target["ResourceId"],
-            ScalableDimension=target["ScalableDimension"],
-            PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration=rollout.scaling_configuration(plan),
-        )
-    key = f"{target['ResourceId']}|{name}"  # destroy needs both
-    if not record.has("scaling-policy", key):
-        record.add("scaling-policy", key)
-        records.write(aws.s3, record)
+    for variant in plan.production:
+        target = rollout.scalable_target(plan, variant)
+        with aws_call(f"Registering the scalable target {target['ResourceId']}"):
+            aws.autoscaling.register_scalable_target(**target)  # creates or updates
+        if not record.has("scalable-target", target["ResourceId"]):
+            record.add("scalable-target", target["ResourceId"])
+            records.write(aws.s3, record)
+        with aws_call(f"Putting the scaling policy {name} on {target['ResourceId']}"):
+            aws.autoscaling.put_scaling_policy(
+                PolicyName=name,
+                ServiceNamespace=target["ServiceNamespace"],
+                ResourceId=target["ResourceId"],
+                ScalableDimension=target["ScalableDimension"],
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration=rollout.scaling_configuration(plan),
+            )
+        key = f"{target['ResourceId']}|{name}"  # destroy needs both
+        if not record.has("scaling-policy", key):
+            record.add("scaling-policy", key)
+            records.write(aws.s3, record)
 
 
 # -- Lambda and Step Functions ------------------------------------------------------------------

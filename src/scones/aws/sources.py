@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scones.aws.errors import AwsError
 from scones.config import Settings
+from scones.endpoint.capture import DEFAULT_VARIANT
+from scones.endpoint.variants import Variant, check
 from scones.errors import SconesError
 from scones.model.artifact import load_dir, sha256, unpack
 from scones.storage import Store, read_uri
@@ -36,6 +38,33 @@ def load_model(settings: Settings, location: str | None) -> tuple[bytes, str]:
         return artifact.pack(), sha256(artifact.onnx)
     body = read_uri(store, location)
     return body, sha256(unpack(body, location).onnx)
+
+
+def load_variants(
+    settings: Settings, model: str | None, specs: Sequence[Variant] = ()
+) -> tuple[tuple[Variant, ...], dict[str, bytes]]:
+    """The variants to deploy, each with its model's sha256, and every distinct model's bytes by sha256.
+
+    `specs` are `scones deploy`'s parsed `--variant NAME=MODEL[:WEIGHT]` and `--shadow NAME=MODEL[:PERCENT]`.
+    Without a production variant among them, the one variant AllTraffic serves `model` (as `load_model`
+    finds it: default the latest completed training job).
+    """
+    wanted: list[tuple[Variant, str | None]] = [(v, v.model) for v in specs]  # each variant and where its model is
+    if any(not v.shadow for v in specs):
+        if model is not None:
+            raise AwsError("Give --model (one variant, AllTraffic) or --variant NAME=MODEL[:WEIGHT] options, not both")
+    else:
+        wanted.insert(0, (Variant(DEFAULT_VARIANT, model or "the latest training job"), model))
+    check([v for v, _ in wanted])
+    bodies: dict[str, bytes] = {}
+    loaded: dict[str | None, str] = {}  # location -> sha256: a model two variants share is read once
+    served = []
+    for variant, location in wanted:
+        if location not in loaded:
+            body, sha = load_model(settings, location)
+            bodies[sha], loaded[location] = body, sha
+        served.append(replace(variant, model_sha256=loaded[location]))
+    return tuple(served), bodies
 
 
 def _job_artifact(settings: Settings, job: str | None) -> str:

@@ -1,8 +1,9 @@
 """A CloudFormation template of the same deployment, for teams that deploy through pipelines.
 
 It declares the resources deploy creates one by one (roles with the same least-privilege
-policies, SageMaker model / endpoint config with data capture / endpoint with a blue/green
-DeploymentConfig, its CloudWatch alarms and target-tracking auto scaling, the three
+policies, a SageMaker model per distinct model / endpoint config with the production variants,
+their weights, the shadow and data capture / endpoint with a blue/green DeploymentConfig, each
+production variant's CloudWatch alarms and target-tracking auto scaling, the three
 functions, the state machine with real ARNs), from the same `Plan`. The model and Lambda
 zips are read from the bucket, where the export's README says to upload them.
 """
@@ -13,8 +14,9 @@ import json
 from typing import Any
 
 from scones.aws import package, rollout
-from scones.aws.plan import FUNCTIONS, REMOTE_HOME, VARIANT, Plan
+from scones.aws.plan import FUNCTIONS, REMOTE_HOME, Plan
 from scones.aws.policies import permissions_policy, trust_policy
+from scones.endpoint.variants import Variant
 
 CODE_PREFIX = "scones-aws/lambda"  # where the export's Lambda zips go in the bucket
 
@@ -38,35 +40,37 @@ def template(plan: Plan, definition: dict[str, Any]) -> dict[str, Any]:
                 "Tags": _tags(plan),
             },
         }
-    resources["Model"] = {
-        "Type": "AWS::SageMaker::Model",
-        "Properties": {
-            "ModelName": plan.model_name,
-            "ExecutionRoleArn": {"Fn::GetAtt": [_logical("sagemaker", "Role"), "Arn"]},
-            "PrimaryContainer": {
-                "Image": plan.image_uri,
-                "ModelDataUrl": f"s3://{plan.bucket}/{plan.model_key}",
-                "Environment": {"SCONES_HOME": REMOTE_HOME},
+    for name, variant in plan.models.items():
+        resources[_model_logical(plan, variant)] = {
+            "Type": "AWS::SageMaker::Model",
+            "Properties": {
+                "ModelName": name,
+                "ExecutionRoleArn": {"Fn::GetAtt": [_logical("sagemaker", "Role"), "Arn"]},
+                "PrimaryContainer": {
+                    "Image": plan.image_uri,
+                    "ModelDataUrl": f"s3://{plan.bucket}/{plan.model_key_of(variant)}",
+                    "Environment": {"SCONES_HOME": REMOTE_HOME},
+                },
+                "Tags": _tags(plan),
             },
-            "Tags": _tags(plan),
-        },
+        }
+    by_name = {v.name: v for v in plan.variants}
+
+    def with_model_ref(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {**v, "ModelName": {"Fn::GetAtt": [_model_logical(plan, by_name[str(v["VariantName"])]), "ModelName"]}}
+            for v in listed
+        ]
+
+    config: dict[str, Any] = {
+        "EndpointConfigName": plan.endpoint_config_name,
+        "ProductionVariants": with_model_ref(plan.production_variants()),
     }
+    if plan.shadow:
+        config["ShadowProductionVariants"] = with_model_ref(plan.shadow_variants())
     resources["EndpointConfig"] = {
         "Type": "AWS::SageMaker::EndpointConfig",
-        "Properties": {
-            "EndpointConfigName": plan.endpoint_config_name,
-            "ProductionVariants": [
-                {
-                    "VariantName": VARIANT,
-                    "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]},
-                    "InitialInstanceCount": plan.options.instance_count,
-                    "InstanceType": plan.options.instance_type,
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-            "DataCaptureConfig": plan.data_capture_config,
-            "Tags": _tags(plan),
-        },
+        "Properties": {**config, "DataCaptureConfig": plan.data_capture_config, "Tags": _tags(plan)},
     }
     resources["Endpoint"] = {
         "Type": "AWS::SageMaker::Endpoint",
@@ -113,6 +117,11 @@ def template(plan: Plan, definition: dict[str, Any]) -> dict[str, Any]:
             "StateMachineArn": {"Value": {"Ref": "StateMachine"}},
         },
     }
+
+
+def _model_logical(plan: Plan, variant: Variant) -> str:
+    """A model's logical id: 'Model' and its sha256's first 8 hex digits (one per distinct model)."""
+    return f"Model{plan.model_name_of(variant).rsplit('-', 1)[1]}"
 
 
 def _logical(name: str, suffix: str) -> str:

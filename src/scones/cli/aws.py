@@ -13,6 +13,7 @@ from scones.config import DEFAULT_ENDPOINT_NAME
 
 if TYPE_CHECKING:
     from scones.aws.plan import AwsOptions
+    from scones.endpoint.variants import Variant
 
 Bucket = Annotated[str, typer.Option("--bucket", help="The S3 bucket of the deployment (created if missing).")]
 Region = Annotated[str, typer.Option("--region", help="The AWS region.")]
@@ -20,6 +21,24 @@ Name = Annotated[str, typer.Option("--name", help="Prefix of role, function and 
 Model = Annotated[
     str | None,
     typer.Option("--model", help="model.tar.gz, its folder, an s3:// URI or a training job (default: the latest)."),
+]
+Variants = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--variant",
+        help="A production variant NAME=MODEL[:WEIGHT] (repeat for several, up to 5; traffic splits by weight); "
+        "instead of --model.",
+        show_default=False,
+    ),
+]
+Shadow = Annotated[
+    str | None,
+    typer.Option(
+        "--shadow",
+        help="A shadow variant NAME=MODEL[:PERCENT] (ShadowProductionVariants): gets a copy of PERCENT (default "
+        "100) of requests; its answers never reach the caller.",
+        show_default=False,
+    ),
 ]
 EndpointName = Annotated[str, typer.Option("--endpoint-name", help="The SageMaker endpoint's name.")]
 Image = Annotated[
@@ -68,10 +87,20 @@ def _options(
     )
 
 
+def _variants(variant: list[str] | None, shadow: str | None) -> list[Variant]:
+    """`--variant`/`--shadow` as `scones deploy` parses them."""
+    from scones.endpoint import variants
+
+    specs = [variants.parse(v) for v in variant or []]
+    return [*specs, variants.parse_shadow(shadow)] if shadow else specs
+
+
 def deploy_command(
     bucket: Bucket,
     region: Region,
     model: Model = None,
+    variant: Variants = None,
+    shadow: Shadow = None,
     name: Name = "scones",
     endpoint_name: EndpointName = DEFAULT_ENDPOINT_NAME,
     image: Image = None,
@@ -87,8 +116,8 @@ def deploy_command(
     target_invocations_per_instance: TargetInvocations = 200.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; create nothing.")] = False,
 ) -> None:
-    """Deploy the pipeline to AWS: S3 data + model, SageMaker endpoint with data capture, rollback alarms,
-    target-tracking scaling, Lambdas, state machine."""
+    """Deploy the pipeline to AWS: S3 data + models, SageMaker endpoint (production variants, shadow, data
+    capture), rollback alarms, target-tracking scaling, Lambdas, state machine."""
     from scones.aws import deploy
 
     options = _options(
@@ -98,7 +127,9 @@ def deploy_command(
         target_invocations_per_instance=target_invocations_per_instance,
     )  # fmt: skip
     with progress_bar() as bar:
-        result = deploy(options, _common.settings(), model, dry_run=dry_run, progress=bar)
+        result = deploy(
+            options, _common.settings(), model, variants=_variants(variant, shadow), dry_run=dry_run, progress=bar
+        )
     verb = "Would create or update" if dry_run else "Deployed"
     _common.out.print(f"{verb} in account {result.plan.account}, {result.plan.region}:", highlight=False)
     for step in result.steps:
@@ -145,6 +176,8 @@ def export_command(
         str | None, typer.Option("--account", help="AWS account id (default: ask STS with your credentials).")
     ] = None,
     model: Model = None,
+    variant: Variants = None,
+    shadow: Shadow = None,
     name: Name = "scones",
     endpoint_name: EndpointName = DEFAULT_ENDPOINT_NAME,
     image: Image = None,
@@ -168,7 +201,7 @@ def export_command(
         bake_seconds=bake_seconds, instance_count=instance_count, max_instances=max_instances,
         target_invocations_per_instance=target_invocations_per_instance,
     )  # fmt: skip
-    plan = export(directory, options, _common.settings(), model, account)
+    plan = export(directory, options, _common.settings(), model, account, variants=_variants(variant, shadow))
     _common.out.print(
         f"Wrote the artefacts for account {plan.account}, {plan.region} to {directory}; see {directory / 'README.md'}",
         markup=False,

@@ -5,7 +5,9 @@ BlueGreenUpdatePolicy.TrafficRoutingConfiguration maps to a `Strategy`: ALL_AT_O
 the interval and TerminationWaitInSeconds as the bake. AutoRollbackConfiguration.Alarms name
 the local triggers (`guardrails.Triggers`): an alarm named `error_rate`, `p99_latency`,
 `low_confidence` or `disagreement` (hyphens or any case) arms that trigger with its default
-threshold; triggers not named stay off (disagreement's mirrored comparisons included), as on AWS
+threshold, and so do the alarms `scones aws deploy` writes for AWS (`<endpoint>-<variant>-5xx-errors`
+arms error_rate, `...-p99-model-latency` p99_latency: `scones.aws.rollout.LOCAL_TRIGGERS`), so the
+DeploymentConfig it sends runs here unchanged; triggers not named stay off (disagreement's mirrored comparisons included), as on AWS
 no alarm means no automatic rollback. The deployment is recorded
 as `scones update-endpoint --strategy` records it, so `scones deployments NAME` lists it.
 """
@@ -16,6 +18,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from scones.aws.rollout import LOCAL_TRIGGERS
 from scones.config import Settings
 from scones.endpoint.deployments import Strategy, deploy_model
 from scones.endpoint.guardrails import Triggers
@@ -70,10 +73,12 @@ def strategy_of(config: dict[str, Any]) -> tuple[Strategy, Triggers]:
     armed = set()
     for alarm in names:
         trigger = alarm.lower().replace("-", "_")
+        trigger = next((t for suffix, t in LOCAL_TRIGGERS.items() if alarm.endswith(f"-{suffix}")), trigger)
         if trigger not in TRIGGERS:
             raise AwsError(
                 "ValidationException",
-                f"Alarm {alarm!r}: locally an alarm names a trigger, one of {', '.join(TRIGGERS)}",
+                f"Alarm {alarm!r}: locally an alarm names a trigger, one of {', '.join(TRIGGERS)}, or ends "
+                f"in one of scones aws deploy's -{', -'.join(LOCAL_TRIGGERS)}",
             )
         armed.add(trigger)
     off = math.inf
