@@ -487,3 +487,18 @@ def test_disagreement_is_armed_only_by_its_alarm(alarms: list[dict[str, str]], s
     config = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing}}
     _, triggers = strategy_of({**config, "AutoRollbackConfiguration": {"Alarms": alarms}})
     assert triggers.compare_share == share
+
+
+def test_the_alarms_scones_aws_deploy_writes_arm_the_triggers_they_stand_for() -> None:
+    """`<endpoint>-<variant>-5xx-errors` arms error_rate, `...-p99-model-latency` p99_latency; nothing else is armed."""
+    import math
+
+    routing = {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+    alarms = [{"AlarmName": "ep-Blue-5xx-errors"}, {"AlarmName": "ep-Blue-p99-model-latency"}]
+    config = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing}}
+    _, triggers = strategy_of({**config, "AutoRollbackConfiguration": {"Alarms": alarms}})
+    assert triggers.max_error_rate_increase == Triggers.max_error_rate_increase
+    assert triggers.max_p99_ratio == Triggers.max_p99_ratio
+    assert math.isinf(triggers.max_low_confidence_increase) and triggers.compare_share == 0.0
+    _, latency_only = strategy_of({**config, "AutoRollbackConfiguration": {"Alarms": alarms[1:]}})
+    assert math.isinf(latency_only.max_error_rate_increase)
