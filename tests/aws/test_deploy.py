@@ -298,6 +298,30 @@ def test_dry_run_lists_alarms_and_scaling(
     assert "LINEAR" in by_kind["sagemaker-endpoint"].detail
     assert by_kind["scalable-target"].detail == f"{options.instance_count} to {options.max_instances} instances"
     assert "SageMakerVariantInvocationsPerInstance" in by_kind["scaling-policy"].detail
+    assert by_kind["sagemaker-endpoint-config"].detail.startswith("AllTraffic (")
+
+
+def test_dry_run_lists_each_variant_its_weight_and_the_shadow(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, tmp_path: Path, options: AwsOptions
+) -> None:
+    from scones.endpoint.variants import parse, parse_shadow
+    from tests.helpers import flipped_artifact, write_model
+
+    other = write_model(tmp_path / "other.tar.gz", flipped_artifact())
+    specs = [parse(f"Blue={model_file}:0.9"), parse(f"Green={other}:0.1"), parse_shadow(f"Shade={other}:25")]
+    result = deploy(options, settings, variants=specs, dry_run=True)
+    plan, steps = result.plan, result.steps
+    models = [s.name for s in steps if s.kind == "sagemaker-model"]
+    assert models == [plan.model_name_of(v) for v in plan.production]  # the shadow shares Green's model
+    (config,) = [s for s in steps if s.kind == "sagemaker-endpoint-config"]
+    assert "Blue (" in config.detail and "weight 0.9" in config.detail and "weight 0.1" in config.detail
+    assert "shadow Shade" in config.detail and "mirrors 25% of requests" in config.detail
+    assert [s.name for s in steps if s.kind == "scalable-target"] == [
+        f"endpoint/{options.endpoint_name}/variant/{v}" for v in ("Blue", "Green")
+    ]
+    assert len([s for s in steps if s.kind == "cloudwatch-alarm"]) == 4
+    with pytest.raises(AwsError, match="Give --model .* or --variant"):
+        deploy(options, settings, str(model_file), variants=specs, dry_run=True)
 
 
 def test_rollout_policy_grants_exactly_the_alarm_and_scaling_calls_deploy_and_destroy_make(

@@ -93,3 +93,26 @@ def test_rollout_policy_names_only_this_endpoint_and_its_alarms(plan: Plan) -> N
                     f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/",
                 )
             ), resource
+
+
+def test_every_variant_gets_its_model_read_and_its_alarms_but_the_shadow_no_alarms() -> None:
+    from scones.aws.policies import rollout_policy
+    from scones.endpoint.variants import Variant
+
+    served = [
+        Variant("Blue", "a", 1.0, "aa" * 32),
+        Variant("Green", "b", 1.0, "bb" * 32),
+        Variant("Shade", "c", 1.0, "cc" * 32, shadow=True),
+    ]
+    plan = build_plan(AwsOptions(bucket="shop-bucket", region="us-west-2"), ACCOUNT, served)
+    (read,) = [s for s in _statements(plan, "sagemaker") if s["Sid"] == "ReadModel"]
+    assert read["Resource"] == [f"arn:aws:s3:::shop-bucket/models/{plan.endpoint_name}-{h * 8}/*" for h in "abc"]
+    statements = {s["Sid"]: s for s in rollout_policy(plan)["Statement"]}
+    alarms = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:"
+    assert statements["RollbackAlarms"]["Resource"] == [
+        f"{alarms}{plan.endpoint_name}-{v}-{kind}" for v in ("Blue", "Green") for kind in ("5xx-errors", "p99-model-latency")
+    ]
+    assert statements["TargetTrackingAlarms"]["Resource"] == [
+        f"{alarms}TargetTracking-endpoint/{plan.endpoint_name}/variant/{v}-*" for v in ("Blue", "Green")
+    ]
+    assert "sagemaker:DescribeEndpointConfig" in statements["BlueGreenUpdateAndScaling"]["Action"]
