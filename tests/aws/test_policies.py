@@ -110,7 +110,9 @@ def test_every_variant_gets_its_model_read_and_its_alarms_but_the_shadow_no_alar
     statements = {s["Sid"]: s for s in rollout_policy(plan)["Statement"]}
     alarms = f"arn:aws:cloudwatch:us-west-2:{ACCOUNT}:alarm:"
     assert statements["RollbackAlarms"]["Resource"] == [
-        f"{alarms}{plan.endpoint_name}-{v}-{kind}" for v in ("Blue", "Green") for kind in ("5xx-errors", "p99-model-latency")
+        f"{alarms}{plan.endpoint_name}-{v}-{kind}"
+        for v in ("Blue", "Green")
+        for kind in ("5xx-errors", "p99-model-latency")
     ]
     assert statements["TargetTrackingAlarms"]["Resource"] == [
         f"{alarms}TargetTracking-endpoint/{plan.endpoint_name}/variant/{v}-*" for v in ("Blue", "Green")

@@ -153,6 +153,7 @@ TRANSFORM = [
     "s3://scones/out",
 ]  # valid once the photos are in the store
 EXPORT = ["aws", "export", f"{T}/export", "--account", "123456789012", "--model", f"{T}/model.tar.gz"]
+SIX_VARIANTS = [a for i in range(6) for a in ("--variant", f"V{i}={T}/model.tar.gz")]  # SageMaker's alarms allow 5
 # deploy's rollout and scaling flags are checked before any AWS call, so no credentials are needed
 DEPLOY = ["aws", "deploy", "--bucket", "scones-bad-input", "--region", "us-east-1", "--model", f"{T}/model.tar.gz"]
 CASES: list[Case] = [
@@ -467,7 +468,7 @@ CASES: list[Case] = [
          untouched=("export",)),
     Case("aws-export-variant-no-model", [*EXPORT[:5], "--variant", "Blue"], "--variant Blue (no =MODEL)",
          "'Blue' is not NAME=MODEL[:WEIGHT]", untouched=("export",)),
-    Case("aws-export-six-variants", [*EXPORT[:5], *[a for i in range(6) for a in ("--variant", f"V{i}={T}/model.tar.gz")]],
+    Case("aws-export-six-variants", [*EXPORT[:5], *SIX_VARIANTS],
          "six --variant options", "At most 5 production variants on AWS", untouched=("export",)),
     Case("aws-deploy-bad-strategy", [*DEPLOY, "--strategy", "blue"], "--strategy blue",
          "Strategy 'blue' is not one of all-at-once, canary, linear"),

@@ -154,7 +154,9 @@ def describe(plan: Plan, data: StagedData) -> list[Step]:
     for variant in plan.production:
         target = rollout.scalable_target(plan, variant)
         steps += [
-            Step("scalable-target", target["ResourceId"], f"{target['MinCapacity']} to {target['MaxCapacity']} instances"),
+            Step(
+                "scalable-target", target["ResourceId"], f"{target['MinCapacity']} to {target['MaxCapacity']} instances"
+            ),
             Step(
                 "scaling-policy",
                 f"{rollout.scaling_policy_name(plan)} on {variant.name}",

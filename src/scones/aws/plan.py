@@ -220,14 +220,14 @@ class Plan:
 
     @property
     def endpoint_config_name(self) -> str:
-        """New models, weights or variants make a new config (an update); one AllTraffic variant is named by its model."""
+        """New models, weights or variants make a new config (an update); one AllTraffic variant: its model's id."""
         if len(self.variants) == 1 and self.variants[0].name == VARIANT:
             return f"{self.endpoint_name}-{self.model_id}"
         spec = json.dumps([[v.name, v.model_sha256, v.weight, v.shadow] for v in self.variants])
         return f"{self.endpoint_name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
 
     def production_variants(self) -> list[dict[str, object]]:
-        """CreateEndpointConfig's ProductionVariants (= the AWS::SageMaker::EndpointConfig property); ModelName by name."""
+        """CreateEndpointConfig's ProductionVariants (= the AWS::SageMaker::EndpointConfig property)."""
         return [self._variant(v, v.weight) for v in self.production]
 
     def shadow_variants(self) -> list[dict[str, object]]:

@@ -8,6 +8,7 @@ service assume them, so the calls that pass a new role retry while AWS says so.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -61,20 +62,14 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
             "ModelDataUrl": f"s3://{plan.bucket}/{plan.model_key_of(variant)}",
             "Environment": {"SCONES_HOME": REMOTE_HOME},
         }
-        _create(
-            aws,
-            record,
-            "sagemaker-model",
-            model_name,
-            lambda name=model_name, container=container: _after_role_propagates(
-                lambda: aws.sagemaker.create_model(
-                    ModelName=name,
-                    PrimaryContainer=container,
-                    ExecutionRoleArn=plan.role_arn("sagemaker"),
-                    Tags=tags,
-                )
-            ),
+        create = functools.partial(
+            aws.sagemaker.create_model,
+            ModelName=model_name,
+            PrimaryContainer=container,
+            ExecutionRoleArn=plan.role_arn("sagemaker"),
+            Tags=tags,
         )
+        _create(aws, record, "sagemaker-model", model_name, functools.partial(_after_role_propagates, create))
     if not record.has("sagemaker-endpoint-config", plan.endpoint_config_name):
         shadows = {"ShadowProductionVariants": plan.shadow_variants()} if plan.shadow else {}
         _create(

@@ -68,7 +68,7 @@ def _variant_alarms(plan: Plan, variant: Variant) -> list[dict[str, Any]]:
         },
         {
             "AlarmName": latency,
-            "AlarmDescription": f"scones: variant {variant.name}'s p99 model latency is too high; rolls a deployment back",
+            "AlarmDescription": f"scones: variant {variant.name}'s p99 model latency is too high; rolls an update back",
             "MetricName": "ModelLatency",
             "ExtendedStatistic": "p99",
             "Threshold": MAX_P99_MODEL_LATENCY_US,

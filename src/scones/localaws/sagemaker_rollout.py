@@ -7,9 +7,9 @@ the local triggers (`guardrails.Triggers`): an alarm named `error_rate`, `p99_la
 `low_confidence` or `disagreement` (hyphens or any case) arms that trigger with its default
 threshold, and so do the alarms `scones aws deploy` writes for AWS (`<endpoint>-<variant>-5xx-errors`
 arms error_rate, `...-p99-model-latency` p99_latency: `scones.aws.rollout.LOCAL_TRIGGERS`), so the
-DeploymentConfig it sends runs here unchanged; triggers not named stay off (disagreement's mirrored comparisons included), as on AWS
-no alarm means no automatic rollback. The deployment is recorded
-as `scones update-endpoint --strategy` records it, so `scones deployments NAME` lists it.
+DeploymentConfig it sends runs here unchanged; triggers not named stay off (disagreement's
+mirrored comparisons included), as on AWS no alarm means no automatic rollback. The deployment is
+recorded as `scones update-endpoint --strategy` records it, so `scones deployments NAME` lists it.
 """
 
 from __future__ import annotations
