@@ -102,7 +102,7 @@ def test_variants_and_a_shadow_deployed_by_aws_deploy_serve_on_scones_up(
     assert registry.list_endpoints(settings) == []
 
 
-@pytest.mark.slow  # three deploys and two blue/green deployments under traffic: 20-32 s on the shared 2 cores
+@pytest.mark.slow  # three deploys and two blue/green deployments under traffic: 20-64 s on the shared 2 cores
 def test_a_new_model_goes_through_scones_ups_canary_and_a_broken_one_rolls_back(
     split_aws: str, settings: Settings, staged: Store, model_file: Path, tmp_path: Path, up_options: AwsOptions
 ) -> None:
