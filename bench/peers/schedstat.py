@@ -2,7 +2,7 @@
 
     python bench/peers/schedstat.py SERVER --model model.tar.gz [--concurrency 64] [--seconds 8]
 
-SERVER is `scones` or one of run.py's peers (its venv must exist: run.py creates them). The
+SERVER is `scones`, `scones-2w` or one of run.py's peers (its venv must exist: run.py creates them). The
 server starts alone, as run.py starts it (its own session, so its own scheduler autogroup),
 gets a 2 s warm-up and then one load point from `load.py`. Before and after the point, every
 thread of the server's process tree is read from `/proc/PID/task/TID/schedstat` (nanoseconds
@@ -50,7 +50,7 @@ def thread_stats(root: int) -> dict[tuple[int, int], tuple[float, float, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("server", choices=["scones", *run.PEERS])
+    parser.add_argument("server", choices=[*run.SCONES, *run.PEERS])
     parser.add_argument("--model", type=Path, required=True, help="model.tar.gz")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=8.0)
