@@ -71,6 +71,32 @@ def test_tree_cpu_seconds_counts_the_workers_a_server_forks() -> None:
         parent.wait(10)
 
 
+def test_schedstat_reads_every_thread_of_a_servers_children() -> None:
+    schedstat = bench_module("schedstat")
+    # a child's second thread burns 0.6 s of CPU, says so on the pipe it shares with its parent, then waits
+    burn = (
+        "import threading, time\n"
+        "def spin():\n    t = time.thread_time()\n    while time.thread_time() - t < 0.6: pass\n"
+        "    print('burnt', flush=True)\n    time.sleep(30)\n"
+        "threading.Thread(target=spin).start()\ntime.sleep(30)"
+    )
+    spawn = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); time.sleep(30)"
+    parent = subprocess.Popen([sys.executable, "-c", spawn], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == b"burnt\n"
+        stats = schedstat.thread_stats(parent.pid)
+        children = {pid for pid, _ in stats} - {parent.pid}
+        assert len(children) == 1
+        (child,) = children
+        threads = {tid: values for (pid, tid), values in stats.items() if pid == child}
+        assert len(threads) == 2  # the main thread and the spinning one, each read on its own
+        spinner = max(threads.values())
+        assert spinner[0] >= 0.5 and spinner[2] >= 1  # seconds on a CPU, slices
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+
+
 def test_stop_ends_a_servers_children_that_left_its_process_group() -> None:
     run = bench_module("run")
     # the child sits in a session and process group of its own, as Ray's actors do: the group's SIGTERM misses it
