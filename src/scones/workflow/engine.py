@@ -135,7 +135,7 @@ def _iso(value: Any) -> str:
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    return len(speedups.dumps(value, (",", ":")).encode("utf-8"))
 
 
 def run(
@@ -178,7 +178,7 @@ def run(
         cloud_watch_logging_session=None,
         activity_store={},
     )
-    input_text = json.dumps(execution_input, separators=(",", ":"))
+    input_text = speedups.dumps(execution_input, (",", ":"))
     env.event_manager.add_event(
         context=env.event_history_context,
         event_type=HistoryEventType.ExecutionStarted,
