@@ -162,17 +162,18 @@ def test_map_and_parallel_give_the_same_outputs_on_both_paths() -> None:
 
 
 # sha256 of the other moto 5.2.5 functions speedups.py replaces or relies on: the encoder it
-# reproduces, the two event-detail methods it mirrors, the payload cast it skips, the timestamp
-# format it reproduces and the `get_input` whose copy it skips.
+# reproduces, the eval and two event-detail methods it mirrors, the payload cast it skips, the
+# timestamp format it reproduces and the `get_input` whose copy it skips.
 PINNED_SOURCES = {
+    "EvalComponent.eval": "8573f4a8a03c562cc153ae251221468d86b3bc1172cf8280d136dccd91067af3",
     "to_json_str": "85dcb225d54020c5810a3df47d84f671d15ade5a59bcd24a4041e02dd195dc25",
-    "_get_state_entered_event_details": "1119da614d73ab3bd0ba2f866c846627297fab6abc59eeb983e106fe22d21a5e",
-    "_get_state_exited_event_details": "82ead97874bb6dfe201532a3f8973dd9aa3ebf18e74ea60dfc9614c600a84d6f",
+    "CommonStateField._get_state_entered_event_details": "1119da614d73ab3bd0ba2f866c846627297fab6abc59eeb983e106fe22d21a5e",  # noqa: E501
+    "CommonStateField._get_state_exited_event_details": "82ead97874bb6dfe201532a3f8973dd9aa3ebf18e74ea60dfc9614c600a84d6f",  # noqa: E501
     "to_payload_type": "2fbcd420cd6144482c836bd512f27ef5cf59abbd17eed079fabec1d7fa67afca",
     "iso_8601_datetime_with_milliseconds": "36456d0199774468fbc13fc9c41d5ec41de8bb79eae1ad6a2f4b1567e7c5bf14",
     "_DateTimeEncoder": "f55e8f51b7980533564153f2104339f49b6e3426ba02d35315f8ce8b9761dafb",
-    "get_input": "d76b07a7ad724d4bce16853c42724ced0d6c2f83094e5595c7a5139cf74f0ccb",
-    "_extract": "9ab6dac771c565c5d4d70b6d83e120ea7af542f87ef6bfae9ecb7ebd5be0829d",
+    "States.get_input": "d76b07a7ad724d4bce16853c42724ced0d6c2f83094e5595c7a5139cf74f0ccb",
+    "States._extract": "9ab6dac771c565c5d4d70b6d83e120ea7af542f87ef6bfae9ecb7ebd5be0829d",
 }
 
 
@@ -185,8 +186,9 @@ def test_contract_the_other_replaced_functions_are_the_ones_reproduced() -> None
     from moto.stepfunctions.parser.asl.eval.states import States
     from moto.stepfunctions.parser.asl.utils import encoding
 
-    seen = {original.__name__: original for original in speedups.originals().values()}
-    seen.update(_DateTimeEncoder=encoding._DateTimeEncoder, get_input=States.get_input, _extract=States._extract)
+    seen = {original.__qualname__: original for original in speedups.originals().values()}
+    seen.update({"_DateTimeEncoder": encoding._DateTimeEncoder, "States.get_input": States.get_input})
+    seen["States._extract"] = States._extract
     for name, digest in PINNED_SOURCES.items():
         assert _digest(seen[name]) == digest, f"moto changed {name}: re-read it and update speedups.py"
 

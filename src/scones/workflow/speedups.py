@@ -58,6 +58,9 @@ _ATOMIC = (str, int, float, bool, type(None))
 _OBJECTS: set[type] = set()  # moto's program-state classes: plain attributes, no custom copy
 _patches: list[tuple[Any, str, Any, Any]] = []  # (owner, attribute, moto's value, ours)
 _moto_default: Any = None  # moto's to_json_str `default` (install sets it)
+# moto names the replacements use, bound once by install (an import inside a function called
+# forty times per execution costs a lookup every time)
+_m = types.SimpleNamespace()
 
 
 def json_copy(value: Any, memo: Any = None) -> Any:
@@ -118,6 +121,13 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.utils import encoding, json_path
 
     _moto_default = encoding._DateTimeEncoder().default
+    from moto.stepfunctions.parser import api
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    _m.LOG, _m.FailureEventException, _m.TimeoutSeconds = eval_component.LOG, FailureEventException, TimeoutSeconds
+    _m.StateEnteredEventDetails, _m.StateExitedEventDetails = api.StateEnteredEventDetails, api.StateExitedEventDetails
+    _m.HistoryEventExecutionDataDetails = api.HistoryEventExecutionDataDetails
     # the modules import `parse` from jsonpath_ng; mypy sees it as not re-exported
     _patch(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse))  # type: ignore[attr-defined]
     _patch(result_path, "parse", functools.lru_cache(maxsize=4096)(result_path.parse))  # type: ignore[attr-defined]
@@ -138,6 +148,7 @@ def install() -> None:
         _patch(eval_component.EvalComponent, name, _only_if_logged(getattr(eval_component.EvalComponent, name)))
     _original_program_eval = Program.eval
     _original_evaluate_with_timeout = ExecutionState._evaluate_with_timeout
+    _patch(eval_component.EvalComponent, "eval", _component_eval)
     _patch(Program, "eval", _program_eval)
     _patch(ExecutionState, "_evaluate_with_timeout", _evaluate_with_timeout)
     _patch(CommonStateField, "_get_state_entered_event_details", _get_state_entered_event_details)
@@ -194,20 +205,36 @@ def _to_json_str(obj: Any, separators: tuple[str, str] | None = None) -> str:
     return dumps(obj, separators, _moto_default)
 
 
+def _component_eval(self: Any, env: Any) -> None:
+    """moto's EvalComponent.eval (forty calls per execution) without a call to build a debug line nobody reads."""
+    if env.is_running():
+        if _m.LOG.isEnabledFor(logging.DEBUG):
+            self._log_evaluation_step("Computing")
+        try:
+            field_name = self._field_name()
+            if field_name is not None:
+                env.next_field_name = field_name
+            self._eval_body(env)
+        except _m.FailureEventException as failure_event_exception:
+            self._log_failure_event_exception(failure_event_exception=failure_event_exception)
+            raise failure_event_exception
+        except Exception as exception:
+            self._log_exception(exception=exception)
+            raise exception
+    elif _m.LOG.isEnabledFor(logging.DEBUG):
+        self._log_evaluation_step("Pruning")
+
+
 def _program_eval(self: Any, env: Any) -> None:
     if self.timeout_seconds is not None:
         _original_program_eval(self, env)
         return
-    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
-
     env.next_state_name = self.start_at.start_at_name
-    EvalComponent.eval(self, env)
+    _component_eval(self, env)
 
 
 def _evaluate_with_timeout(self: Any, env: Any) -> None:
-    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
-
-    if not (isinstance(self.timeout, TimeoutSeconds) and self.timeout.is_default_value()):
+    if not (isinstance(self.timeout, _m.TimeoutSeconds) and self.timeout.is_default_value()):
         _original_evaluate_with_timeout(self, env)
         return
     # moto's body without the thread: the attempt runs in a frame, then the result fields apply.
@@ -236,23 +263,19 @@ def _evaluate_with_timeout(self: Any, env: Any) -> None:
 
 def _get_state_entered_event_details(self: Any, env: Any) -> Any:
     """moto's method, encoding the input where it is instead of a copy of it (the encoder only reads)."""
-    from moto.stepfunctions.parser.api import HistoryEventExecutionDataDetails, StateEnteredEventDetails
-
-    return StateEnteredEventDetails(
+    return _m.StateEnteredEventDetails(
         name=self.name,
         input=_to_json_str(env.states._states_data["input"], separators=(",", ":")),
-        inputDetails=HistoryEventExecutionDataDetails(truncated=False),
+        inputDetails=_m.HistoryEventExecutionDataDetails(truncated=False),
     )
 
 
 def _get_state_exited_event_details(self: Any, env: Any) -> Any:
     """moto's method, encoding the output (the next input) where it is instead of a copy of it."""
-    from moto.stepfunctions.parser.api import HistoryEventExecutionDataDetails, StateExitedEventDetails
-
-    event_details = StateExitedEventDetails(
+    event_details = _m.StateExitedEventDetails(
         name=self.name,
         output=_to_json_str(env.states._states_data["input"], separators=(",", ":")),
-        outputDetails=HistoryEventExecutionDataDetails(truncated=False),
+        outputDetails=_m.HistoryEventExecutionDataDetails(truncated=False),
     )
     assigned_variables = env.variable_store.get_assigned_variables()
     env.variable_store.reset_tracing()
