@@ -232,10 +232,19 @@ def _events(env: Any) -> list[dict[str, Any]]:
     # get_event_history makes (a third of an execution's time).
     for event in env.event_manager._history_event_list:
         event = dict(event)
-        event["timestamp"] = _iso(event.get("timestamp"))
-        event["type"] = str(getattr(event.get("type"), "value", event.get("type")))
+        stamp = event.get("timestamp")
+        if type(stamp) is not str:  # moto stores its events' timestamps as text already
+            event["timestamp"] = _iso(stamp)
+        kind = event.get("type")
+        name = _type_names.get(kind)
+        if name is None:
+            name = _type_names[kind] = str(getattr(kind, "value", kind))
+        event["type"] = name
         events.append(event)
     return events
+
+
+_type_names: dict[Any, str] = {}  # moto's HistoryEventType members -> their names (an enum's .value is slow)
 
 
 def _prune_threads() -> None:
