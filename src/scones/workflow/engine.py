@@ -135,7 +135,7 @@ def _iso(value: Any) -> str:
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    return len(speedups.dumps(value, (",", ":")).encode("utf-8"))
 
 
 def run(
@@ -178,7 +178,7 @@ def run(
         cloud_watch_logging_session=None,
         activity_store={},
     )
-    input_text = json.dumps(execution_input, separators=(",", ":"))
+    input_text = speedups.dumps(execution_input, (",", ":"))
     env.event_manager.add_event(
         context=env.event_history_context,
         event_type=HistoryEventType.ExecutionStarted,
@@ -232,10 +232,19 @@ def _events(env: Any) -> list[dict[str, Any]]:
     # get_event_history makes (a third of an execution's time).
     for event in env.event_manager._history_event_list:
         event = dict(event)
-        event["timestamp"] = _iso(event.get("timestamp"))
-        event["type"] = str(getattr(event.get("type"), "value", event.get("type")))
+        stamp = event.get("timestamp")
+        if type(stamp) is not str:  # moto stores its events' timestamps as text already
+            event["timestamp"] = _iso(stamp)
+        kind = event.get("type")
+        name = _type_names.get(kind)
+        if name is None:
+            name = _type_names[kind] = str(getattr(kind, "value", kind))
+        event["type"] = name
         events.append(event)
     return events
+
+
+_type_names: dict[Any, str] = {}  # moto's HistoryEventType members -> their names (an enum's .value is slow)
 
 
 def _prune_threads() -> None:

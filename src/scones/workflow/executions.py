@@ -18,7 +18,7 @@ from typing import Any, Literal
 from scones import state
 from scones.config import Settings
 from scones.errors import WorkflowError
-from scones.workflow import engine, machines, records, tasks
+from scones.workflow import engine, machines, records, speedups, tasks
 from scones.workflow.records import Execution
 
 ExecutionType = Literal["EXPRESS", "STANDARD"]
@@ -114,7 +114,7 @@ def run_express(
     final = replace(
         execution,
         status=outcome.status,
-        output=None if outcome.output is None else json.dumps(outcome.output),
+        output=None if outcome.output is None else speedups.dumps(outcome.output),
         error=outcome.error,
         cause=outcome.cause,
         stopped=stopped,

@@ -8,6 +8,7 @@ executions keep their history only in logs: `<home>/logs/workflow/<state machine
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ from scones import state
 from scones.config import Settings
 from scones.errors import WorkflowError
 from scones.workflow.engine import Outcome
+from scones.workflow.speedups import dumps
 
 DDL = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -161,7 +163,7 @@ def finish(settings: Settings, arn: str, outcome: Outcome) -> None:
     """Record how a STANDARD execution ended, with its history, in one transaction."""
     conn = connect(settings)
     stopped = state.now()
-    output = None if outcome.output is None else json.dumps(outcome.output)
+    output = None if outcome.output is None else dumps(outcome.output)
     with _transaction(conn):
         updated = conn.execute(
             "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, "
@@ -173,7 +175,7 @@ def finish(settings: Settings, arn: str, outcome: Outcome) -> None:
         conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
         conn.executemany(
             "INSERT INTO execution_history VALUES (?,?,?)",
-            [(arn, event["id"], json.dumps(event)) for event in outcome.events],
+            [(arn, event["id"], dumps(event)) for event in outcome.events],
         )
 
 
@@ -190,9 +192,7 @@ def abort(settings: Settings, arn: str, events: list[dict[str, Any]], error: str
         if updated.rowcount == 0:
             return False
         conn.execute("DELETE FROM execution_history WHERE execution_arn=?", (arn,))
-        conn.executemany(
-            "INSERT INTO execution_history VALUES (?,?,?)", [(arn, e["id"], json.dumps(e)) for e in events]
-        )
+        conn.executemany("INSERT INTO execution_history VALUES (?,?,?)", [(arn, e["id"], dumps(e)) for e in events])
     return True
 
 
@@ -280,23 +280,32 @@ def runner_alive(runner: str | None) -> bool:
 
 
 def log_path(settings: Settings, state_machine: str) -> Path:
-    return settings.logs_dir / "workflow" / f"{state_machine}.jsonl"
+    return _log_path(settings.logs_dir, state_machine)
+
+
+@functools.lru_cache(maxsize=256)
+def _log_path(logs_dir: Path, state_machine: str) -> Path:
+    return logs_dir / "workflow" / f"{state_machine}.jsonl"  # built once per machine, not per execution
 
 
 _log_lock = threading.Lock()
-_compact = json.JSONEncoder(separators=(",", ":")).encode  # one encoder: json.dumps builds one per call
 
 
 def append_log(settings: Settings, state_machine: str, arn: str, events: list[dict[str, Any]]) -> None:
     """Append an EXPRESS execution's events to its state machine's log, one JSON line per event."""
     path = log_path(settings, state_machine)
-    lines = "".join(_compact({"executionArn": arn, "event": e}) + "\n" for e in events)
+    # the text of dumps({"executionArn": arn, "event": e}, (",", ":")) for each event, the ARN encoded once
+    head = '{"executionArn":' + dumps(arn) + ',"event":'
+    lines = "".join(head + dumps(e, (",", ":")) + "}\n" for e in events)
     data = lines.encode("utf-8")
     with _log_lock:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # One O_APPEND write per execution: run-testcases' runner processes share the file, and a
         # single write lands whole at the end even when another process appends at the same time.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the home's first EXPRESS log: make its folder (not on every execution)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             written = os.write(fd, data)
             while written < len(data):  # only on a full disk or a signal; keep the line whole if we can
