@@ -304,7 +304,7 @@ def trials(names: list[tuple[str, int]], n_images: int, params: dict[str, Any]) 
     cells: list[tuple[str, int]] = [("none", 0)] + [(s, v) for s in shifts for v in params["severities"]]
     for shift, severity in cells:
         for size in params["sizes"]:
-            for _ in range(params["nulls"] if shift == "none" else params["windows"]):
+            for _ in range(params["nulls"] if shift == "none" else windows_for(params, severity)):
                 order = rng.permutation(n_images)
                 reference = np.sort(order[: params["reference"]])
                 window = order[params["reference"] : params["reference"] + size]
@@ -315,6 +315,12 @@ def trials(names: list[tuple[str, int]], n_images: int, params: dict[str, Any]) 
                     variant[:] = index[(shift, severity)]
                 out.append(Trial(shift, severity, size, reference, window, variant))
     return out
+
+
+def windows_for(params: dict[str, Any], severity: int) -> int:
+    """Shifted windows per (shift, size) cell at this severity: `windows`, or `windows_s3` at severity 3
+    (the severity the "how many images" table and the cell-by-cell comparison are read at)."""
+    return int(params.get("windows_s3") or params["windows"]) if severity == 3 else int(params["windows"])
 
 
 def round_robin(plan: list[Trial]) -> list[int]:
@@ -514,13 +520,17 @@ def ensure_venv(venv: Path) -> Path:
 PEERS = {"alibi_mmd": ("p", 0.01), "alibi_ks_softmax": ("p", 0.01), "evidently": ("score", 0.55)}
 
 
-def calibrate(kind: str, default: float, null_scores: np.ndarray, max_rate: float = 0.01) -> float:
-    """The default threshold, or the tightest one that keeps same-distribution alarms <= max_rate."""
-    allowed = int(np.floor(max_rate * len(null_scores)))
+def calibrate(kind: str, default: float, null_scores: np.ndarray, max_rate: float = 0.01, equal: bool = False) -> float:
+    """The default threshold, or the tightest one that keeps same-distribution alarms <= max_rate;
+    `equal`: the loosest threshold with at most that many alarms (looser than the default when the
+    default raises fewer: the peer then spends the same false-alarm budget as the detector it faces)."""
+    allowed = int(np.floor(max_rate * len(null_scores) + 1e-9))
     ordered = np.sort(null_scores if kind == "p" else -null_scores)  # most alarming first
     limit = default if kind == "p" else -default
-    if (ordered < limit).sum() <= allowed:
+    if not equal and (ordered < limit).sum() <= allowed:
         return default
+    if allowed >= len(ordered):
+        return float("inf") if kind == "p" else float("-inf")
     tight = float(ordered[allowed])  # alarms are strictly beyond it: at most `allowed` of them
     return tight if kind == "p" else -tight
 
@@ -537,10 +547,20 @@ def smallest_window(rates: dict[int, float], goal: float = 0.9) -> int | None:
     return hits[0] if hits else None
 
 
+def upper_bound(alarms: int, runs: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate seen as alarms of runs."""
+    from scipy.stats import beta
+
+    return 1.0 if alarms >= runs else float(beta.ppf(confidence, alarms + 1, runs - alarms))
+
+
 def _rate(fired: np.ndarray) -> dict[str, float]:
-    """Share of the windows that ran (NaN: cut by the time budget) that raised drift."""
+    """Share of the windows that ran (NaN: cut by the time budget) that raised drift, and its 95% upper bound."""
     ran = fired[~np.isnan(fired)]
-    return {"rate": float(ran.mean()) if len(ran) else float("nan"), "n": int(len(ran))}
+    if not len(ran):
+        return {"rate": float("nan"), "n": 0, "hits": 0, "upper95": float("nan")}
+    hits = int(ran.sum())
+    return {"rate": float(ran.mean()), "n": int(len(ran)), "hits": hits, "upper95": upper_bound(hits, len(ran))}
 
 
 def summarise(plan: list[Trial], verdicts: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, Any]:
@@ -598,9 +618,13 @@ def main() -> None:
     parser.add_argument("--model", help="model.tar.gz of a `scones train` (default: the tiny test model)")
     parser.add_argument("--quick", action="store_true", help="severities 1, 3, 5; 5 windows a cell; 50 null windows")
     parser.add_argument("--windows", type=int, default=10, help="shifted windows per shift, severity and size")
+    parser.add_argument(
+        "--windows-s3", type=int, help="shifted windows per shift and size at severity 3 (default: --windows)"
+    )
     parser.add_argument("--nulls", type=int, default=200, help="same-distribution windows per size")
     parser.add_argument("--reference", type=int, default=400, help="baseline images per trial")
     parser.add_argument("--no-peers", action="store_true", help="scones only (no venv)")
+    parser.add_argument("--peers-only", action="store_true", help="the peers only (then --reuse reports both)")
     # outside the repository: tests/test_architecture.py reads every .py file under it
     parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "scones-drift-venv")
     parser.add_argument("--seed", type=int, default=0)
@@ -619,7 +643,8 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     severities = (1, 3, 5) if args.quick else tuple(int(v) for v in args.severities.split(","))
     windows, nulls = (5, 50) if args.quick else (args.windows, args.nulls)
-    data, info, inputs = cached_measure(args.model, severities, args.seed)
+    # every severity's images are computed once (the cache): a run of fewer severities reuses them
+    data, info, inputs = cached_measure(args.model, severities if args.quick else SEVERITIES, args.seed)
     params = {
         "budget": args.budget,
         "mmd_every": args.mmd_every,
@@ -627,6 +652,7 @@ def main() -> None:
         "sizes": list(SIZES),
         "severities": list(severities),
         "windows": windows,
+        "windows_s3": args.windows_s3 or windows,
         "nulls": nulls,
         "reference": args.reference,
         "names": info["names"],
@@ -647,6 +673,10 @@ def main() -> None:
         python = ensure_venv(args.venv)
         out_path.unlink(missing_ok=True)
         peers_run = subprocess.Popen([str(python), __file__, "--peer-worker", str(inputs), str(out_path)])
+    if args.peers_only:
+        if peers_run is None or peers_run.wait() != 0:
+            raise SystemExit("the peers' process failed (see above)")
+        return
     if args.reuse:
         saved = json.loads((SCRATCH / "drift_power_scones.json").read_text())
         fired = np.full(len(plan), np.nan)
@@ -662,20 +692,28 @@ def main() -> None:
             raise SystemExit("the peers' process failed (see above)")
         peers = json.loads(out_path.read_text())
         null = np.asarray([t.shift == "none" for t in plan])
+        sizes = np.asarray([t.size for t in plan])
         for name, rows in peers.items():
             scores = np.full(len(plan), np.nan)
             for i, (score, took) in rows.items():
                 scores[int(i)] = score
                 seconds.setdefault(name, []).append(took)
             kind, default = PEERS[name]
-            decided = np.full(len(plan), np.nan)
+            documented = np.full(len(plan), np.nan)
+            equal = np.full(len(plan), np.nan)
             for n in SIZES:  # calibrated per window size: a user sets the threshold for the window they run
-                at = np.asarray([t.size == n for t in plan]) & ~np.isnan(scores)
+                at = (sizes == n) & ~np.isnan(scores)
                 if not (null & at).any():
                     continue
-                thresholds[f"{name}@{n}"] = calibrate(kind, default, scores[null & at])
-                decided[at] = fires(kind, thresholds[f"{name}@{n}"], scores[at])
-            verdicts[name] = decided
+                documented[at] = fires(kind, default, scores[at])
+                # equal false alarms: no more same-distribution alarms than scones raised on the windows
+                # both ran at this size (as a share of the peer's null windows), nor than 1%
+                both = null & (sizes == n) & ~np.isnan(fired)
+                share = min(0.01, float(np.nanmean(fired[both]))) if both.any() else 0.01
+                thresholds[f"{name}@{n}"] = calibrate(kind, default, scores[null & at], share, equal=True)
+                equal[at] = fires(kind, thresholds[f"{name}@{n}"], scores[at])
+            verdicts[f"{name} (docs)"] = documented
+            verdicts[name] = equal
     summary = summarise(plan, verdicts, params)
     summary["thresholds"] = thresholds
     summary["seconds_per_run"] = {
@@ -699,7 +737,11 @@ def report(summary: dict[str, Any], detectors: list[str], params: dict[str, Any]
     print("\nfalse alarms per run (same-distribution windows):")
     for d in detectors:
         cells = summary["false_alarms"][d]
-        print(f"  {d:>18}  " + ", ".join(f"n={n}: {_pct(cells[str(n)])}% of {cells[str(n)]['n']}" for n in sizes))
+        text = []
+        for n in sizes:
+            cell = cells[str(n)]
+            text.append(f"n={n}: {cell['hits']} of {cell['n']} (95% upper {cell['upper95'] * 100:.1f}%)")
+        print(f"  {d:>24}  " + ", ".join(text))
     print("\nseconds per run (median, p10-p90):")
     for d, s in summary["seconds_per_run"].items():
         print(f"  {d:>18}  {s['median']:.3f} ({s['p10']:.3f}-{s['p90']:.3f})")
