@@ -11,15 +11,19 @@ numbers on the same windows:
 - each trial draws a fresh random split of the 900 training images: `--reference` (400) form
   the baseline, a window of 50/100/200/500 comes from the other images (never in the
   baseline); a shifted window applies the shift to its images;
-- scones: the real `scones.monitor.drift.evaluate` (every check, alpha 0.01 per run, its
-  defaults); drift = any violation;
+- scones: the real `scones.monitor.drift.evaluate` (every check at its defaults, alpha 0.003
+  per run); drift = any violation;
 - peers, in their own venv (`--venv`, default $TMPDIR/scones-drift-venv, created by this
   script; never scones' dependencies): alibi-detect MMDDrift on embeddings (PyTorch backend),
   alibi-detect KSDrift on the softmax
   ("black-box shift detection", Failing Loudly's best), Evidently's embedding drift (its
-  default domain-classifier method). Each peer is calibrated on the same-distribution
-  windows: its p-value (or score) threshold is its default unless that raises more than 1%
-  false alarms, then the tightest that keeps them at or below 1%.
+  default domain-classifier method). Each peer is reported twice, per window size: "(docs)" at
+  the threshold its documentation gives, and at equal false alarms: calibrated on the same
+  same-distribution windows to raise no more of them than scones did there (nor over 1%).
+
+Windows: `--nulls` same-distribution windows per size, `--windows` per (shift, severity, size)
+cell and `--windows-s3` at severity 3; `--peers-only`, `--no-peers` and `--reuse` split a run
+into the peers' process, scones' loop and the report of both on the same windows.
 
 It prints detection rates per shift, severity, window size and detector, the false-alarm rates,
 time per run, and the smallest window catching severity 3 in 90% of windows. `--json` prints
@@ -477,7 +481,8 @@ def peer_worker(data_path: Path, out_path: Path) -> None:
     names = [tuple(n) for n in params["names"]]
     plan = trials(names, data["probs"].shape[1], params)  # type: ignore[arg-type]
     evidently = evidently_model()  # its default: a domain classifier, drift when ROC AUC > 0.55
-    results: dict[str, dict[int, tuple[float, float]]] = {"alibi_mmd": {}, "alibi_ks_softmax": {}, "evidently": {}}
+    wanted = params.get("only") or ["alibi_mmd", "alibi_ks_softmax", "evidently"]  # "only": a re-run of some
+    results: dict[str, dict[int, tuple[float, float]]] = {name: {} for name in wanted}
     started = time.perf_counter()
     for done, i in enumerate(round_robin(plan)):
         if time.perf_counter() - started > params["budget"]:
@@ -486,15 +491,19 @@ def peer_worker(data_path: Path, out_path: Path) -> None:
         ref_e, ref_p = data["embeddings"][0, trial.reference], data["probs"][0, trial.reference]
         win_e = data["embeddings"][trial.variant, trial.window]
         win_p = data["probs"][trial.variant, trial.window]
-        t = time.perf_counter()
-        ks = KSDrift(ref_p, p_val=0.01)  # Bonferroni over the softmax outputs, its default
-        p_vals = np.asarray(ks.predict(win_p, return_p_val=True)["data"]["p_val"])
-        results["alibi_ks_softmax"][i] = (float(min(1.0, p_vals.min() * len(p_vals))), time.perf_counter() - t)
-        t = time.perf_counter()
-        columns = [f"e{j}" for j in range(ref_e.shape[1])]
-        score, _, _ = evidently(pd.DataFrame(win_e, columns=columns), pd.DataFrame(ref_e, columns=columns))
-        results["evidently"][i] = (float(score), time.perf_counter() - t)
-        if done % params["mmd_every"]:
+        if "alibi_ks_softmax" in wanted:
+            t = time.perf_counter()
+            ks = KSDrift(ref_p, p_val=0.01)  # Bonferroni over the softmax outputs, its default
+            p_vals = np.asarray(ks.predict(win_p, return_p_val=True)["data"]["p_val"])
+            results["alibi_ks_softmax"][i] = (float(min(1.0, p_vals.min() * len(p_vals))), time.perf_counter() - t)
+        if "evidently" in wanted:
+            t = time.perf_counter()
+            columns = [f"e{j}" for j in range(ref_e.shape[1])]
+            score, _, _ = evidently(pd.DataFrame(win_e, columns=columns), pd.DataFrame(ref_e, columns=columns))
+            results["evidently"][i] = (float(score), time.perf_counter() - t)
+        # every k-th window of each cell (by plan index: windows of a cell are consecutive there; the
+        # round-robin order cycles through the window sizes, so every k-th of it would be one size only)
+        if "alibi_mmd" not in wanted or i % params["mmd_every"]:
             continue  # alibi's permutations are a Python loop: seconds a window on a loaded machine
         t = time.perf_counter()
         mmd = MMDDrift(ref_e, backend="pytorch", p_val=0.01)  # its defaults otherwise (100 permutations)
