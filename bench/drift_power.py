@@ -11,15 +11,19 @@ numbers on the same windows:
 - each trial draws a fresh random split of the 900 training images: `--reference` (400) form
   the baseline, a window of 50/100/200/500 comes from the other images (never in the
   baseline); a shifted window applies the shift to its images;
-- scones: the real `scones.monitor.drift.evaluate` (every check, alpha 0.01 per run, its
-  defaults); drift = any violation;
+- scones: the real `scones.monitor.drift.evaluate` (every check at its defaults, alpha 0.003
+  per run); drift = any violation;
 - peers, in their own venv (`--venv`, default $TMPDIR/scones-drift-venv, created by this
   script; never scones' dependencies): alibi-detect MMDDrift on embeddings (PyTorch backend),
   alibi-detect KSDrift on the softmax
   ("black-box shift detection", Failing Loudly's best), Evidently's embedding drift (its
-  default domain-classifier method). Each peer is calibrated on the same-distribution
-  windows: its p-value (or score) threshold is its default unless that raises more than 1%
-  false alarms, then the tightest that keeps them at or below 1%.
+  default domain-classifier method). Each peer is reported twice, per window size: "(docs)" at
+  the threshold its documentation gives, and at equal false alarms: calibrated on the same
+  same-distribution windows to raise no more of them than scones did there (nor over 1%).
+
+Windows: `--nulls` same-distribution windows per size, `--windows` per (shift, severity, size)
+cell and `--windows-s3` at severity 3; `--peers-only`, `--no-peers` and `--reuse` split a run
+into the peers' process, scones' loop and the report of both on the same windows.
 
 It prints detection rates per shift, severity, window size and detector, the false-alarm rates,
 time per run, and the smallest window catching severity 3 in 90% of windows. `--json` prints
@@ -304,7 +308,7 @@ def trials(names: list[tuple[str, int]], n_images: int, params: dict[str, Any]) 
     cells: list[tuple[str, int]] = [("none", 0)] + [(s, v) for s in shifts for v in params["severities"]]
     for shift, severity in cells:
         for size in params["sizes"]:
-            for _ in range(params["nulls"] if shift == "none" else params["windows"]):
+            for _ in range(params["nulls"] if shift == "none" else windows_for(params, severity)):
                 order = rng.permutation(n_images)
                 reference = np.sort(order[: params["reference"]])
                 window = order[params["reference"] : params["reference"] + size]
@@ -315,6 +319,12 @@ def trials(names: list[tuple[str, int]], n_images: int, params: dict[str, Any]) 
                     variant[:] = index[(shift, severity)]
                 out.append(Trial(shift, severity, size, reference, window, variant))
     return out
+
+
+def windows_for(params: dict[str, Any], severity: int) -> int:
+    """Shifted windows per (shift, size) cell at this severity: `windows`, or `windows_s3` at severity 3
+    (the severity the "how many images" table and the cell-by-cell comparison are read at)."""
+    return int(params.get("windows_s3") or params["windows"]) if severity == 3 else int(params["windows"])
 
 
 def round_robin(plan: list[Trial]) -> list[int]:
@@ -471,7 +481,8 @@ def peer_worker(data_path: Path, out_path: Path) -> None:
     names = [tuple(n) for n in params["names"]]
     plan = trials(names, data["probs"].shape[1], params)  # type: ignore[arg-type]
     evidently = evidently_model()  # its default: a domain classifier, drift when ROC AUC > 0.55
-    results: dict[str, dict[int, tuple[float, float]]] = {"alibi_mmd": {}, "alibi_ks_softmax": {}, "evidently": {}}
+    wanted = params.get("only") or ["alibi_mmd", "alibi_ks_softmax", "evidently"]  # "only": a re-run of some
+    results: dict[str, dict[int, tuple[float, float]]] = {name: {} for name in wanted}
     started = time.perf_counter()
     for done, i in enumerate(round_robin(plan)):
         if time.perf_counter() - started > params["budget"]:
@@ -480,15 +491,19 @@ def peer_worker(data_path: Path, out_path: Path) -> None:
         ref_e, ref_p = data["embeddings"][0, trial.reference], data["probs"][0, trial.reference]
         win_e = data["embeddings"][trial.variant, trial.window]
         win_p = data["probs"][trial.variant, trial.window]
-        t = time.perf_counter()
-        ks = KSDrift(ref_p, p_val=0.01)  # Bonferroni over the softmax outputs, its default
-        p_vals = np.asarray(ks.predict(win_p, return_p_val=True)["data"]["p_val"])
-        results["alibi_ks_softmax"][i] = (float(min(1.0, p_vals.min() * len(p_vals))), time.perf_counter() - t)
-        t = time.perf_counter()
-        columns = [f"e{j}" for j in range(ref_e.shape[1])]
-        score, _, _ = evidently(pd.DataFrame(win_e, columns=columns), pd.DataFrame(ref_e, columns=columns))
-        results["evidently"][i] = (float(score), time.perf_counter() - t)
-        if done % params["mmd_every"]:
+        if "alibi_ks_softmax" in wanted:
+            t = time.perf_counter()
+            ks = KSDrift(ref_p, p_val=0.01)  # Bonferroni over the softmax outputs, its default
+            p_vals = np.asarray(ks.predict(win_p, return_p_val=True)["data"]["p_val"])
+            results["alibi_ks_softmax"][i] = (float(min(1.0, p_vals.min() * len(p_vals))), time.perf_counter() - t)
+        if "evidently" in wanted:
+            t = time.perf_counter()
+            columns = [f"e{j}" for j in range(ref_e.shape[1])]
+            score, _, _ = evidently(pd.DataFrame(win_e, columns=columns), pd.DataFrame(ref_e, columns=columns))
+            results["evidently"][i] = (float(score), time.perf_counter() - t)
+        # every k-th window of each cell (by plan index: windows of a cell are consecutive there; the
+        # round-robin order cycles through the window sizes, so every k-th of it would be one size only)
+        if "alibi_mmd" not in wanted or i % params["mmd_every"]:
             continue  # alibi's permutations are a Python loop: seconds a window on a loaded machine
         t = time.perf_counter()
         mmd = MMDDrift(ref_e, backend="pytorch", p_val=0.01)  # its defaults otherwise (100 permutations)
@@ -514,13 +529,17 @@ def ensure_venv(venv: Path) -> Path:
 PEERS = {"alibi_mmd": ("p", 0.01), "alibi_ks_softmax": ("p", 0.01), "evidently": ("score", 0.55)}
 
 
-def calibrate(kind: str, default: float, null_scores: np.ndarray, max_rate: float = 0.01) -> float:
-    """The default threshold, or the tightest one that keeps same-distribution alarms <= max_rate."""
-    allowed = int(np.floor(max_rate * len(null_scores)))
+def calibrate(kind: str, default: float, null_scores: np.ndarray, max_rate: float = 0.01, equal: bool = False) -> float:
+    """The default threshold, or the tightest one that keeps same-distribution alarms <= max_rate;
+    `equal`: the loosest threshold with at most that many alarms (looser than the default when the
+    default raises fewer: the peer then spends the same false-alarm budget as the detector it faces)."""
+    allowed = int(np.floor(max_rate * len(null_scores) + 1e-9))
     ordered = np.sort(null_scores if kind == "p" else -null_scores)  # most alarming first
     limit = default if kind == "p" else -default
-    if (ordered < limit).sum() <= allowed:
+    if not equal and (ordered < limit).sum() <= allowed:
         return default
+    if allowed >= len(ordered):
+        return float("inf") if kind == "p" else float("-inf")
     tight = float(ordered[allowed])  # alarms are strictly beyond it: at most `allowed` of them
     return tight if kind == "p" else -tight
 
@@ -537,10 +556,20 @@ def smallest_window(rates: dict[int, float], goal: float = 0.9) -> int | None:
     return hits[0] if hits else None
 
 
+def upper_bound(alarms: int, runs: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound on a rate seen as alarms of runs."""
+    from scipy.stats import beta
+
+    return 1.0 if alarms >= runs else float(beta.ppf(confidence, alarms + 1, runs - alarms))
+
+
 def _rate(fired: np.ndarray) -> dict[str, float]:
-    """Share of the windows that ran (NaN: cut by the time budget) that raised drift."""
+    """Share of the windows that ran (NaN: cut by the time budget) that raised drift, and its 95% upper bound."""
     ran = fired[~np.isnan(fired)]
-    return {"rate": float(ran.mean()) if len(ran) else float("nan"), "n": int(len(ran))}
+    if not len(ran):
+        return {"rate": float("nan"), "n": 0, "hits": 0, "upper95": float("nan")}
+    hits = int(ran.sum())
+    return {"rate": float(ran.mean()), "n": int(len(ran)), "hits": hits, "upper95": upper_bound(hits, len(ran))}
 
 
 def summarise(plan: list[Trial], verdicts: dict[str, np.ndarray], params: dict[str, Any]) -> dict[str, Any]:
@@ -598,9 +627,13 @@ def main() -> None:
     parser.add_argument("--model", help="model.tar.gz of a `scones train` (default: the tiny test model)")
     parser.add_argument("--quick", action="store_true", help="severities 1, 3, 5; 5 windows a cell; 50 null windows")
     parser.add_argument("--windows", type=int, default=10, help="shifted windows per shift, severity and size")
+    parser.add_argument(
+        "--windows-s3", type=int, help="shifted windows per shift and size at severity 3 (default: --windows)"
+    )
     parser.add_argument("--nulls", type=int, default=200, help="same-distribution windows per size")
     parser.add_argument("--reference", type=int, default=400, help="baseline images per trial")
     parser.add_argument("--no-peers", action="store_true", help="scones only (no venv)")
+    parser.add_argument("--peers-only", action="store_true", help="the peers only (then --reuse reports both)")
     # outside the repository: tests/test_architecture.py reads every .py file under it
     parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "scones-drift-venv")
     parser.add_argument("--seed", type=int, default=0)
@@ -619,7 +652,8 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     severities = (1, 3, 5) if args.quick else tuple(int(v) for v in args.severities.split(","))
     windows, nulls = (5, 50) if args.quick else (args.windows, args.nulls)
-    data, info, inputs = cached_measure(args.model, severities, args.seed)
+    # every severity's images are computed once (the cache): a run of fewer severities reuses them
+    data, info, inputs = cached_measure(args.model, severities if args.quick else SEVERITIES, args.seed)
     params = {
         "budget": args.budget,
         "mmd_every": args.mmd_every,
@@ -627,6 +661,7 @@ def main() -> None:
         "sizes": list(SIZES),
         "severities": list(severities),
         "windows": windows,
+        "windows_s3": args.windows_s3 or windows,
         "nulls": nulls,
         "reference": args.reference,
         "names": info["names"],
@@ -647,6 +682,10 @@ def main() -> None:
         python = ensure_venv(args.venv)
         out_path.unlink(missing_ok=True)
         peers_run = subprocess.Popen([str(python), __file__, "--peer-worker", str(inputs), str(out_path)])
+    if args.peers_only:
+        if peers_run is None or peers_run.wait() != 0:
+            raise SystemExit("the peers' process failed (see above)")
+        return
     if args.reuse:
         saved = json.loads((SCRATCH / "drift_power_scones.json").read_text())
         fired = np.full(len(plan), np.nan)
@@ -662,20 +701,28 @@ def main() -> None:
             raise SystemExit("the peers' process failed (see above)")
         peers = json.loads(out_path.read_text())
         null = np.asarray([t.shift == "none" for t in plan])
+        sizes = np.asarray([t.size for t in plan])
         for name, rows in peers.items():
             scores = np.full(len(plan), np.nan)
             for i, (score, took) in rows.items():
                 scores[int(i)] = score
                 seconds.setdefault(name, []).append(took)
             kind, default = PEERS[name]
-            decided = np.full(len(plan), np.nan)
+            documented = np.full(len(plan), np.nan)
+            equal = np.full(len(plan), np.nan)
             for n in SIZES:  # calibrated per window size: a user sets the threshold for the window they run
-                at = np.asarray([t.size == n for t in plan]) & ~np.isnan(scores)
+                at = (sizes == n) & ~np.isnan(scores)
                 if not (null & at).any():
                     continue
-                thresholds[f"{name}@{n}"] = calibrate(kind, default, scores[null & at])
-                decided[at] = fires(kind, thresholds[f"{name}@{n}"], scores[at])
-            verdicts[name] = decided
+                documented[at] = fires(kind, default, scores[at])
+                # equal false alarms: no more same-distribution alarms than scones raised on the windows
+                # both ran at this size (as a share of the peer's null windows), nor than 1%
+                both = null & (sizes == n) & ~np.isnan(fired)
+                share = min(0.01, float(np.nanmean(fired[both]))) if both.any() else 0.01
+                thresholds[f"{name}@{n}"] = calibrate(kind, default, scores[null & at], share, equal=True)
+                equal[at] = fires(kind, thresholds[f"{name}@{n}"], scores[at])
+            verdicts[f"{name} (docs)"] = documented
+            verdicts[name] = equal
     summary = summarise(plan, verdicts, params)
     summary["thresholds"] = thresholds
     summary["seconds_per_run"] = {
@@ -699,7 +746,11 @@ def report(summary: dict[str, Any], detectors: list[str], params: dict[str, Any]
     print("\nfalse alarms per run (same-distribution windows):")
     for d in detectors:
         cells = summary["false_alarms"][d]
-        print(f"  {d:>18}  " + ", ".join(f"n={n}: {_pct(cells[str(n)])}% of {cells[str(n)]['n']}" for n in sizes))
+        text = []
+        for n in sizes:
+            cell = cells[str(n)]
+            text.append(f"n={n}: {cell['hits']} of {cell['n']} (95% upper {cell['upper95'] * 100:.1f}%)")
+        print(f"  {d:>24}  " + ", ".join(text))
     print("\nseconds per run (median, p10-p90):")
     for d, s in summary["seconds_per_run"].items():
         print(f"  {d:>18}  {s['median']:.3f} ({s['p10']:.3f}-{s['p90']:.3f})")

@@ -74,3 +74,37 @@ def test_a_run_cut_short_has_the_same_share_of_every_cell() -> None:
     assert sorted(order) == list(range(len(plan)))
     first = [plan[i] for i in order[: len(plan) // 2]]  # half the budget: half of each cell
     assert sum(t.shift == "none" for t in first) == 20 and sum(t.shift == "grayscale" for t in first) == 4
+
+
+def test_equal_false_alarm_calibration_spends_the_same_budget_as_scones() -> None:
+    """The equal variant loosens a peer whose default fires less than scones did, and tightens one that fires more."""
+    bench = drift_power()
+    uniform = np.linspace(0.001, 1, 200)  # 2 of 200 below 0.01
+    loose = bench.calibrate("p", 0.001, uniform, 0.01, equal=True)  # default fires on none; allowed 2
+    assert loose > 0.001 and bench.fires("p", loose, uniform).sum() == 2
+    tight = bench.calibrate("p", 0.01, uniform, 0.0, equal=True)  # scones raised none: neither may the peer
+    assert bench.fires("p", tight, uniform).sum() == 0
+    scores = np.linspace(0.4, 0.6, 200)  # a score that fires above its default 0.55 on 49 of 200
+    assert bench.fires("score", bench.calibrate("score", 0.55, scores, 0.005, equal=True), scores).sum() == 1
+
+
+def test_false_alarm_upper_bound_and_windows_per_severity() -> None:
+    bench = drift_power()
+    assert round(bench.upper_bound(0, 200), 4) == 0.0149  # 0 of 200: the rule of three, 3/200
+    assert 0.01 < bench.upper_bound(1, 200) < bench.upper_bound(2, 200) < 0.04
+    params = {"windows": 2, "windows_s3": 20}
+    assert bench.windows_for(params, 3) == 20 and bench.windows_for(params, 1) == bench.windows_for(params, 5) == 2
+    names = [("clean", 0), ("grayscale", 1), ("grayscale", 3), ("other_objects", 0)]
+    plan = bench.trials(
+        names, 300, {"seed": 0, "sizes": [50], "severities": [1, 3], "nulls": 3, "reference": 100} | params
+    )
+    counts = {(t.shift, t.severity): 0 for t in plan}
+    for t in plan:
+        counts[(t.shift, t.severity)] += 1
+    assert counts == {
+        ("none", 0): 3,
+        ("grayscale", 1): 2,
+        ("grayscale", 3): 20,
+        ("other_objects", 1): 2,
+        ("other_objects", 3): 20,
+    }

@@ -2,9 +2,10 @@
 
 Every distribution check has two gates, and fires only when both are passed:
   1. significance: the test's p-value is below its share of the run's `alpha`; the run's
-     tests are split equally over the six checks that have p-values, and over the image
-     features within the feature check (Bonferroni), so a window drawn from the baseline's
-     distribution raises a violation with probability at most `alpha` per run;
+     tests are split equally over the checks with p-values that the run makes (five, six
+     with labels: an idle accuracy check would waste a sixth of the budget), and over the
+     image features within the feature check (Bonferroni), so a window drawn from the
+     baseline's distribution raises a violation with probability at most `alpha` per run;
   2. effect size: the measured distance is at least the check's minimum (a KS statistic,
      a Jensen-Shannon distance, a rise in a rate, a squared MMD), because on large windows
      every negligible difference is significant ("KS flags everything").
@@ -24,7 +25,12 @@ import numpy as np
 from scones.monitor.constraints import MonitorConfig
 from scones.monitor.features import FEATURES
 
-P_VALUE_CHECKS = 6  # prediction, confidence, low confidence, features, embeddings, accuracy
+P_VALUE_CHECKS = 6  # prediction, confidence, low confidence, features, embeddings, accuracy (with labels)
+
+
+def check_alpha(config: MonitorConfig, labelled: bool = True) -> float:
+    """One check's share of the run's alpha: the accuracy check takes a share only when it runs."""
+    return config.alpha / (P_VALUE_CHECKS if labelled else P_VALUE_CHECKS - 1)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def _result(
 
 
 def prediction_drift(
-    base_counts: np.ndarray, counts: np.ndarray, classes: Sequence[str], config: MonitorConfig
+    base_counts: np.ndarray, counts: np.ndarray, classes: Sequence[str], config: MonitorConfig, labelled: bool = True
 ) -> CheckResult:
     """Class mix: chi-squared test of homogeneity (2 x K) and the Jensen-Shannon distance."""
     from scipy.spatial.distance import jensenshannon
@@ -91,7 +97,7 @@ def prediction_drift(
     mix = ", ".join(f"{c} {n / counts.sum():.0%}" for c, n in zip(classes, counts, strict=True))
     base = ", ".join(f"{n / base_counts.sum():.0%}" for n in base_counts)
     what = f"predicted classes {mix} (baseline {base})"
-    alpha = config.alpha / P_VALUE_CHECKS
+    alpha = check_alpha(config, labelled)
     return _result("prediction_drift_check", "predicted_label", method, js, config.prediction_min_js, p, alpha, what)
 
 
@@ -112,7 +118,7 @@ def ks_check(
 
 
 def low_confidence(
-    base_max_prob: np.ndarray, low: int, answers: int, threshold: float, config: MonitorConfig
+    base_max_prob: np.ndarray, low: int, answers: int, threshold: float, config: MonitorConfig, labelled: bool = True
 ) -> CheckResult:
     """Share of answers below the filter's threshold: one-sided Fisher exact test + minimum rise."""
     from scipy.stats import fisher_exact
@@ -127,7 +133,7 @@ def low_confidence(
     p = float(fisher_exact(table, alternative="greater").pvalue)
     rate, base_rate = low / answers, base_low / base_n
     what = f"{rate:.1%} of answers below {threshold:g} (baseline {base_rate:.1%})"
-    alpha = config.alpha / P_VALUE_CHECKS
+    alpha = check_alpha(config, labelled)
     return _result(
         "low_confidence_check", feature, method, rate - base_rate, config.low_confidence_min_increase, p, alpha, what
     )
@@ -145,13 +151,15 @@ def accuracy(base_correct: int, base_n: int, correct: int, labelled: int, config
     p = float(fisher_exact(table, alternative="greater").pvalue)
     acc, base_acc = correct / labelled, base_correct / base_n
     what = f"accuracy {acc:.1%} on {labelled} labelled records (baseline {base_acc:.1%})"
-    alpha = config.alpha / P_VALUE_CHECKS
+    alpha = check_alpha(config)
     return _result("model_quality_check", "accuracy", method, base_acc - acc, config.accuracy_min_drop, p, alpha, what)
 
 
-def feature_drift(reference: np.ndarray, values: np.ndarray, config: MonitorConfig) -> list[CheckResult]:
+def feature_drift(
+    reference: np.ndarray, values: np.ndarray, config: MonitorConfig, labelled: bool = True
+) -> list[CheckResult]:
     """One KS check per image feature, Bonferroni-corrected over the features."""
-    alpha = config.alpha / P_VALUE_CHECKS / len(FEATURES)
+    alpha = check_alpha(config, labelled) / len(FEATURES)
     return [
         ks_check(
             "baseline_drift_check",
@@ -218,7 +226,9 @@ def _subsample(values: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     return values[rng.choice(len(values), size, replace=False)]
 
 
-def embedding_drift(reference: np.ndarray | None, values: np.ndarray | None, config: MonitorConfig) -> CheckResult:
+def embedding_drift(
+    reference: np.ndarray | None, values: np.ndarray | None, config: MonitorConfig, labelled: bool = True
+) -> CheckResult:
     method = "MMD permutation test (RBF kernel, median-heuristic bandwidth)"
     if reference is None or values is None or len(reference) < 2:
         return _not_evaluated("embedding_drift_check", "embedding", method, "the model or baseline has no embeddings")
@@ -228,7 +238,7 @@ def embedding_drift(reference: np.ndarray | None, values: np.ndarray | None, con
     stat, p, bandwidth = mmd_test(reference, values, config.permutations, config.embedding_sample, rng)
     sides = f"{min(len(reference), config.embedding_sample)} vs {min(len(values), config.embedding_sample)}"
     what = f"embeddings ({sides} sampled, bandwidth {bandwidth:.3g})"
-    alpha = config.alpha / P_VALUE_CHECKS
+    alpha = check_alpha(config, labelled)
     return _result("embedding_drift_check", "embedding", method, stat, config.embedding_min_mmd2, p, alpha, what)
 
 
@@ -283,9 +293,9 @@ def data_quality(counts: dict[str, int], read: dict[str, Any], config: MonitorCo
 def evaluate(baseline: Any, window: Any, embeddings: np.ndarray | None, labelled: bool = False) -> list[CheckResult]:
     """Every check of a window (`scones.monitor.window.Window`) against a baseline, in report order."""
     config: MonitorConfig = baseline.config
-    alpha = config.alpha / P_VALUE_CHECKS
+    alpha = check_alpha(config, labelled)
     results = [
-        prediction_drift(baseline.class_counts, window.class_counts, baseline.classes, config),
+        prediction_drift(baseline.class_counts, window.class_counts, baseline.classes, config, labelled),
         ks_check(
             "confidence_drift_check",
             "max_probability",
@@ -301,14 +311,15 @@ def evaluate(baseline: Any, window: Any, embeddings: np.ndarray | None, labelled
             window.counts["outputs"],
             window.threshold,
             config,
+            labelled,
         ),
     ]
     if window.counts["decoded"]:
-        results += feature_drift(baseline.features, window.features(), config)
+        results += feature_drift(baseline.features, window.features(), config, labelled)
     else:
         why = "no decodable requests in the window (were requests captured?)"
         results.append(_not_evaluated("baseline_drift_check", "image", "Kolmogorov-Smirnov", why))
-    results.append(embedding_drift(baseline.embeddings, embeddings, config))
+    results.append(embedding_drift(baseline.embeddings, embeddings, config, labelled))
     if labelled:
         base_n = 0 if baseline.labels is None else len(baseline.labels)
         results.append(accuracy(baseline.correct, base_n, window.counts["correct"], window.counts["labelled"], config))
