@@ -19,6 +19,7 @@ with ONNX Runtime to get probabilities and the penultimate-layer embedding.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -130,11 +131,15 @@ class OnnxModel:
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
         """uint8 (N, H, W, 3) -> (probabilities (N, K), embeddings (N, D) or None)."""
+        return self.predict_batches(images[start : start + batch_size] for start in range(0, len(images), batch_size))
+
+    def predict_batches(self, batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each uint8 (B, H, W, 3) batch in turn -> (probabilities (N, K), embeddings (N, D) or None)."""
         wanted = [self.manifest.output_name] + ([self.embedding_name] if self.embedding_name else [])
         probs: list[np.ndarray] = []
         embeds: list[np.ndarray] = []
-        for start in range(0, len(images), batch_size):
-            batch = to_input(images[start : start + batch_size], self.manifest.preprocessing)
+        for images in batches:
+            batch = to_input(images, self.manifest.preprocessing)
             result = self._run(wanted, batch)
             probs.append(np.asarray(result[0], dtype=np.float32))
             if self.embedding_name:
