@@ -47,10 +47,25 @@ _LUMA = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as 
 _EPS = np.float32(1e-6)
 
 
+_CHUNK_PIXELS = 1 << 22  # pixels measured at once: ~20 float32 planes of this size are alive at the peak
+
+
 def image_features(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, 3) RGB -> float32 (N, len(FEATURES)), columns in FEATURES order."""
+    """uint8 (N, H, W, 3) RGB -> float32 (N, len(FEATURES)), columns in FEATURES order.
+
+    Large images go in chunks of about 4 M pixels (83 images at 224x224; a batch of 32x32
+    images in one), so the intermediates stay ~300 MB whatever the batch. Every figure is
+    computed per image, so the chunking does not change a bit of the result.
+    """
     if images.ndim != 4 or images.shape[-1] != 3:
         raise MonitorError(f"Expected images of shape (N, H, W, 3), got {images.shape}; decode them to RGB first")
+    step = max(1, _CHUNK_PIXELS // max(1, images.shape[1] * images.shape[2]))
+    if len(images) > step:
+        return np.concatenate([_features(images[start : start + step]) for start in range(0, len(images), step)])
+    return _features(images)
+
+
+def _features(images: np.ndarray) -> np.ndarray:
     # Channel planes, contiguous: reductions over a size-3 last axis are ~10x slower in NumPy.
     planes = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).astype(np.float32)
     planes *= np.float32(1 / 255)
