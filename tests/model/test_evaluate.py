@@ -96,15 +96,12 @@ def test_streamed_evaluation_reads_from_s3(s3_settings: Settings, s3_store: Stor
     assert result.accuracy == 1.0 and result.confusion == [[1, 0], [0, 2]]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_a_corrupt_image_is_one_error_naming_it_even_from_a_loader_worker(
-    settings: Settings, store: Store, workers: int
-) -> None:
+def test_a_corrupt_image_is_one_error_naming_it(settings: Settings, store: Store) -> None:
     stage_colours(store)
     store.put("scones", "data/test/c1.png", b"\x89PNG\r\n\x1a\n truncated")
     store.put("scones", "models/tiny.tar.gz", tiny_artifact().pack())
     with pytest.raises(BadImage) as error:
         evaluate(settings, "s3://scones/models/tiny.tar.gz", "s3://scones/data/test", "s3://scones/data/test.lst",
-                 store=store, workers=workers)  # fmt: skip
+                 store=store)  # fmt: skip
     message = str(error.value)
     assert "c1.png is not a readable image" in message and "\n" not in message and "Traceback" not in message

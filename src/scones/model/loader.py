@@ -10,6 +10,7 @@ in-memory one; augmentation then runs on each batch in the training process, as 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -55,7 +56,12 @@ def pixel_batches(index: SplitIndex, groups: Sequence[Sequence[int]], workers: i
     """uint8 (B, H, W, 3) for each group of .lst rows, in order, decoded by `workers` processes (0: this one).
 
     At most two batches per worker are decoded ahead, so memory is bounded by the batch size.
+    A single batch, or a caller that is not the main thread (a `scones up` request handler), is
+    decoded in this process: a worker would gain nothing for one batch, and forking a server's
+    process could copy a lock one of its other threads holds. The pixels are the same either way.
     """
+    if len(groups) <= 1 or threading.current_thread() is not threading.main_thread():
+        workers = 0
     loader = DataLoader(
         _Images(index),
         batch_sampler=[list(g) for g in groups],
