@@ -93,7 +93,7 @@ def to_input(images: np.ndarray, pre: Preprocessing) -> np.ndarray:
     if images.ndim == 3:
         images = images[None]
     # Channels first while still uint8, then every step in place: one float32 copy of the batch alive
-    # instead of three (a batch of 256 at 224 px is 154 MB of them); each pixel sees the same operations.
+    # instead of two (a batch of 256 at 224 px is 154 MB of them); each pixel sees the same operations.
     x = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).astype(np.float32)
     x *= np.float32(1 / 255)
     x -= np.asarray(pre.mean, dtype=np.float32).reshape(3, 1, 1)
