@@ -54,6 +54,7 @@ class Store:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._fs: Any = None
+        self._fs_pid = 0  # the process that made _fs
 
     @property
     def is_local(self) -> bool:
@@ -61,8 +62,12 @@ class Store:
 
     @property
     def fs(self) -> Any:
-        """The fsspec filesystem (created on first use; s3fs is a heavy import)."""
-        if self._fs is None:
+        """The fsspec filesystem (created on first use; s3fs is a heavy import).
+
+        A forked child (a loader worker) makes its own: s3fs's event loop is not fork-safe.
+        """
+        if self._fs is None or self._fs_pid != os.getpid():
+            self._fs_pid = os.getpid()
             if self.is_local:
                 import fsspec
 

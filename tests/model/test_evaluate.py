@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from scones.config import Settings
-from scones.errors import ArtifactError, TrainingError
+from scones.data.dataset import read_split
+from scones.errors import ArtifactError, BadImage, TrainingError
 from scones.model import jobs
-from scones.model.evaluate import evaluate, expected_calibration_error, metrics, resolve_model
+from scones.model.evaluate import evaluate, expected_calibration_error, metrics, predict, resolve_model
 from scones.storage import Store
 from tests.helpers import stage_colours, tiny_artifact
 
@@ -67,3 +70,38 @@ def test_unknown_model_and_bad_artifact(settings: Settings, store: Store) -> Non
     store.put("scones", "junk.tar.gz", b"junk")
     with pytest.raises(ArtifactError, match="not a readable"):
         evaluate(settings, "s3://scones/junk.tar.gz", "s3://scones/data/test", "s3://scones/data/test.lst", store=store)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streamed_evaluation_gives_the_in_memory_figures(
+    settings: Settings, store: Store, bike_moto: Path, workers: int
+) -> None:
+    # 1,000 real PNGs: four loader batches of up to 256, the last one short; the old path read the split whole.
+    art = tiny_artifact()
+    store.put("scones", "models/tiny.tar.gz", art.pack())
+    images, lst = str(bike_moto / "train"), str(bike_moto / "train.lst")
+    split = read_split(store, images, lst)
+    expected = metrics(predict(art, split.images), split.labels, art.classes, settings.threshold)
+    result = evaluate(settings, "s3://scones/models/tiny.tar.gz", images, lst, store=store, workers=workers)
+    assert result.images == len(split) == 1000
+    assert {k: getattr(result, k) for k in expected} == expected
+
+
+def test_streamed_evaluation_reads_from_s3(s3_settings: Settings, s3_store: Store) -> None:
+    stage_colours(s3_store, s3_settings.bucket)
+    uri = f"s3://{s3_settings.bucket}/models/tiny.tar.gz"
+    s3_store.put(s3_settings.bucket, "models/tiny.tar.gz", tiny_artifact().pack())
+    data = f"s3://{s3_settings.bucket}/data"
+    result = evaluate(s3_settings, uri, f"{data}/test", f"{data}/test.lst", store=s3_store, workers=2)
+    assert result.accuracy == 1.0 and result.confusion == [[1, 0], [0, 2]]
+
+
+def test_a_corrupt_image_is_one_error_naming_it(settings: Settings, store: Store) -> None:
+    stage_colours(store)
+    store.put("scones", "data/test/c1.png", b"\x89PNG\r\n\x1a\n truncated")
+    store.put("scones", "models/tiny.tar.gz", tiny_artifact().pack())
+    with pytest.raises(BadImage) as error:
+        evaluate(settings, "s3://scones/models/tiny.tar.gz", "s3://scones/data/test", "s3://scones/data/test.lst",
+                 store=store)  # fmt: skip
+    message = str(error.value)
+    assert "c1.png is not a readable image" in message and "\n" not in message and "Traceback" not in message

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from scones.data.dataset import index_split, read_split
 from scones.errors import MonitorError
 from scones.monitor import baseline as baselines
 from scones.monitor.constraints import MonitorConfig
@@ -45,3 +48,21 @@ def test_bad_baselines(store: Store) -> None:
     store.put("scones", "monitoring/x/baseline/reference.npz", b"not numpy")
     with pytest.raises(MonitorError, match="corrupt"):
         baselines.load(store, uri)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streamed_baseline_equals_the_in_memory_one(
+    store: Store, bike_moto: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sample of the training rows (max_rows) and of the embeddings: both seeded draws must come out the same.
+    monkeypatch.setattr(baselines, "EMBEDDING_REFERENCE", 500)
+    config = MonitorConfig(max_rows=300, batch_size=128)
+    model = OnnxModel(tiny_artifact())
+    index = index_split(store, str(bike_moto / "train"), str(bike_moto / "train.lst"), checksum=False)
+    pixels = read_split(store, str(bike_moto / "train"), str(bike_moto / "train.lst")).images
+    meta = {"threshold": 0.93, "name": "t", "created": "then"}
+    memory = baselines.compute(model, pixels, pixels, index.labels, meta, config)
+    streamed = baselines.compute(model, index, index, index.labels, meta, config, workers=workers)
+    assert streamed.meta == memory.meta and len(streamed.features) == 300
+    for name in ("features", "predicted", "max_probability", "entropy", "labels", "embeddings"):
+        np.testing.assert_array_equal(getattr(streamed, name), getattr(memory, name), err_msg=name)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from scones.errors import MonitorError
+from scones.monitor import features
 from scones.monitor.features import FEATURES, OnnxModel, image_features, output_summary
 from tests.helpers import tiny_artifact
 
@@ -69,3 +70,14 @@ def test_model_outputs_and_embeddings() -> None:
     assert probabilities[0, 0] > 0.93 and probabilities[1, 1] > 0.93 and abs(probabilities[2, 0] - 0.5) < 0.05
     # tiny_artifact's embedding is the normalised channel means
     np.testing.assert_allclose(embeddings[0], (images[0, 0, 0] / 255 - 0.5) / 0.5, atol=1e-5)
+
+
+def test_large_images_are_measured_in_chunks_with_the_same_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    images = np.random.default_rng(3).integers(0, 256, (10, 48, 40, 3), dtype=np.uint8)
+    one_by_one = np.concatenate([image_features(image[None]) for image in images])
+    monkeypatch.setattr(features, "_CHUNK_PIXELS", 3 * 48 * 40)  # chunks of 3 images: 3, 3, 3, 1
+    chunks: list[int] = []
+    whole = features._features
+    monkeypatch.setattr(features, "_features", lambda x: chunks.append(len(x)) or whole(x))
+    np.testing.assert_array_equal(image_features(images), one_by_one)
+    assert chunks == [3, 3, 3, 1]

@@ -109,11 +109,9 @@ class TrainingData:
         if self.streamed is None:
             yield from (self.x_val[start : start + size] for start in range(0, len(self.x_val), size))
             return
-        from scones.model.loader import batches
+        from scones.model.loader import batches, in_groups
 
-        count = len(self.streamed[1])
-        groups = [range(start, min(start + size, count)) for start in range(0, count, size)]
-        yield from batches(self.streamed[1], groups, self.workers)
+        yield from batches(self.streamed[1], in_groups(len(self.streamed[1]), size), self.workers)
 
     def init_sample(self, seed: int) -> torch.Tensor:
         """Training images for the net's data-dependent initialisation: all of them in memory, a sample streamed."""

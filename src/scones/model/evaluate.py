@@ -9,6 +9,7 @@ the confusion matrix, the share of predictions whose top probability passes the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from scones.progress import NullProgress, Progress
 from scones.storage import Store
 
 ECE_BINS = 15
+BATCH = 256  # images decoded and answered together
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,16 @@ def resolve_model(settings: Settings, model: str) -> str:
     raise TrainingError(f"no training job {model}; run 'scones training-jobs', or give an s3:// URI or a path")
 
 
-def predict(art: Artifact, images: np.ndarray, batch: int = 256) -> np.ndarray:
+def predict(art: Artifact, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
     """uint8 (N, H, W, 3) RGB -> probabilities (N, classes), with ONNX Runtime."""
+    return predict_batches(art, (images[i : i + batch] for i in range(0, len(images), batch)))
+
+
+def predict_batches(art: Artifact, batches: Iterable[np.ndarray], progress: Progress | None = None) -> np.ndarray:
+    """Each uint8 (B, H, W, 3) RGB batch in turn -> probabilities (N, classes), with ONNX Runtime."""
     import onnxruntime as ort
 
+    progress = progress or NullProgress()
     try:
         session = ort.InferenceSession(art.onnx, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -72,10 +80,10 @@ def predict(art: Artifact, images: np.ndarray, batch: int = 256) -> np.ndarray:
             f"The model's ONNX graph cannot be loaded ({exc}); re-export it with 'scones train'"
         ) from exc
     name = art.manifest.input_name
-    outputs = [
-        session.run([art.manifest.output_name], {name: to_input(images[i : i + batch], art.manifest.preprocessing)})[0]
-        for i in range(0, len(images), batch)
-    ]
+    outputs = []
+    for images in batches:
+        outputs.append(session.run([art.manifest.output_name], {name: to_input(images, art.manifest.preprocessing)})[0])
+        progress.advance(len(images))
     return np.concatenate(outputs) if outputs else np.zeros((0, len(art.classes)), dtype=np.float32)
 
 
@@ -127,24 +135,29 @@ def evaluate(
     lst_uri: str,
     store: Store | None = None,
     progress: Progress | None = None,
+    workers: int = 2,
 ) -> Evaluation:
-    """Evaluate `model` (job name, s3:// URI or path) on the split at images_uri + lst_uri."""
-    from scones.data.dataset import read_split
+    """Evaluate `model` (job name, s3:// URI or path) on the split at images_uri + lst_uri.
+
+    The split is streamed (`scones.model.loader`): `workers` processes decode BATCH images at a
+    time while the model answers the previous batch, so memory is bounded by the batch, not the split.
+    """
+    from scones.data.dataset import index_split
+    from scones.model.loader import in_groups, pixel_batches
 
     store = store or Store(settings)
     progress = progress or NullProgress()
     location = resolve_model(settings, model)
     art = artifact_module.load(location, store)
     _, height, width = art.manifest.preprocessing.image_shape
-    split = read_split(store, images_uri, lst_uri, progress, size=(height, width))
+    split = index_split(store, images_uri, lst_uri, progress, size=(height, width), checksum=False)
     if int(split.labels.max()) >= len(art.classes):
         raise TrainingError(
             f"{lst_uri} has label {int(split.labels.max())} but the model knows {len(art.classes)} classes; "
             "evaluate on data staged with the same classes"
         )
     progress.start("Predicting", len(split))
-    probabilities = predict(art, split.images)
-    progress.advance(len(split))
+    probabilities = predict_batches(art, pixel_batches(split, in_groups(len(split), BATCH), workers), progress)
     figures = metrics(probabilities, split.labels, art.classes, settings.threshold)
     return Evaluation(
         model=location, data=lst_uri, images=len(split), classes=art.classes, threshold=settings.threshold, **figures

@@ -92,10 +92,13 @@ def to_input(images: np.ndarray, pre: Preprocessing) -> np.ndarray:
     """uint8 (N, H, W, 3) RGB -> float32 (N, 3, H, W), scaled to [0, 1] and normalised."""
     if images.ndim == 3:
         images = images[None]
-    x = images.astype(np.float32) * np.float32(1 / 255)
-    x -= np.asarray(pre.mean, dtype=np.float32)
-    x /= np.asarray(pre.std, dtype=np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    # Channels first while still uint8, then every step in place: one float32 copy of the batch alive
+    # instead of two (a batch of 256 at 224 px is 154 MB of them); each pixel sees the same operations.
+    x = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).astype(np.float32)
+    x *= np.float32(1 / 255)
+    x -= np.asarray(pre.mean, dtype=np.float32).reshape(3, 1, 1)
+    x /= np.asarray(pre.std, dtype=np.float32).reshape(3, 1, 1)
+    return x
 
 
 def prepare(data: bytes, pre: Preprocessing) -> np.ndarray:

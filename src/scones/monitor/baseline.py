@@ -14,8 +14,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from scones.monitor.constraints import MonitorConfig, config_from_constraints, c
 from scones.monitor.features import FEATURES, OnnxModel, image_features, output_summary
 from scones.state import now
 from scones.storage import Store
+
+if TYPE_CHECKING:
+    from scones.data.dataset import SplitIndex
 
 logger = logging.getLogger(__name__)
 
@@ -80,30 +84,46 @@ class Baseline:
 
 def compute(
     model: OnnxModel,
-    training_images: np.ndarray,
-    held_out_images: np.ndarray,
+    training_images: np.ndarray | SplitIndex,
+    held_out_images: np.ndarray | SplitIndex,
     held_out_labels: np.ndarray | None,
     meta: dict[str, Any],
     config: MonitorConfig,
+    workers: int = 2,
 ) -> Baseline:
-    """A baseline from uint8 (N, H, W, 3) images; `meta` must name classes and threshold."""
+    """A baseline from uint8 (N, H, W, 3) images, or from staged splits streamed a batch at a time.
+
+    A `SplitIndex` is decoded `config.batch_size` images at a time by `workers` loader
+    processes, so memory is bounded by the batch, not the split; the figures are the ones the
+    same images in memory give. `meta` must name classes and threshold.
+    """
     if len(held_out_images) < 2 or len(training_images) < 2:
         raise MonitorError("A baseline needs at least 2 training and 2 held-out images; stage the data first")
     rng = np.random.default_rng(config.seed)
+    rows = np.arange(len(training_images))
     if len(training_images) > config.max_rows:
-        training_images = training_images[np.sort(rng.choice(len(training_images), config.max_rows, replace=False))]
+        rows = np.sort(rng.choice(len(training_images), config.max_rows, replace=False))
     feature_rows = np.concatenate(
-        [
-            image_features(training_images[s : s + config.batch_size])
-            for s in range(0, len(training_images), config.batch_size)
-        ]
+        [image_features(batch) for batch in _batches(training_images, rows, config.batch_size, workers)]
     )
-    probabilities, embeddings = model.predict(held_out_images, config.batch_size)
+    held_out = _batches(held_out_images, np.arange(len(held_out_images)), config.batch_size, workers)
+    probabilities, embeddings = model.predict_batches(held_out)
     predicted, max_prob, entropy = output_summary(probabilities)
     if embeddings is not None and len(embeddings) > EMBEDDING_REFERENCE:
         embeddings = embeddings[np.sort(rng.choice(len(embeddings), EMBEDDING_REFERENCE, replace=False))]
     meta = {"created": now(), **meta, "classes": list(model.manifest.classes)}
     return Baseline(meta, feature_rows, predicted, max_prob, entropy, held_out_labels, embeddings, config)
+
+
+def _batches(images: np.ndarray | SplitIndex, rows: np.ndarray, size: int, workers: int) -> Iterator[np.ndarray]:
+    """uint8 (B, H, W, 3) of `rows`, `size` at a time: sliced from memory, or read and decoded by the loader."""
+    groups = [rows[start : start + size] for start in range(0, len(rows), size)]
+    if isinstance(images, np.ndarray):
+        yield from (images[group] for group in groups)
+        return
+    from scones.model.loader import pixel_batches  # torch: imported only when a split is streamed
+
+    yield from pixel_batches(images, [group.tolist() for group in groups], workers)
 
 
 def save(store: Store, baseline: Baseline, uri: str) -> str:

@@ -19,6 +19,7 @@ with ONNX Runtime to get probabilities and the penultimate-layer embedding.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -46,10 +47,25 @@ _LUMA = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as 
 _EPS = np.float32(1e-6)
 
 
+_CHUNK_PIXELS = 1 << 22  # pixels measured at once: ~20 float32 planes of this size are alive at the peak
+
+
 def image_features(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, 3) RGB -> float32 (N, len(FEATURES)), columns in FEATURES order."""
+    """uint8 (N, H, W, 3) RGB -> float32 (N, len(FEATURES)), columns in FEATURES order.
+
+    Large images go in chunks of about 4 M pixels (83 images at 224x224; a batch of 32x32
+    images in one), so the intermediates stay ~300 MB whatever the batch. Every figure is
+    computed per image, so the chunking does not change a bit of the result.
+    """
     if images.ndim != 4 or images.shape[-1] != 3:
         raise MonitorError(f"Expected images of shape (N, H, W, 3), got {images.shape}; decode them to RGB first")
+    step = max(1, _CHUNK_PIXELS // max(1, images.shape[1] * images.shape[2]))
+    if len(images) > step:
+        return np.concatenate([_features(images[start : start + step]) for start in range(0, len(images), step)])
+    return _features(images)
+
+
+def _features(images: np.ndarray) -> np.ndarray:
     # Channel planes, contiguous: reductions over a size-3 last axis are ~10x slower in NumPy.
     planes = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).astype(np.float32)
     planes *= np.float32(1 / 255)
@@ -130,11 +146,15 @@ class OnnxModel:
 
     def predict(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
         """uint8 (N, H, W, 3) -> (probabilities (N, K), embeddings (N, D) or None)."""
+        return self.predict_batches(images[start : start + batch_size] for start in range(0, len(images), batch_size))
+
+    def predict_batches(self, batches: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each uint8 (B, H, W, 3) batch in turn -> (probabilities (N, K), embeddings (N, D) or None)."""
         wanted = [self.manifest.output_name] + ([self.embedding_name] if self.embedding_name else [])
         probs: list[np.ndarray] = []
         embeds: list[np.ndarray] = []
-        for start in range(0, len(images), batch_size):
-            batch = to_input(images[start : start + batch_size], self.manifest.preprocessing)
+        for images in batches:
+            batch = to_input(images, self.manifest.preprocessing)
             result = self._run(wanted, batch)
             probs.append(np.asarray(result[0], dtype=np.float32))
             if self.embedding_name:

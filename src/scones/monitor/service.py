@@ -92,7 +92,7 @@ def make_baseline(
     progress: Progress | None = None,
 ) -> tuple[str, baselines.Baseline]:
     """Compute and write a baseline; returns (its URI, the baseline)."""
-    from scones.data.dataset import read_split  # stage 1's reader; imported only when a baseline is made
+    from scones.data.dataset import index_split  # stage 1's reader; imported only when a baseline is made
 
     progress = progress or NullProgress()
     config = config or load_config()
@@ -114,10 +114,11 @@ def make_baseline(
     name = name or artifact.manifest.training_job or f"model-{artifact.manifest.model_sha256[:12] or 'unknown'}"
     data = (request.data or f"s3://{settings.bucket}/data").rstrip("/")
     _, height, width = artifact.manifest.preprocessing.image_shape  # staged images of any size, read at the model's
-    train = read_split(store, f"{data}/train", f"{data}/train.lst", progress, size=(height, width))
+    # Located, not decoded: compute streams each split through the loader, a batch at a time.
+    train = index_split(store, f"{data}/train", f"{data}/train.lst", size=(height, width), checksum=False)
     notes = []
     if _exists(store, f"{data}/test.lst"):
-        held_out = read_split(store, f"{data}/test", f"{data}/test.lst", progress, size=(height, width))
+        held_out = index_split(store, f"{data}/test", f"{data}/test.lst", size=(height, width), checksum=False)
     else:
         held_out = train
         notes.append("no test split: model outputs measured on training images (confidence is optimistic)")
@@ -133,7 +134,7 @@ def make_baseline(
         "notes": notes,
         "label_prior": dict(zip(artifact.classes, map(float, prior), strict=True)),
     }
-    result = baselines.compute(model, train.images, held_out.images, held_out.labels, meta, config)
+    result = baselines.compute(model, train, held_out, held_out.labels, meta, config)
     uri = request.output or baseline_uri(settings, name)
     baselines.save(store, result, uri)
     return uri, result
