@@ -17,6 +17,8 @@ import pytest
 from tests.helpers import png_bytes
 from tests.localaws.sagemaker_helpers import IMAGE, ROLE
 
+pytestmark = pytest.mark.slow  # about a minute: scones up starts, and wait() with logs polls every 30 s
+
 PHOTOS = {  # red -> bicycle, blue -> motorcycle for the tiny model; any size, nested keys
     "red.png": (png_bytes((200, 30, 30)), 0),
     "blue.png": (png_bytes((30, 30, 200)), 1),
