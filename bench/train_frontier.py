@@ -28,6 +28,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,7 +54,7 @@ ROUND4_DEFAULT: dict[str, Any] = {
 def locked(path: Path) -> Iterator[list[dict[str, Any]]]:
     """The results list, read and written back under an exclusive lock (two invocations may append)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    with open(Path(tempfile.gettempdir()) / f"{path.name}.lock", "w") as lock:  # beside nothing in the repo
         fcntl.flock(lock, fcntl.LOCK_EX)
         runs: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
         yield runs
@@ -135,7 +136,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["minutes"])
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, carve: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only
@@ -143,7 +144,10 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     figure = Figure(figsize=(8, 5), dpi=100)
     axes = figure.subplots()
-    schedules = sorted([r for r in rows if is_schedule(r["recipe"])] + [ROUND4_DEFAULT], key=lambda r: r["minutes"])
+    schedules = [r for r in rows if is_schedule(r["recipe"])]
+    if not any(r["recipe"] == f"epochs={DEFAULT_EPOCHS}" for r in schedules):
+        schedules.append(ROUND4_DEFAULT)
+    schedules.sort(key=lambda r: r["minutes"])
     others = [r for r in rows if not is_schedule(r["recipe"])]
     for key, label, style in (("kept", "kept epoch", "o-"), ("last5", "mean of the last five epochs", "s--")):
         xs, ys = [r["minutes"] for r in schedules], [r[key] for r in schedules]
@@ -165,7 +169,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     axes.axhline(0.97, color="tab:green", linestyle=":", linewidth=1, label="goal 0.97")
     axes.set_xlabel("estimated minutes of scones train: 1000 images, 2 quiet cores (scaled from CPU seconds)")
     axes.set_ylabel("validation accuracy, 180 images carved from train")
-    axes.set_title("Stage 2a: accuracy against training time, carve 12345, seed 0 (test split not used)", fontsize=9)
+    axes.set_title(f"Stage 2a: accuracy against training time, carve {carve}, seed 0 (test split not used)", fontsize=9)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=7)
     figure.tight_layout()
@@ -180,6 +184,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=PLOT)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/scones-train-frontier"))
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--plot-carve", type=int, default=12345, help="the carve whose runs are plotted")
     args = parser.parse_args()
     for recipe in [] if args.plot_only else args.recipe:
         for carve in args.carves:
@@ -198,9 +203,9 @@ def main() -> None:
             with locked(args.results) as runs:
                 runs.append(result)
     with locked(args.results) as runs:
-        rows = summarise(runs)
+        rows = summarise([r for r in runs if r["carve"] == args.plot_carve])  # one carve: points comparable
     print(json.dumps(rows, indent=1))
-    plot(rows, args.plot)
+    plot(rows, args.plot, args.plot_carve)
 
 
 if __name__ == "__main__":
