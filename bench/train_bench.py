@@ -129,9 +129,9 @@ def main() -> None:
         channels = carve(store, seed=args.carve_seed)
     if args.full:
         channels = replace(channels, train_lst="s3://scones/data/train.lst")
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     record = train(settings, hp, channels, store=store)
-    wall = time.monotonic() - started
+    wall, cpu = time.monotonic() - started, time.process_time() - cpu_started  # CPU: every thread of this process
     metrics = record["metrics"]
     epochs = metrics["epochs"]
     result = {
@@ -142,6 +142,7 @@ def main() -> None:
         if args.full
         else "carved validation (720/180) + test (100)",
         "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
         "epochs_run": metrics["epochs_run"],
         "images_per_second": round(metrics["images_per_second"], 1),
         "epoch_seconds_median": round(float(np.median([e["seconds"] for e in epochs])), 2),

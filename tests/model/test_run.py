@@ -46,3 +46,20 @@ def test_publish_returns_the_temperature_it_fitted_and_the_artifact(
         assert 0.25 <= published.temperature <= 4 and lines[0].startswith("Calibration: softmax temperature")
     else:
         assert published.temperature == 1.0 and lines == []
+
+
+def test_progressive_resizing_trains_the_first_half_smaller_then_full_size(settings: Settings, staged: Store) -> None:
+    sizes: list[tuple[int, int]] = []
+    run = _run(settings, staged, architecture="airbench", epochs=4, progressive_resizing=True)
+    run.net.register_forward_pre_hook(
+        lambda _, args: sizes.append(tuple(args[0].shape[2:])) if run.net.training else None
+    )
+    for epoch in range(4):
+        run.run_epoch(epoch)
+    per_epoch = len(sizes) // 4
+    assert set(sizes[: 2 * per_epoch]) == {(24, 24)} and set(sizes[2 * per_epoch :]) == {(32, 32)}
+    plain = _run(settings, staged, architecture="airbench", epochs=4)
+    plain.net.register_forward_pre_hook(lambda _, args: sizes.append(tuple(args[0].shape[2:])))
+    sizes.clear()
+    plain.run_epoch(0)
+    assert set(sizes) == {(32, 32)}

@@ -78,6 +78,9 @@ class Hyperparameters:
     # Larger photos: a random 35-100% of the area at aspect 3/4..4/3, scaled back to image_shape, instead of
     # the padded 4-pixel shift (which moves a 224-pixel image by next to nothing); then the mirror and policy
     random_resized_crop: bool = False
+    # Progressive resizing: the first half of the epochs train on images scaled to 3/4 of the side (~0.56x the
+    # pixels, cheaper epochs), the second half at image_shape, which validation and serving always use
+    progressive_resizing: bool = False
     mix: Mix = "none"  # mixup or cutmix of each training image with another of its batch
     sam_rho: float = 0.0  # sharpness-aware minimisation's radius; 0 turns it off (else ~2x the step cost)
     test_time_flip: bool = True  # average each image with its mirror (inside the ONNX graph)

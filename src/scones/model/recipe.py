@@ -296,6 +296,18 @@ def make_optimizer(net: torch.nn.Module, hp: Hyperparameters, backbone_scale: fl
     return torch.optim.SGD(groups, lr=hp.learning_rate, momentum=hp.momentum, nesterov=hp.optimizer == "nag")
 
 
+def training_size(hp: Hyperparameters, epoch: int) -> tuple[int, int] | None:
+    """progressive_resizing: the side the first half of the epochs train at (3/4 of image_shape's); else None.
+
+    Smaller images early make those epochs cheaper (the coarse features are learnt as well at low
+    resolution), and the second half at full size fits the size that validation and serving see.
+    """
+    if not hp.progressive_resizing or epoch >= hp.epochs // 2:
+        return None
+    _, height, width = hp.shape
+    return max(8, round(height * 0.75)), max(8, round(width * 0.75))
+
+
 def lr_multiplier(hp: Hyperparameters, steps_per_epoch: int) -> Callable[[int], float]:
     """Learning-rate multiplier per step: SageMaker's step decay if lr_scheduler_step, else warmup + cosine."""
     if hp.lr_steps:

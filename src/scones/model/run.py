@@ -23,7 +23,7 @@ from scones.model.channels import TrainingData
 from scones.model.hyperparameters import Hyperparameters
 from scones.model.net import Net, NetConfig, build, tta_embed
 from scones.model.pretrained import load_backbone
-from scones.model.recipe import augment, class_weights, lr_multiplier, make_optimizer, mix
+from scones.model.recipe import augment, class_weights, lr_multiplier, make_optimizer, mix, training_size
 from scones.progress import Progress
 
 
@@ -96,6 +96,9 @@ class Run:
         for i, batch in enumerate(images):
             y = self.data.y_train[order[i * self.batch_size : (i + 1) * self.batch_size]]
             x, target = mix(augment(batch, self.hp, self.generator), y, self.hp, self.generator)
+            size = training_size(self.hp, epoch)
+            if size is not None:  # progressive resizing: the augmented batch, scaled down (the nets pool globally)
+                x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
             x = self.normalise(x)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.hp.learning_rate * self.schedule(self.step) * group["lr_scale"]
