@@ -10,7 +10,7 @@ shared by several jobs, so it is an upper bound of what two free cores take. So 
 process's CPU seconds during training and the load average before and after: CPU seconds / 2
 is what the run would take if it had both cores to itself (a lower bound: no contention).
 
-    .venv/bin/python bench/photos_train_bench.py [--epochs 40]
+    .venv/bin/python bench/photos_train_bench.py [--epochs 40] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ def _cpu_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds: one run of each path per seed"
+    )
     args = parser.parse_args()
     from scones.config import load_settings
     from scones.data.stage import stage
@@ -86,8 +89,12 @@ def main() -> None:
     stage(store, ARCHIVE, prefix="cifar")
     photo_folder(store, "cifar", work / "photos")
     stage(store, work / "photos", prefix="photos")
-    for prefix, shape in (("photos", "3,64,64"), ("cifar", "3,32,32")):  # the 64 px run first: the one timed
+    for prefix in ("photos", "cifar"):
         carve(store, prefix)
+    runs = [
+        (seed, prefix, shape) for seed in args.seeds for prefix, shape in (("photos", "3,64,64"), ("cifar", "3,32,32"))
+    ]
+    for seed, prefix, shape in runs:  # per seed, the 64 px run first
         channels = Channels(
             train=f"s3://scones/{prefix}/train", validation=f"s3://scones/{prefix}/train",
             train_lst=f"s3://scones/{prefix}/carved-train.lst", validation_lst=f"s3://scones/{prefix}/carved-val.lst",
@@ -95,7 +102,8 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         cpu_before = _cpu_seconds()
         started = time.perf_counter()
-        record = train(settings, {"image_shape": shape, "epochs": args.epochs}, channels=channels, store=store)
+        hyperparameters = {"image_shape": shape, "epochs": args.epochs, "seed": seed}
+        record = train(settings, hyperparameters, channels=channels, store=store)
         seconds = time.perf_counter() - started
         cpu = _cpu_seconds() - cpu_before
         result = evaluate(
@@ -103,7 +111,7 @@ def main() -> None:
         )
         metrics = record["metrics"]
         print(json.dumps({
-            "data": prefix, "image_shape": shape, "epochs": args.epochs, "train_seconds": round(seconds),
+            "data": prefix, "image_shape": shape, "epochs": args.epochs, "seed": seed, "train_seconds": round(seconds),
             "train_cpu_seconds": round(cpu), "load_1min_before_after": [load_before, os.getloadavg()[0]],
             "kept_epoch": metrics["best_epoch"], "carved_validation_accuracy": round(metrics["validation_accuracy"], 4),
             "held_out_accuracy": round(result.accuracy, 4), "held_out_images": result.images,
