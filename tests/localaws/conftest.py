@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -60,3 +61,20 @@ def client(local_aws: str) -> Callable[..., Any]:
 @pytest.fixture
 def s3(client: Callable[..., Any]) -> Any:
     return client("s3")
+
+
+@pytest.fixture
+def sagemaker_sdk(local_aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The SageMaker Python SDK module, pointed at `scones up` by the variables it prints."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_aws)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    config = tmp_path / "sagemaker-config.yaml"  # the SDK's telemetry would call AWS itself: opt out
+    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
+    monkeypatch.setenv("SAGEMAKER_USER_CONFIG_OVERRIDE", str(config))
+    sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK is installed from requirements-sdk.lock")
+    # The SDK polls every 5 s (and sleeps 30 s before its first DescribeEndpoint); a local endpoint or job is
+    # ready in seconds. Its own poll helper is called with a 1 s poll instead: the same calls, in the same order.
+    wait_until = sagemaker.session._wait_until
+    monkeypatch.setattr(sagemaker.session, "_wait_until", lambda fn, poll=5: wait_until(fn, 1))
+    return sagemaker

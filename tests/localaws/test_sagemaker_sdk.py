@@ -24,15 +24,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_seed_notebook_flow_runs_unchanged(
-    local_aws: str, s3: Any, bike_moto: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sagemaker_sdk: Any, s3: Any, bike_moto: Path, settings: Settings, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", local_aws)  # the three lines `scones up` prints
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    config = tmp_path / "sagemaker-config.yaml"  # the SDK's telemetry would call AWS itself: opt out
-    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
-    monkeypatch.setenv("SAGEMAKER_USER_CONFIG_OVERRIDE", str(config))
-    sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK is installed from requirements-sdk.lock")
+    sagemaker = sagemaker_sdk
     from sagemaker.estimator import Estimator
     from sagemaker.inputs import TrainingInput
     from sagemaker.model import Model
@@ -41,10 +35,6 @@ def test_seed_notebook_flow_runs_unchanged(
     from sagemaker.s3 import S3Downloader
     from sagemaker.serializers import IdentitySerializer
 
-    # The SDK sleeps 30 s before its first DescribeEndpoint; a local endpoint is InService in seconds. Its own
-    # poll helper is called with a 1 s poll instead: the same calls, in the same order, less waiting.
-    wait_until = sagemaker.session._wait_until
-    monkeypatch.setattr(sagemaker.session, "_wait_until", lambda fn, poll=5: wait_until(fn, 1))
     bucket = "seed-bucket"
     stage(s3, bike_moto, bucket)
     try:

@@ -27,25 +27,8 @@ PHOTOS = {  # red -> bicycle, blue -> motorcycle for the tiny model; any size, n
 }
 
 
-@pytest.fixture
-def sdk(local_aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The SageMaker SDK module, pointed at `scones up` by the variables it prints."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", local_aws)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    config = tmp_path / "sagemaker-config.yaml"  # the SDK's telemetry would call AWS itself: opt out
-    config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
-    monkeypatch.setenv("SAGEMAKER_USER_CONFIG_OVERRIDE", str(config))
-    sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK is installed from requirements-sdk.lock")
-    # The SDK polls DescribeTransformJob every 5 s; a local job of four images is done in about one. Its own
-    # poll helper is called with a 1 s poll instead: the same calls, in the same order, less waiting.
-    wait_until = sagemaker.session._wait_until
-    monkeypatch.setattr(sagemaker.session, "_wait_until", lambda fn, poll=5: wait_until(fn, 1))
-    return sagemaker
-
-
 def test_sdk_transformer_writes_an_answer_per_photo(
-    sdk: Any, s3: Any, model_file: Path, capsys: pytest.CaptureFixture[str]
+    sagemaker_sdk: Any, s3: Any, model_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from sagemaker.model import Model
     from sagemaker.transformer import Transformer
@@ -55,7 +38,7 @@ def test_sdk_transformer_writes_an_answer_per_photo(
     s3.put_object(Bucket=bucket, Key="models/tiny/model.tar.gz", Body=model_file.read_bytes())
     for name, (data, _) in PHOTOS.items():
         s3.put_object(Bucket=bucket, Key=f"day/{name}", Body=data)
-    session = sdk.Session(default_bucket=bucket)
+    session = sagemaker_sdk.Session(default_bucket=bucket)
     model = Model(
         image_uri=IMAGE,
         model_data=f"s3://{bucket}/models/tiny/model.tar.gz",
