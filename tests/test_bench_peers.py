@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -54,6 +55,19 @@ def test_the_peers_decode_and_model_answer_as_scones_does(tmp_path: Path) -> Non
     assert theirs[0].argmax() == 0 and theirs[1].argmax() == 1  # red -> bicycle, blue -> motorcycle
 
 
+@contextmanager
+def burning_child(burn: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A parent process whose child runs `burn` (which prints 'burnt' once its CPU is spent); killed after."""
+    spawn = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); time.sleep(30)"
+    parent = subprocess.Popen([sys.executable, "-c", spawn], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == b"burnt\n"
+        yield parent
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+
+
 def test_tree_cpu_seconds_counts_the_workers_a_server_forks() -> None:
     run = bench_module("run")
     # a child burns 0.6 s of CPU, says so on the pipe it shares with its parent, then waits
@@ -61,14 +75,8 @@ def test_tree_cpu_seconds_counts_the_workers_a_server_forks() -> None:
         "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
         "print('burnt', flush=True)\ntime.sleep(30)"
     )
-    spawn = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); time.sleep(30)"
-    parent = subprocess.Popen([sys.executable, "-c", spawn], stdout=subprocess.PIPE, start_new_session=True)
-    try:
-        assert parent.stdout is not None and parent.stdout.readline() == b"burnt\n"
+    with burning_child(burn) as parent:
         assert run.tree_cpu_seconds(parent.pid) >= 0.5  # /proc counts whole ticks; the parent alone is ~0.05
-    finally:
-        os.killpg(parent.pid, signal.SIGKILL)
-        parent.wait(10)
 
 
 def test_schedstat_reads_every_thread_of_a_servers_children() -> None:
@@ -80,10 +88,7 @@ def test_schedstat_reads_every_thread_of_a_servers_children() -> None:
         "    print('burnt', flush=True)\n    time.sleep(30)\n"
         "threading.Thread(target=spin).start()\ntime.sleep(30)"
     )
-    spawn = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {burn!r}]); time.sleep(30)"
-    parent = subprocess.Popen([sys.executable, "-c", spawn], stdout=subprocess.PIPE, start_new_session=True)
-    try:
-        assert parent.stdout is not None and parent.stdout.readline() == b"burnt\n"
+    with burning_child(burn) as parent:
         stats = schedstat.thread_stats(parent.pid)
         children = {pid for pid, _ in stats} - {parent.pid}
         assert len(children) == 1
@@ -92,9 +97,6 @@ def test_schedstat_reads_every_thread_of_a_servers_children() -> None:
         assert len(threads) == 2  # the main thread and the spinning one, each read on its own
         spinner = max(threads.values())
         assert spinner[0] >= 0.5 and spinner[2] >= 1  # seconds on a CPU, slices
-    finally:
-        os.killpg(parent.pid, signal.SIGKILL)
-        parent.wait(10)
 
 
 def test_stop_ends_a_servers_children_that_left_its_process_group() -> None:
