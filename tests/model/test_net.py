@@ -3,7 +3,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scones.model.net import SMALL_IMAGE_DEPTHS, AirNet, Ensemble, Exported, NetConfig, ResNet, build, views
+from scones.model.net import (
+    SMALL_IMAGE_DEPTHS,
+    AirNet,
+    Ensemble,
+    Exported,
+    NetConfig,
+    ResNet,
+    build,
+    downsample_for,
+    fold,
+    views,
+)
 
 
 @pytest.mark.parametrize("depth", SMALL_IMAGE_DEPTHS)
@@ -105,3 +116,39 @@ def test_airbench_whitening_stays_float32_under_bfloat16_autocast() -> None:
         logits = net(torch.rand(2, 3, 32, 32))
     assert seen == [torch.float32]  # the whitened stem; the conv groups then run in bfloat16
     assert logits.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(("side", "factor"), [(8, 1), (32, 1), (63, 1), (64, 2), (96, 2), (127, 2), (128, 4), (224, 4)])
+def test_larger_images_fold_down_to_32_to_63_pixels(side: int, factor: int) -> None:
+    assert downsample_for(side, side) == factor
+    assert downsample_for(side, 32) == 1  # the shorter side decides
+
+
+def test_fold_is_lossless_and_pads_sides_it_does_not_divide() -> None:
+    x = torch.randn(2, 3, 64, 64)
+    folded = fold(x, 2)
+    assert folded.shape == (2, 12, 32, 32)
+    assert torch.equal(torch.nn.functional.pixel_shuffle(folded, 2), x)  # every pixel kept, only rearranged
+    odd = fold(torch.randn(2, 3, 99, 97), 2)
+    assert odd.shape == (2, 12, 50, 49)
+    assert fold(x, 1) is x
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "airbench"])
+def test_a_folded_net_runs_at_32_pixels_inside(architecture: str) -> None:
+    small = build(NetConfig(num_layers=8, width=4, architecture=architecture), 0)  # type: ignore[arg-type]
+    large = build(NetConfig(num_layers=8, width=4, architecture=architecture, downsample=2), 0)  # type: ignore[arg-type]
+    x = torch.randn(4, 3, 64, 64)
+    large.prepare(x)
+    large.eval()
+    assert large(x).shape == (4, 2) and large.embed(x).shape == (4, large.config.embedding_dim)
+    first = next(m for m in large.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.in_channels == 12  # 2x2 pixels of 3 channels
+    seen: list[tuple[int, ...]] = []
+    body = large.groups[0] if isinstance(large, AirNet) else large.stages[0]
+    body.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[2:])))
+    large(x)
+    assert seen[0][0] <= 32  # the body sees 32x32 (31x31 after the whitening's 2x2 patches), not 64x64
+    # Only the first layer differs from the 32x32 net: the rest has the same shapes.
+    differ = [k for k, v in large.state_dict().items() if v.shape != small.state_dict()[k].shape]
+    assert differ and all(k.startswith(("whiten.", "stem.0.", "groups.0.conv1.")) for k in differ)

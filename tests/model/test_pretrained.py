@@ -43,6 +43,12 @@ def test_a_different_backbone_is_refused() -> None:
         load_backbone(_net(2, width=8), _net(2, width=4).state_dict(), "other.pt")
 
 
+def test_weights_from_another_size_band_are_refused() -> None:
+    folded = build(NetConfig(num_layers=8, width=4, num_classes=2, architecture="airbench", downsample=2), 1)
+    with pytest.raises(TrainingError, match=r"whiten\.weight.*image_shape in its size band \(32-63 px, 64-127 px"):
+        load_backbone(folded, _net(2).state_dict(), "small.pt")
+
+
 def test_state_dict_files_and_bad_files(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "weights.pt"
     torch.save(_net(2).state_dict(), path)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -223,11 +224,14 @@ def test_trains_on_a_staged_photo_folder_at_any_image_shape(settings: Settings, 
     from tests.data.photos import imbalanced_folder
 
     stage(store, imbalanced_folder(tmp_path / "photos", {"cat": 12, "dog": 12, "elk": 8}))  # 96x96 and 160x120 JPEGs
-    record = train(settings, {**TINY, "epochs": 1, "image_shape": "3,48,40", "num_classes": 3}, store=store)
+    record = train(settings, {**TINY, "epochs": 1, "image_shape": "3,72,66", "num_classes": 3}, store=store)
     art = artifact.load(record["artifact_uri"], store)
-    assert art.manifest.preprocessing.image_shape == (3, 48, 40) and art.classes == ["cat", "dog", "elk"]
+    assert art.manifest.preprocessing.image_shape == (3, 72, 66) and art.classes == ["cat", "dog", "elk"]
+    assert art.weights is not None
+    stem = torch.load(io.BytesIO(art.weights), weights_only=True)["whiten.weight"]
+    assert stem.shape[1] == 12  # 72x66 folds 2x2 pixels into channels: the net runs at 36x33 inside
     result = evaluate(settings, record["artifact_uri"], "s3://scones/data/test", "s3://scones/data/test.lst", store)
-    assert result.images == 6 and len(result.classes) == 3  # the test split read at the model's 48x40
+    assert result.images == 6 and len(result.classes) == 3  # the test split read at the model's 72x66
 
 
 def test_weighted_loss_changes_what_an_imbalanced_set_trains(settings: Settings, store: Store, tmp_path: Path) -> None:

@@ -142,4 +142,5 @@ def versions() -> dict[str, str]:
 
 def export_net(net: Net, temperature: float = 1.0, flip: bool = True, shift: bool = False) -> bytes:
     """A trained net as ONNX bytes (the graph the artifact holds)."""
-    return to_onnx(Exported(net, temperature, flip, shift).eval(), (net.config.in_channels, 32, 32))
+    side = 32 * net.config.downsample  # a size at which the net runs at 32x32 inside
+    return to_onnx(Exported(net, temperature, flip, shift).eval(), (net.config.in_channels, side, side))

@@ -3,8 +3,9 @@
 The weights are a scones `model.tar.gz` (its `weights.pt`) or a PyTorch state dict saved with
 `torch.save`, read from a path or the store; nothing is downloaded from a model hub. They are
 loaded with `torch.load(weights_only=True)` (no pickled code runs). Every tensor of the new
-net except its head must be found with the same name and shape (same architecture, depth and
-width); the head is the new net's own, sized for the new classes.
+net except its head must be found with the same name and shape (same architecture, depth, width
+and input-size band, since larger images fold into more input channels); the head is the new
+net's own, sized for the new classes.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def load_backbone(net: torch.nn.Module, state: dict[str, torch.Tensor], location
     if misfits:
         raise TrainingError(
             f"{location} does not fit this network: {len(misfits)} of {len(backbone)} backbone tensors are missing "
-            f"or of another shape (first: {misfits[0]}); use the architecture, num_layers and width it was trained with"
+            f"or of another shape (first: {misfits[0]}); use the architecture, num_layers and width it was trained "
+            "with, and an image_shape in its size band (32-63 px, 64-127 px, 128-255 px, ...)"
         )
     net.load_state_dict({**own, **{k: state[k] for k in backbone}})
     return len(backbone)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from scones.model.artifact import Preprocessing
 from scones.model.channels import TrainingData
 from scones.model.hyperparameters import Hyperparameters
-from scones.model.net import Net, NetConfig, build, tta_embed
+from scones.model.net import Net, NetConfig, build, downsample_for, tta_embed
 from scones.model.pretrained import load_backbone
 from scones.model.recipe import augment, class_weights, lr_multiplier, make_optimizer, mix, training_size
 from scones.progress import Progress
@@ -61,6 +61,7 @@ class Run:
             num_classes=hp.num_classes,
             architecture=hp.architecture,
             members=hp.ensemble,
+            downsample=downsample_for(hp.shape[1], hp.shape[2]),
         )
         self.net: Net = build(self.config, hp.seed)
         self.net.prepare(self.normalise(data.init_sample(hp.seed)))
