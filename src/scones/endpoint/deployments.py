@@ -231,7 +231,7 @@ def recover(settings: Settings, name: str, timeout: float = 120.0) -> list[Deplo
         active = [d for d in table.deployments(conn, name) if d.status in table.ACTIVE]
     resolved = []
     for found in active:
-        owner = next((p for p in reversed(found.phases) if "pid" in p), {})
+        owner: dict[str, Any] = next((p for p in reversed(found.phases) if "pid" in p), {})
         if process.same_process(owner.get("pid"), owner.get("ticks")):
             continue  # its process runs: it finishes (or rolls back) by itself
         with closing(table.connect(settings)) as conn:

@@ -18,7 +18,7 @@ DRAIN_SECONDS = 1.0
 try:  # imported only by server.build_server (uvicorn stays out of `scones --help`)
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # no httptools: uvicorn's h11, with its immediate close
-    HttpToolsProtocol = None
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 
 def protocol_class() -> Any:

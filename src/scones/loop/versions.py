@@ -38,15 +38,25 @@ _SUFFIX = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"BM": 
 
 
 class ReviewedImage(Protocol):
-    """What a version needs of a reviewed item (`scones.review.queue.Reviewed` has it)."""
+    """What a version needs of a reviewed item (`scones.review.queue.Reviewed` has it).
 
-    id: str
-    event_id: str
-    inference_id: str | None
-    label: int
-    reviewer: str
-    labelled_at: str
-    image: bytes
+    Read-only members, so that a frozen dataclass satisfies it.
+    """
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def inference_id(self) -> str | None: ...
+    @property
+    def label(self) -> int: ...
+    @property
+    def reviewer(self) -> str: ...
+    @property
+    def labelled_at(self) -> str: ...
+    @property
+    def image(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
