@@ -10,7 +10,7 @@ shared by several jobs, so it is an upper bound of what two free cores take. So 
 process's CPU seconds during training and the load average before and after: CPU seconds / 2
 is what the run would take if it had both cores to itself (a lower bound: no contention).
 
-    .venv/bin/python bench/photos_train_bench.py [--epochs 40] [--seeds 0 1 2]
+    .venv/bin/python bench/photos_train_bench.py [--epochs 40] [--seeds 0 1 2] [--paths photos cifar]
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="training seeds: one run of each path per seed"
     )
+    parser.add_argument(
+        "--paths", nargs="+", choices=["photos", "cifar"], default=["photos", "cifar"],
+        help="which to train: the 64 px photo folder, the 32x32 path, or both (default)",
+    )  # fmt: skip
     args = parser.parse_args()
     from scones.config import load_settings
     from scones.data.stage import stage
@@ -92,7 +96,10 @@ def main() -> None:
     for prefix in ("photos", "cifar"):
         carve(store, prefix)
     runs = [
-        (seed, prefix, shape) for seed in args.seeds for prefix, shape in (("photos", "3,64,64"), ("cifar", "3,32,32"))
+        (seed, prefix, shape)
+        for seed in args.seeds
+        for prefix, shape in (("photos", "3,64,64"), ("cifar", "3,32,32"))
+        if prefix in args.paths
     ]
     for seed, prefix, shape in runs:  # per seed, the 64 px run first
         channels = Channels(

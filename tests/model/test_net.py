@@ -149,6 +149,23 @@ def test_a_folded_net_runs_at_32_pixels_inside(architecture: str) -> None:
     body.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[2:])))
     large(x)
     assert seen[0][0] <= 32  # the body sees 32x32 (31x31 after the whitening's 2x2 patches), not 64x64
-    # Only the first layer differs from the 32x32 net: the rest has the same shapes.
+    # Only the first layer's input differs from the 32x32 net: the rest has the same shapes.
     differ = [k for k, v in large.state_dict().items() if v.shape != small.state_dict()[k].shape]
-    assert differ and all(k.startswith(("whiten.", "stem.0.", "groups.0.conv1.")) for k in differ)
+    assert differ == (["whiten.weight"] if architecture == "airbench" else ["stem.0.weight"])
+
+
+def test_folded_whitening_keeps_the_12_directions_of_most_variance() -> None:
+    net = build(NetConfig(width=4, architecture="airbench", downsample=2), seed=0)
+    x = torch.nn.functional.interpolate(
+        torch.randn(64, 3, 32, 32), scale_factor=2, mode="bilinear"
+    )  # smooth, as upscaled
+    net.prepare(x)
+    assert net.whiten.weight.shape == (24, 12, 2, 2)  # 12 of the folded patch's 48 directions, +/-
+    with torch.no_grad():
+        out = net.whiten(fold(x, 2)) - net.whiten.bias.view(1, -1, 1, 1)  # type: ignore[union-attr]
+    half = out[:, :12].permute(0, 2, 3, 1).reshape(-1, 12)
+    assert torch.allclose(half.T @ half / len(half), torch.eye(12), atol=0.05)  # still white
+    patches = fold(x, 2).unfold(2, 2, 1).unfold(3, 2, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 48)
+    total = patches.var(dim=0).sum()
+    kept = torch.linalg.eigvalsh(torch.cov(patches.T.double()))[-12:].sum()
+    assert kept / total > 0.9  # the kept directions carry most of a smooth image's variance

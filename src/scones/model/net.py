@@ -193,24 +193,33 @@ class AirNet(Net):
     """Patch-whitening stem + three conv groups (w, 4w, 4w) + global max pool; `embed` is (N, 4*width)."""
 
     WHITEN_EPS = 5e-4
+    # The patch directions kept: all 12 of a 2x2x3 patch at 32 px. A folded image's patches have
+    # more (48 at 64 px), and keeping only the 12 of most variance keeps the rest of the net, and
+    # its cost, as at 32 px: a 64x64 photo then costs ~1.2x a 32x32 image, not ~2x.
+    WHITEN_DIRECTIONS = 12
 
     def __init__(self, config: NetConfig) -> None:
         super().__init__()
         self.config = config
         w, c = config.width, config.stem_channels
-        patch = c * 2 * 2
-        self.whiten = nn.Conv2d(c, 2 * patch, 2, 1, 0, bias=True)
+        directions = min(c * 2 * 2, self.WHITEN_DIRECTIONS)
+        self.whiten = nn.Conv2d(c, 2 * directions, 2, 1, 0, bias=True)
         self.whiten.weight.requires_grad_(False)  # set by `prepare`, never trained
-        self.groups = nn.Sequential(ConvGroup(2 * patch, w), ConvGroup(w, 4 * w), ConvGroup(4 * w, 4 * w))
+        self.groups = nn.Sequential(ConvGroup(2 * directions, w), ConvGroup(w, 4 * w), ConvGroup(4 * w, 4 * w))
         self.head = ScaledLinear(4 * w, config.num_classes, scale=1 / 9)
 
     def prepare(self, x_train: torch.Tensor) -> None:
-        """Whitening filters: eigenvectors of the 2x2 patch covariance over eigenvalue square roots, +/-."""
+        """Whitening filters: eigenvectors of the 2x2 patch covariance over eigenvalue square roots, +/-.
+
+        Only the directions of most variance when the patch has more than WHITEN_DIRECTIONS.
+        """
         c = self.config.stem_channels
         patches = fold(x_train, self.config.downsample).unfold(2, 2, 1).unfold(3, 2, 1)  # (N, C, H-1, W-1, 2, 2)
         patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
         covariance = patches.T @ patches / len(patches)
-        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending: the last are the largest
+        kept = self.whiten.out_channels // 2
+        eigenvalues, eigenvectors = eigenvalues[-kept:], eigenvectors[:, -kept:]
         filters = (eigenvectors.T / torch.sqrt(eigenvalues + self.WHITEN_EPS)[:, None]).float()
         filters = filters.view(-1, c, 2, 2)
         with torch.no_grad():
