@@ -169,3 +169,12 @@ def test_folded_whitening_keeps_the_12_directions_of_most_variance() -> None:
     total = patches.var(dim=0).sum()
     kept = torch.linalg.eigvalsh(torch.cov(patches.T.double()))[-12:].sum()
     assert kept / total > 0.9  # the kept directions carry most of a smooth image's variance
+
+
+def test_patch_covariance_in_chunks_is_the_covariance_of_all_patches() -> None:
+    x = torch.randn(40, 12, 9, 7)
+    whole = fold(x, 1).unfold(2, 2, 1).unfold(3, 2, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 48).double()
+    expected = whole.T @ whole / len(whole)
+    one_image_at_a_time = AirNet.patch_covariance(x, budget=1)  # far below one image's patches: chunks of 1
+    assert torch.allclose(one_image_at_a_time, expected, atol=1e-10)
+    assert torch.allclose(AirNet.patch_covariance(x), expected, atol=1e-10)

@@ -213,10 +213,8 @@ class AirNet(Net):
 
         Only the directions of most variance when the patch has more than WHITEN_DIRECTIONS.
         """
+        covariance = self.patch_covariance(fold(x_train, self.config.downsample))
         c = self.config.stem_channels
-        patches = fold(x_train, self.config.downsample).unfold(2, 2, 1).unfold(3, 2, 1)  # (N, C, H-1, W-1, 2, 2)
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
-        covariance = patches.T @ patches / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(covariance)  # ascending: the last are the largest
         kept = self.whiten.out_channels // 2
         eigenvalues, eigenvectors = eigenvalues[-kept:], eigenvectors[:, -kept:]
@@ -224,6 +222,23 @@ class AirNet(Net):
         filters = filters.view(-1, c, 2, 2)
         with torch.no_grad():
             self.whiten.weight.copy_(torch.cat([filters, -filters]))
+
+    @staticmethod
+    def patch_covariance(x: torch.Tensor, budget: int = 1 << 28) -> torch.Tensor:
+        """The (uncentred) covariance of every 2x2 patch of `x`, summed a chunk of images at a time.
+
+        The patches of all training images at once would take N x H x W x 4C doubles (16 GB for
+        40,000 images at 64 px); a chunk's patches stay under `budget` bytes.
+        """
+        n, c, h, w = x.shape
+        dim = 4 * c
+        per_image = (h - 1) * (w - 1) * dim * 8
+        total = torch.zeros(dim, dim, dtype=torch.float64)
+        for chunk in torch.split(x, max(1, budget // per_image)):
+            patches = chunk.unfold(2, 2, 1).unfold(3, 2, 1)  # (n, C, H-1, W-1, 2, 2)
+            patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, dim).double()
+            total += patches.T @ patches
+        return total / (n * (h - 1) * (w - 1))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         # The whitening filters span a wide range of scales (over the square roots of small
