@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,7 +124,7 @@ def retrain(
         )
     name = f"retrain-{endpoint}"[:44] + time.strftime("-%Y%m%d-%H%M%S", time.gmtime())
     hp, warm = _hyperparameters(art, current, options, len(art.classes))
-    channels = _carve(store, dataset, settings.bucket, name, options.validation_share, options.seed)
+    channels = _carve(store, dataset, settings.bucket, name, options.validation_share, options.seed, art.classes)
     started = time.monotonic()
     job = train(settings, hp, channels, name=name, progress=progress, store=store)
     seconds = time.monotonic() - started
@@ -198,8 +199,12 @@ def _hyperparameters(art: Any, current: str, options: RetrainOptions, classes: i
     return parse({k: v for k, v in known.items() if v is not None}), True
 
 
-def _carve(store: Store, dataset: str, bucket: str, name: str, share: float, seed: int) -> Channels:
-    """Channels on the version's train split, minus a stratified `share` kept to choose the epoch on."""
+def _carve(store: Store, dataset: str, bucket: str, name: str, share: float, seed: int, classes: list[str]) -> Channels:
+    """Channels on the version's train split, minus a stratified `share` kept to choose the epoch on.
+
+    The carved lists get a manifest.json of their own naming `classes`: training reads the class names
+    beside train.lst, and without one a candidate would be named bicycle, motorcycle or class_<i>.
+    """
     data_bucket, prefix = parse_s3_uri(dataset)
     entries = parse_lst(store.get(data_bucket, join_key(prefix, "train.lst")).decode("utf-8"), f"{dataset}/train.lst")
     rng = np.random.default_rng(seed)
@@ -213,6 +218,7 @@ def _carve(store: Store, dataset: str, bucket: str, name: str, share: float, see
     base = f"loop/{name}"
     store.put(bucket, f"{base}/train.lst", format_lst(keep).encode())
     store.put(bucket, f"{base}/validation.lst", format_lst(carved).encode())
+    store.put(bucket, f"{base}/manifest.json", json.dumps({"classes": classes, "carved_from": dataset}).encode())
     return Channels(
         train=f"{dataset}/train",
         validation=f"{dataset}/train",
