@@ -1,7 +1,7 @@
 """A team's own folder of photos through the whole CLI, with the same commands as the seed's CIFAR data
 (issue #19): stage -> train at 64x64 -> evaluate -> deploy and invoke over HTTP -> monitor baseline and
-run -> review (refresh, label) -> `scones dataset add-reviewed`. The stages are tested one by one in their
-own folders; this walks one folder of JPEGs of mixed sizes through all of them."""
+run -> review (list, label) -> `scones dataset add-reviewed` -> `scones retrain`. The stages are tested
+one by one in their own folders; this walks one folder of JPEGs of mixed sizes through all of them."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def test_a_folder_of_photos_goes_through_every_stage(
         assert {"prediction_drift_check", "confidence_drift_check", "baseline_drift_check"} <= evaluated
         assert bool(report["violations"]) == any(c["violated"] for c in checks)
 
-        # 6 review: the tiny model's low-confidence answers are queued; label the two photos with class names
+        # 6 review: the tiny model's low-confidence answers are queued; label six of them with class names
         queued = _json("review", "list", "photos", "--limit", "0")
         low = [i for i in queued if i["reason"] == "low-confidence"]
         assert sorted(i["probabilities"] for i in low) == sorted(a["probabilities"] for a in unsure)
@@ -133,22 +133,35 @@ def test_a_folder_of_photos_goes_through_every_stage(
             assert len(found) == 1, f"{path.name} is not in the queue once: {answer}"
             assert found[0]["content_type"] == ("image/jpeg" if path == big else "image/png")
             mine[found[0]["id"]] = (name, path)
-        for item_id, (name, _) in mine.items():
+        given = {item_id: name for item_id, (name, _) in mine.items()}
+        given.update(
+            {i["id"]: ["cat", "dog"][n % 2] for n, i in enumerate([i for i in low if i["id"] not in mine][:4])}
+        )
+        for item_id, name in given.items():
             assert f"{item_id}: {name}" in _run("review", "label", "photos", item_id, name, "--reviewer", "ann").stdout
         labelled = _json("review", "list", "photos", "--status", "labelled")
-        assert {i["id"]: i["label_class"] for i in labelled} == {k: name for k, (name, _) in mine.items()}
+        assert {i["id"]: i["label_class"] for i in labelled} == given
 
-        # 7 loop: the reviewed photos become a new data version, each file with its label
+        # 7 dataset add-reviewed: a new version, the staged photos + the six, each file under its label;
+        # per class a share of 0.2 of three holds one out as reviewed-test, the split retrain judges on
         version = _json("dataset", "add-reviewed", "photos")
         assert version["uri"] == "s3://scones/data-v2" and version["classes"] == CLASSES
-        assert version["added"] == {"train": 2, "reviewed-test": 0}  # one per class: each stays in train
-        lines = store.get("scones", "data-v2/train.lst").decode().splitlines()
-        train_lst = {path: int(label) for _, label, path in (line.split("\t") for line in lines)}
-        assert len(train_lst) == 24 + 2
+        assert version["added"] == {"train": 4, "reviewed-test": 2}
+        assert version["counts"] == {"train": 24 + 4, "test": 6, "reviewed-test": 2}
         provenance = json.loads(store.get("scones", "data-v2/manifest.json"))["provenance"]
+        assert {p["item_id"]: p["class"] for p in provenance} == given
         for item_id, (name, path) in mine.items():
-            entry = next(p for p in provenance if p.get("item_id") == item_id)
-            assert entry["class"] == name and train_lst[entry["path"]] == CLASSES.index(name)
-            assert store.get("scones", f"data-v2/train/{entry['path']}") == path.read_bytes()  # the bytes sent
+            entry = next(p for p in provenance if p["item_id"] == item_id)
+            lines = store.get("scones", f"data-v2/{entry['split']}.lst").decode().splitlines()
+            assert f"\t{CLASSES.index(name)}\t{entry['path']}" in {line[line.index("\t") :] for line in lines}
+            assert store.get("scones", f"data-v2/{entry['split']}/{entry['path']}") == path.read_bytes()  # as sent
+
+        # 8 retrain: a candidate warm-started from the served model, at 64x64, named with the photos' classes
+        body = _json("retrain", "photos", "--epochs", "1", "--no-deploy")
+        assert body["dataset"] == "s3://scones/data-v2" and body["candidate"]["warm_start"]
+        assert body["candidate"]["evaluation"]["reviewed-test"]["images"] == 2
+        assert body["decision"]["status"] == "PendingManualApproval" and not body["decision"]["deploy"]
+        candidate = artifact.load(body["candidate"]["model"], store)
+        assert candidate.classes == CLASSES and candidate.manifest.preprocessing.image_shape == (3, 64, 64)
     finally:
         registry.delete(settings, "photos")
