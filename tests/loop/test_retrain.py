@@ -110,3 +110,13 @@ def test_the_candidate_names_the_classes_of_the_data_not_the_defaults(settings: 
     finally:
         registry.delete(settings, "ep")
     assert artifact.load(result["candidate"]["model"], store).classes == ["van", "bike"]
+
+
+def test_an_empty_reviewed_test_split_says_how_to_fill_it(settings: Settings, staged: Store, endpoint: str) -> None:
+    from scones.errors import DataError
+
+    add_reviewed(settings, staged, "ep", reviewed_items(4))  # two a class: 0.2 of two rounds to none held out
+    with pytest.raises(DataError) as raised:
+        retrain(settings, "ep", RetrainOptions(epochs=1, deploy=False))
+    assert "has no reviewed-test split" in str(raised.value) and "label three or more of a class" in str(raised.value)
+    assert "--test-share" in str(raised.value) and not jobs.list_jobs(settings)[1:]  # nothing trained but the base

@@ -117,10 +117,18 @@ def retrain(
             f"{dataset} has classes {', '.join(map(str, manifest['classes']))} but {endpoint}'s model knows "
             f"{', '.join(art.classes)}; retrain on a dataset staged with the model's classes"
         )
-    if not manifest.get("counts", {}).get(REVIEWED_TEST) or not manifest.get("counts", {}).get("test"):
+    counts = manifest.get("counts", {})
+    if not counts.get("test"):
         raise DataError(
-            f"{dataset} has no test or {REVIEWED_TEST} split to judge a candidate on; "
-            "stage it with 'scones dataset add-reviewed' (with --test-share above 0)"
+            f"{dataset} has no test split to judge a candidate on; stage data with one ('scones stage'), "
+            f"then add the reviews to it ('scones dataset add-reviewed {endpoint} --parent ...')"
+        )
+    if not counts.get(REVIEWED_TEST):
+        raise DataError(
+            f"{dataset} has no {REVIEWED_TEST} split to judge a candidate on: 'scones dataset add-reviewed' holds "
+            "out --test-share (default 0.2) of each class's newly labelled images, rounded, so none of a class "
+            f"labelled once or twice; label three or more of a class and run 'scones dataset add-reviewed {endpoint}' "
+            "again, or give it a larger --test-share (0.5 holds one of two out)"
         )
     name = f"retrain-{endpoint}"[:44] + time.strftime("-%Y%m%d-%H%M%S", time.gmtime())
     hp, warm = _hyperparameters(art, current, options, len(art.classes))
