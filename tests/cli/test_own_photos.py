@@ -137,6 +137,7 @@ def test_a_folder_of_photos_goes_through_every_stage(
         given.update(
             {i["id"]: ["cat", "dog"][n % 2] for n, i in enumerate([i for i in low if i["id"] not in mine][:4])}
         )
+        assert len(given) == 6, f"only {len(low)} answers were unsure"
         for item_id, name in given.items():
             assert f"{item_id}: {name}" in _run("review", "label", "photos", item_id, name, "--reviewer", "ann").stdout
         labelled = _json("review", "list", "photos", "--status", "labelled")
