@@ -86,3 +86,37 @@ def test_the_gates(current: tuple[float, float], candidate: tuple[float, float],
             {"test": _ev(candidate[0]), "reviewed-test": _ev(candidate[1])})  # fmt: skip
     passed, why = decide(*pair, Gates(margin=0.02, tolerance=0.01))  # type: ignore[arg-type]
     assert passed is go and phrase in why
+
+
+def test_the_candidate_names_the_classes_of_the_data_not_the_defaults(settings: Settings, store: Store) -> None:
+    """Your own photos' classes (here van and bike, label 0 and 1) stay named in the retrained model: the
+    carved lists live apart from the version, and a manifest-less carve fell back to bicycle, motorcycle."""
+    import json
+
+    from scones.endpoint.server import endpoint_config
+    from scones.model import artifact
+    from scones.model.train import train
+    from tests.model.conftest import TINY, stage_synthetic
+
+    stage_synthetic(store)
+    manifest = json.loads(store.get("scones", "data/manifest.json"))
+    store.put("scones", "data/manifest.json", json.dumps({**manifest, "classes": ["van", "bike"]}).encode())
+    base = train(settings, TINY, name="base", store=store)
+    assert artifact.load(base["artifact_uri"], store).classes == ["van", "bike"]
+    registry.deploy(settings, endpoint_config(settings, name="ep", port=0, workers=1), base["artifact_uri"])
+    try:
+        add_reviewed(settings, store, "ep", reviewed_items(20))
+        result = retrain(settings, "ep", RetrainOptions(epochs=1, deploy=False))
+    finally:
+        registry.delete(settings, "ep")
+    assert artifact.load(result["candidate"]["model"], store).classes == ["van", "bike"]
+
+
+def test_an_empty_reviewed_test_split_says_how_to_fill_it(settings: Settings, staged: Store, endpoint: str) -> None:
+    from scones.errors import DataError
+
+    add_reviewed(settings, staged, "ep", reviewed_items(4))  # two a class: 0.2 of two rounds to none held out
+    with pytest.raises(DataError) as raised:
+        retrain(settings, "ep", RetrainOptions(epochs=1, deploy=False))
+    assert "has no reviewed-test split" in str(raised.value) and "label three or more of a class" in str(raised.value)
+    assert "--test-share" in str(raised.value) and not jobs.list_jobs(settings)[1:]  # nothing trained but the base

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,14 +117,22 @@ def retrain(
             f"{dataset} has classes {', '.join(map(str, manifest['classes']))} but {endpoint}'s model knows "
             f"{', '.join(art.classes)}; retrain on a dataset staged with the model's classes"
         )
-    if not manifest.get("counts", {}).get(REVIEWED_TEST) or not manifest.get("counts", {}).get("test"):
+    counts = manifest.get("counts", {})
+    if not counts.get("test"):
         raise DataError(
-            f"{dataset} has no test or {REVIEWED_TEST} split to judge a candidate on; "
-            "stage it with 'scones dataset add-reviewed' (with --test-share above 0)"
+            f"{dataset} has no test split to judge a candidate on; stage data with one ('scones stage'), "
+            f"then add the reviews to it ('scones dataset add-reviewed {endpoint} --parent ...')"
+        )
+    if not counts.get(REVIEWED_TEST):
+        raise DataError(
+            f"{dataset} has no {REVIEWED_TEST} split to judge a candidate on: 'scones dataset add-reviewed' holds "
+            "out --test-share (default 0.2) of each class's newly labelled images, rounded, so none of a class "
+            f"labelled once or twice; label three or more of a class and run 'scones dataset add-reviewed {endpoint}' "
+            "again, or give it a larger --test-share (0.5 holds one of two out)"
         )
     name = f"retrain-{endpoint}"[:44] + time.strftime("-%Y%m%d-%H%M%S", time.gmtime())
     hp, warm = _hyperparameters(art, current, options, len(art.classes))
-    channels = _carve(store, dataset, settings.bucket, name, options.validation_share, options.seed)
+    channels = _carve(store, dataset, settings.bucket, name, options.validation_share, options.seed, art.classes)
     started = time.monotonic()
     job = train(settings, hp, channels, name=name, progress=progress, store=store)
     seconds = time.monotonic() - started
@@ -198,8 +207,12 @@ def _hyperparameters(art: Any, current: str, options: RetrainOptions, classes: i
     return parse({k: v for k, v in known.items() if v is not None}), True
 
 
-def _carve(store: Store, dataset: str, bucket: str, name: str, share: float, seed: int) -> Channels:
-    """Channels on the version's train split, minus a stratified `share` kept to choose the epoch on."""
+def _carve(store: Store, dataset: str, bucket: str, name: str, share: float, seed: int, classes: list[str]) -> Channels:
+    """Channels on the version's train split, minus a stratified `share` kept to choose the epoch on.
+
+    The carved lists get a manifest.json of their own naming `classes`: training reads the class names
+    beside train.lst, and without one a candidate would be named bicycle, motorcycle or class_<i>.
+    """
     data_bucket, prefix = parse_s3_uri(dataset)
     entries = parse_lst(store.get(data_bucket, join_key(prefix, "train.lst")).decode("utf-8"), f"{dataset}/train.lst")
     rng = np.random.default_rng(seed)
@@ -213,6 +226,7 @@ def _carve(store: Store, dataset: str, bucket: str, name: str, share: float, see
     base = f"loop/{name}"
     store.put(bucket, f"{base}/train.lst", format_lst(keep).encode())
     store.put(bucket, f"{base}/validation.lst", format_lst(carved).encode())
+    store.put(bucket, f"{base}/manifest.json", json.dumps({"classes": classes, "carved_from": dataset}).encode())
     return Channels(
         train=f"{dataset}/train",
         validation=f"{dataset}/train",
