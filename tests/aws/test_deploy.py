@@ -360,3 +360,37 @@ def test_rollout_policy_grants_exactly_the_alarm_and_scaling_calls_deploy_and_de
     assert statements["RollbackAlarms"]["Resource"] == [
         f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}" for name in rollout.alarm_names(plan)
     ]
+
+
+def test_an_update_dropping_a_variant_deregisters_its_scaling_first_and_a_failed_one_restores_it(
+    aws_env: str, settings: Settings, staged: Store, model_file: Path, options: AwsOptions, tmp_path: Path
+) -> None:
+    """SageMaker refuses an UpdateEndpoint that drops (or changes the instance type of) an auto scaled variant."""
+    from scones.aws import resources
+    from scones.aws.record import read
+    from scones.aws.session import clients
+    from scones.endpoint.variants import parse
+
+    specs = [parse(f"Blue={model_file}:3"), parse(f"Green={model_file}:1")]
+    first = deploy(options, settings, variants=specs).plan
+    scaling = _client("application-autoscaling")
+
+    def scaled() -> list[str]:
+        targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+        policies = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+        with_policy = {p["ResourceId"] for p in policies}
+        return sorted(t["ResourceId"].rsplit("/", 1)[1] for t in targets if t["ResourceId"] in with_policy)
+
+    assert scaled() == ["Blue", "Green"]
+    aws, record = clients(options.region), read(_client("s3"), options.bucket)
+    assert record is not None
+    blue_only = deploy(options, settings, variants=specs[:1], dry_run=True).plan
+    assert resources.retire_scaling(aws, blue_only, first.endpoint_config_name) == ["Green"]
+    assert scaled() == ["Blue"]  # Blue stays as it is: same variant, same instance type
+    resources.restore_scaling(aws, blue_only, record, ["Green"])  # what deploy does when the update fails
+    assert scaled() == ["Blue", "Green"]
+    bigger = deploy(replace(options, instance_type="ml.c5.xlarge"), settings, variants=specs, dry_run=True).plan
+    assert resources.retire_scaling(aws, bigger, first.endpoint_config_name) == ["Blue", "Green"]
+    assert scaled() == []
+    assert resources.retire_scaling(aws, bigger, first.endpoint_config_name) == ["Blue", "Green"]  # already gone: fine
+    destroy(options.bucket, options.region)  # the recorded targets were deregistered already: destroy still ends

@@ -97,8 +97,12 @@ def deploy(
         progress.advance()
     resources.alarms(aws, plan, record)  # before the endpoint: an UpdateEndpoint names them
     progress.advance(2 * len(plan.production))
-    resources.sagemaker(aws, plan, record)
-    resources.in_service(aws, plan)
+    retired = resources.sagemaker(aws, plan, record)
+    try:
+        resources.in_service(aws, plan)
+    except AwsError:  # rolled back: the variants whose scaling was retired serve again
+        resources.restore_scaling(aws, plan, record, retired)
+        raise
     progress.advance(len(plan.models) + 2)
     resources.scaling(aws, plan, record)
     progress.advance(2 * len(plan.production))

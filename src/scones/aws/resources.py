@@ -51,8 +51,11 @@ def role(aws: Clients, plan: Plan, record: records.Record, role: str) -> None:
 
 
 # -- SageMaker ----------------------------------------------------------------------------------
-def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
-    """The variants' models, the endpoint config (production variants, shadow, data capture), the endpoint."""
+def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> list[str]:
+    """The variants' models, the endpoint config (production variants, shadow, data capture), the endpoint.
+
+    Returns the variants whose auto scaling an update retired (`retire_scaling`); none on a create.
+    """
     tags = [{"Key": k, "Value": v} for k, v in plan.tags.items()]
     for model_name, variant in plan.models.items():
         if record.has("sagemaker-model", model_name):
@@ -88,13 +91,20 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
     if record.has("sagemaker-endpoint", plan.endpoint_name):
         with aws_call(f"Updating endpoint {plan.endpoint_name}"):
             current = aws.sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)["EndpointConfigName"]
-            if current != plan.endpoint_config_name:  # blue/green by --strategy, rolled back on the alarms
+        if current == plan.endpoint_config_name:
+            return []
+        retired = retire_scaling(aws, plan, current)
+        try:  # blue/green by --strategy, rolled back on the alarms
+            with aws_call(f"Updating endpoint {plan.endpoint_name}"):
                 aws.sagemaker.update_endpoint(
                     EndpointName=plan.endpoint_name,
                     EndpointConfigName=plan.endpoint_config_name,
                     DeploymentConfig=update_deployment_config(plan),
                 )
-        return
+        except AwsError:
+            restore_scaling(aws, plan, record, retired)
+            raise
+        return retired
     _create(
         aws,
         record,
@@ -104,6 +114,7 @@ def sagemaker(aws: Clients, plan: Plan, record: records.Record) -> None:
             EndpointName=plan.endpoint_name, EndpointConfigName=plan.endpoint_config_name, Tags=tags
         ),
     )
+    return []
 
 
 def in_service(aws: Clients, plan: Plan) -> None:
@@ -153,29 +164,77 @@ def alarms(aws: Clients, plan: Plan, record: records.Record) -> None:
             records.write(aws.s3, record)
 
 
+def retire_scaling(aws: Clients, plan: Plan, current_config: str) -> list[str]:
+    """Deregister the auto scaling of the variants an update drops or moves to another instance type.
+
+    SageMaker refuses such an UpdateEndpoint while the variant is a scalable target
+    (docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html); deregistering also
+    deletes its policies. `scaling` registers the planned variants again once the update is done.
+    Returns the retired variants' names.
+    """
+    with aws_call(f"Describing endpoint config {current_config}"):
+        serving = aws.sagemaker.describe_endpoint_config(EndpointConfigName=current_config)["ProductionVariants"]
+    planned = {v["VariantName"]: v["InstanceType"] for v in plan.production_variants()}
+    retired = [v["VariantName"] for v in serving if planned.get(v["VariantName"]) != v.get("InstanceType")]
+    for name in retired:
+        target = rollout.scalable_target(plan, name)
+        try:
+            with aws_call(f"Deregistering the scalable target {target['ResourceId']}"):
+                aws.autoscaling.deregister_scalable_target(
+                    ServiceNamespace=target["ServiceNamespace"],
+                    ResourceId=target["ResourceId"],
+                    ScalableDimension=target["ScalableDimension"],
+                )
+        except AwsError as exc:
+            # Already gone, or never scaled (ObjectNotFoundException; moto says ValidationException).
+            if error_code(exc) != "ObjectNotFoundException" and "no scalable target" not in str(exc).lower():
+                raise
+    return retired
+
+
+def restore_scaling(aws: Clients, plan: Plan, record: records.Record, variants: list[str]) -> None:
+    """Register `variants` (retired before an update that then failed or rolled back) and their policies again.
+
+    Best effort: called while another error is on its way to the user, which must not be hidden.
+    """
+    for name in variants:
+        try:
+            _track(aws, plan, record, name)
+        except AwsError as exc:
+            logger.warning(
+                "Could not restore the auto scaling of variant %s (%s); register it again by hand", name, exc
+            )
+
+
 def scaling(aws: Clients, plan: Plan, record: records.Record) -> None:
     """Target tracking for each production variant; Application Auto Scaling wants the endpoint InService first."""
-    name = rollout.scaling_policy_name(plan)
     for variant in plan.production:
-        target = rollout.scalable_target(plan, variant)
-        with aws_call(f"Registering the scalable target {target['ResourceId']}"):
-            aws.autoscaling.register_scalable_target(**target)  # creates or updates
-        if not record.has("scalable-target", target["ResourceId"]):
-            record.add("scalable-target", target["ResourceId"])
-            records.write(aws.s3, record)
-        with aws_call(f"Putting the scaling policy {name} on {target['ResourceId']}"):
-            aws.autoscaling.put_scaling_policy(
-                PolicyName=name,
-                ServiceNamespace=target["ServiceNamespace"],
-                ResourceId=target["ResourceId"],
-                ScalableDimension=target["ScalableDimension"],
-                PolicyType="TargetTrackingScaling",
-                TargetTrackingScalingPolicyConfiguration=rollout.scaling_configuration(plan),
-            )
-        key = f"{target['ResourceId']}|{name}"  # destroy needs both
-        if not record.has("scaling-policy", key):
-            record.add("scaling-policy", key)
-            records.write(aws.s3, record)
+        _track(aws, plan, record, variant.name)
+
+
+def _track(aws: Clients, plan: Plan, record: records.Record, variant: str) -> None:
+    """Register `variant` as a scalable target and put its target-tracking policy, each recorded once made."""
+    name = rollout.scaling_policy_name(plan)
+    target = rollout.scalable_target(plan, variant)
+    with aws_call(f"Registering the scalable target {target['ResourceId']}"):
+        aws.autoscaling.register_scalable_target(**target)  # creates or updates
+    _remember(aws, record, "scalable-target", target["ResourceId"])
+    with aws_call(f"Putting the scaling policy {name} on {target['ResourceId']}"):
+        aws.autoscaling.put_scaling_policy(
+            PolicyName=name,
+            ServiceNamespace=target["ServiceNamespace"],
+            ResourceId=target["ResourceId"],
+            ScalableDimension=target["ScalableDimension"],
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration=rollout.scaling_configuration(plan),
+        )
+    _remember(aws, record, "scaling-policy", f"{target['ResourceId']}|{name}")  # destroy needs both
+
+
+def _remember(aws: Clients, record: records.Record, kind: str, name: str) -> None:
+    if not record.has(kind, name):
+        record.add(kind, name)
+        records.write(aws.s3, record)
 
 
 # -- Lambda and Step Functions ------------------------------------------------------------------

@@ -77,12 +77,13 @@ def _variant_alarms(plan: Plan, variant: Variant) -> list[dict[str, Any]]:
     ]
 
 
-def scalable_target(plan: Plan, variant: Variant) -> dict[str, Any]:
+def scalable_target(plan: Plan, variant: Variant | str) -> dict[str, Any]:
     """RegisterScalableTarget's arguments (= the AWS::ApplicationAutoScaling::ScalableTarget properties)."""
+    name = variant if isinstance(variant, str) else variant.name
     return {
         "ServiceNamespace": "sagemaker",
         "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-        "ResourceId": f"endpoint/{plan.endpoint_name}/variant/{variant.name}",
+        "ResourceId": f"endpoint/{plan.endpoint_name}/variant/{name}",
         "MinCapacity": plan.options.instance_count,
         "MaxCapacity": plan.options.max_instances,
     }
