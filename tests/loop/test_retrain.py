@@ -120,3 +120,21 @@ def test_an_empty_reviewed_test_split_says_how_to_fill_it(settings: Settings, st
         retrain(settings, "ep", RetrainOptions(epochs=1, deploy=False))
     assert "has no reviewed-test split" in str(raised.value) and "label three or more of a class" in str(raised.value)
     assert "--test-share" in str(raised.value) and not jobs.list_jobs(settings)[1:]  # nothing trained but the base
+
+
+def test_a_version_without_a_test_split_is_refused_before_any_training(
+    settings: Settings, staged: Store, endpoint: str
+) -> None:
+    import json
+
+    from scones.errors import DataError
+    from scones.keys import parse_s3_uri
+
+    version = add_reviewed(settings, staged, "ep", reviewed_items(20))
+    bucket, prefix = parse_s3_uri(version.uri)
+    manifest = json.loads(staged.get(bucket, f"{prefix}/manifest.json"))
+    manifest["counts"].pop("test")  # as a version staged on data without a held-out split would say
+    staged.put(bucket, f"{prefix}/manifest.json", json.dumps(manifest).encode())
+    with pytest.raises(DataError, match=r"has no test split to judge a candidate on; stage data with one"):
+        retrain(settings, "ep", RetrainOptions(epochs=1, deploy=False))
+    assert not jobs.list_jobs(settings)[1:]  # nothing trained but the base

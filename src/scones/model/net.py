@@ -12,8 +12,8 @@ embedding) and a scaled linear layer. Far more sample-efficient per epoch than t
 
 Larger images (`downsample` > 1): the input is first folded space-to-depth, each f x f block of
 pixels becoming 3*f*f channels at 1/f the side (a lossless rearrangement, as a learned stride-f
-stem would see it), so the net runs at 32-63 px whatever the photo's size: a 64x64 image costs
-about 1.3x a 32x32 one, not 4x. `downsample_for` picks f from image_shape; at 32x32 f is 1 and
+stem would see it), so the net runs at 32-63 px whatever the photo's size: training at 64x64
+took 1.2x the CPU of 32x32 (docs/benchmarks.md), not ~4x. `downsample_for` picks f from image_shape; at 32x32 f is 1 and
 the net is unchanged.
 
 `Exported` wraps a trained net into what the artifact holds: normalised input in, softmax
