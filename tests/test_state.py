@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import threading
+from pathlib import Path
 
 from scones import state
 from scones.config import Settings
@@ -37,6 +38,31 @@ def test_concurrent_writers_wait_instead_of_failing(settings: Settings) -> None:
         t.join()
     assert errors == []
     assert conn.execute("SELECT count(*) FROM counter").fetchone()[0] == 200
+
+
+def test_connections_racing_to_open_a_new_home_all_get_in(tmp_path: Path) -> None:
+    """The first connections to a new file race to switch it to WAL; SQLite refuses the losers at once
+    (no busy wait), which hung CI when a racer died before a barrier. 16 threads, 400 new homes."""
+    errors: list[BaseException] = []
+
+    def open_and_read(settings: Settings) -> None:
+        try:
+            conn = state.connect(settings)
+            try:
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            finally:
+                conn.close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    for i in range(400):
+        settings = Settings(home=tmp_path / str(i))
+        threads = [threading.Thread(target=open_and_read, args=(settings,)) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
 
 
 def test_now_is_iso_utc_with_z() -> None:

@@ -47,6 +47,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # two demo runs (10 min under load on CI) or a 10-minute soak
 def test_the_whole_demo_runs_end_to_end_and_reuses_on_a_second_run(
     dev_archive: Path, request: pytest.FixtureRequest
 ) -> None:

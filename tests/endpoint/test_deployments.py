@@ -178,19 +178,24 @@ def test_one_deployment_at_a_time_is_enforced_by_the_database(settings: Settings
     def record(i: int, name: str = NAME) -> deployments.DeploymentRecord:
         return deployments.DeploymentRecord(f"race{i}", name, "canary", "InProgress", "m", [], [], "t", "t")
 
-    barrier, won = threading.Barrier(16), []
+    barrier, won, errors = threading.Barrier(16, timeout=60), [], []
 
     def claim(i: int) -> None:
-        with closing(table.connect(settings)) as conn:
-            barrier.wait()
-            if table.claim_deployment(conn, record(i)):
-                won.append(i)
+        try:
+            with closing(table.connect(settings)) as conn:
+                barrier.wait()
+                if table.claim_deployment(conn, record(i)):
+                    won.append(i)
+        except BaseException as exc:  # a racer that dies breaks the barrier: the others fail, not hang
+            barrier.abort()
+            errors.append(exc)
 
     racers = [threading.Thread(target=claim, args=(i,)) for i in range(16)]
     for t in racers:
         t.start()
     for t in racers:
         t.join()
+    assert errors == []
     assert len(won) == 1
     with closing(table.connect(settings)) as conn:
         assert table.claim_deployment(conn, record(99, "another-endpoint"))  # other endpoints are not held

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # two demo runs (10 min under load on CI) or a 10-minute soak
 def test_soak_32_clients(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Ten minutes (`make test-slow`); CI runs two with the same assertions (--soak-seconds 120)."""
     sys.path.insert(0, str(REPO / "bench"))
