@@ -36,7 +36,7 @@ def connect(settings: Settings) -> sqlite3.Connection:
         path.chmod(0o600)
     conn.row_factory = sqlite3.Row
     try:
-        _use_wal(conn)
+        use_wal(conn)
     except BaseException:
         conn.close()
         raise
@@ -45,7 +45,7 @@ def connect(settings: Settings) -> sqlite3.Connection:
     return conn
 
 
-def _use_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+def use_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
     """Switch to WAL (a no-op once the file is WAL), retrying while another connection holds the file.
 
     Why: on a file no one has switched yet, the switch needs the file to itself, and SQLite answers

@@ -23,7 +23,7 @@ from typing import Any
 
 from dbos import DBOS
 
-from scones import __version__
+from scones import __version__, state
 from scones.config import Settings, ensure_home
 from scones.errors import WorkflowError
 from scones.workflow import records
@@ -120,8 +120,9 @@ def sqlite_engine(url: str) -> Any:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = "IMMEDIATE"  # as DBOS does: serialise writers
-        for pragma in ("busy_timeout=30000", "foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL"):
+        for pragma in ("busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
             dbapi_conn.execute(f"PRAGMA {pragma}")
+        state.use_wal(dbapi_conn)  # workers opening a new database at once race to switch it
         if sqlite3.sqlite_version_info < (3, 42):
             # On Python >= 3.12 DBOS stamps rows with unixepoch('subsec'), which SQLite learnt in 3.42;
             # older ones (Debian 12's 3.40, which pyenv and distro Pythons link) return NULL and every
