@@ -167,3 +167,4 @@ def test_the_load_generator_counts_answers_and_latencies_from_a_real_server(serv
     result = asyncio.run(load.load(server, "/invocations", body, 4, 0.5))
     assert result["requests"] > 0 and result["errors"] == 0
     assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["client_cpu_s_per_1000"] > 0  # the generator's own CPU, which the server cannot have

@@ -57,7 +57,9 @@ def requests(path: str, body: str) -> list[bytes]:
     return out
 
 
-async def client(port: int, wire: list[bytes], offset: int, stop: float, warm: float, out: list[Any]) -> None:
+async def client(
+    port: int, wire: list[bytes], offset: int, stop: float, warm: float, out: list[Any], cpu: list[float]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = offset
     while (started := time.perf_counter()) < stop:
@@ -77,6 +79,8 @@ async def client(port: int, wire: list[bytes], offset: int, stop: float, warm: f
         else:
             await reader.readexactly(length)
         if started >= warm:
+            if not out:  # the first measured answer: the client's CPU from here on is the window's
+                cpu.append(time.process_time())
             out.append((time.perf_counter() - started, head[9:12] == b"200"))
     writer.close()
 
@@ -86,8 +90,9 @@ async def load(port: int, path: str, body: str, concurrency: int, seconds: float
     warm = time.perf_counter() + 0.5
     stop = warm + seconds
     out: list[tuple[float, bool]] = []
+    cpu: list[float] = []
     step = max(1, len(wire) // concurrency)
-    clients = [client(port, wire, k * step, stop, warm, out) for k in range(concurrency)]
+    clients = [client(port, wire, k * step, stop, warm, out, cpu) for k in range(concurrency)]
     try:  # a server that stalls must not stall the whole comparison
         await asyncio.wait_for(asyncio.gather(*clients), timeout=seconds + 30)
     except TimeoutError:
@@ -99,6 +104,8 @@ async def load(port: int, path: str, body: str, concurrency: int, seconds: float
         "rps": len(out) / seconds,
         "p50_ms": float(np.percentile(latencies, 50) * 1000),
         "p99_ms": float(np.percentile(latencies, 99) * 1000),
+        # The client shares the machine's cores with the server: what it spends, the server cannot.
+        "client_cpu_s_per_1000": (time.process_time() - cpu[0]) / max(1, len(out)) * 1000 if cpu else 0.0,
     }
 
 

@@ -13,14 +13,15 @@
 - One load generator (`bench/peers/load.py`, its own process) at concurrency 1, 8 and 64;
   each round measures the ceiling, then every server at every concurrency in turn, so the
   servers alternate; each round starts one server later than the one before. Reported: the
-  median over rounds of req/s, p50 and p99, and the server process tree's CPU seconds per
-  1,000 requests.
+  median over rounds of req/s, p50 and p99, the server process tree's CPU seconds per
+  1,000 requests, and the load generator's own (it shares the cores; the ceiling does not).
 - scones serves with capture at 100% (the peers capture nothing), twice: with its defaults
   (`scones`) and as two worker processes of one ORT thread each (`scones-2w`), the layout the
   batching peers use on two cores.
 - The ceiling: PNG decode + ONNX Runtime at batch 64 in two processes (one per core), no HTTP.
 With `--json` the last line printed is one JSON object:
-`{"ceiling": req_s, "servers": {"scones": {"c1": {"rps", "p50_ms", "p99_ms", "cpu_s_per_1000"}, ...}, ...}}`.
+`{"ceiling": req_s, "servers": {"scones": {"c1": {"rps", "p50_ms", "p99_ms", "cpu_s_per_1000",
+"client_cpu_s_per_1000"}, ...}, ...}, "goals": {...}}`.
 `--quick` is one round of 5 s per point.
 """
 
@@ -275,6 +276,7 @@ def compare(args: argparse.Namespace, peers: list[str], workdir: Path) -> dict[s
                     runs[name][concurrency].append(result)
                     print(f"  {name:9} c={concurrency:<3} {result['rps']:7.0f} req/s  p50 {result['p50_ms']:7.2f} ms  "
                           f"p99 {result['p99_ms']:7.2f} ms  cpu {result['cpu_s_per_1000']:5.2f} s/1000  "
+                          f"client {result['client_cpu_s_per_1000']:5.2f} s/1000  "
                           f"errors {result['errors']}", flush=True)  # fmt: skip
     finally:
         stop(servers.values())
@@ -309,7 +311,7 @@ def summarise(ceilings: list[float], runs: dict[str, dict[int, list[dict[str, An
         servers[name] = {
             f"c{c}": {
                 key: round(float(np.median([r[key] for r in rounds])), 2)
-                for key in ("rps", "p50_ms", "p99_ms", "cpu_s_per_1000")
+                for key in ("rps", "p50_ms", "p99_ms", "cpu_s_per_1000", "client_cpu_s_per_1000")
             }
             | {"rounds_rps": [round(r["rps"], 1) for r in rounds], "errors": sum(r["errors"] for r in rounds)}
             for c, rounds in by_level.items()
@@ -330,9 +332,13 @@ def summarise(ceilings: list[float], runs: dict[str, dict[int, list[dict[str, An
                 "best_peer_c8_p99_ms": servers[best_p99]["c8"]["p99_ms"],
                 "best_peer_c8_p99": best_p99,
                 "c64_of_ceiling": round(ours["c64"]["rps"] / report["ceiling"], 2),
+                # CPUs the server and the load generator used at c=64, of the cores the ceiling had to itself
+                "c64_server_cpus": round(ours["c64"]["rps"] * ours["c64"]["cpu_s_per_1000"] / 1000, 2),
+                "c64_client_cpus": round(ours["c64"]["rps"] * ours["c64"]["client_cpu_s_per_1000"] / 1000, 2),
             }
             print(f"{name} c=64: {goals['c64_vs_best_peer']}x the best peer ({best}), "
-                  f"{goals['c64_of_ceiling']:.0%} of the ceiling; c=8 p99 {goals['c8_p99_ms']} ms "
+                  f"{goals['c64_of_ceiling']:.0%} of the ceiling (server {goals['c64_server_cpus']} CPUs, "
+                  f"load generator {goals['c64_client_cpus']}); c=8 p99 {goals['c8_p99_ms']} ms "
                   f"against {goals['best_peer_c8_p99_ms']} ms ({best_p99})", flush=True)  # fmt: skip
     return report
 
