@@ -8,7 +8,7 @@ from PIL import Image
 from scones.monitor.captured import parse_record
 from scones.monitor.constraints import MonitorConfig
 from scones.monitor.window import COLUMNS, Reservoir, WindowBuilder
-from tests.data.photos import png
+from tests.data.photos import jpeg, png
 from tests.helpers import png_bytes
 from tests.monitor.support import T0, record
 
@@ -40,14 +40,18 @@ def test_counts_and_sample() -> None:
     body["captureData"]["endpointOutput"] = {"data": '{"errorType": "ModelError"}', "encoding": "JSON"}
     lines += [json.dumps(body).encode()]  # error response
     lines += [_line(png_bytes((9, 9, 9), size=64), [0.2, 0.8])]  # odd size, flat colour
+    lines += [
+        _line(jpeg(np.full((32, 32, 3), 9, np.uint8), (48, 40)), [0.2, 0.8], "image/jpeg")
+    ]  # a JPEG of odd size too
+    lines += [_line(jpeg(np.full((32, 32, 3), 9, np.uint8)), [0.2, 0.8], "image/jpeg")]  # a JPEG of the model's size
     for line in lines:
         builder.add(parse_record(line))
     window = builder.finish()
     c = window.counts
-    assert c["records"] == 10 and c["inputs"] == 10 and c["undecodable"] == 1 and c["decoded"] == 9
-    assert c["outputs"] == 9 and c["error_responses"] == 1 and c["low_confidence"] == 3
-    assert c["unexpected_content_type"] == 1 and c["odd_size"] == 1 and c["blank_images"] == 9
-    assert window.class_counts.tolist() == [7, 2]
+    assert c["records"] == 12 and c["inputs"] == 12 and c["undecodable"] == 1 and c["decoded"] == 11
+    assert c["outputs"] == 11 and c["error_responses"] == 1 and c["low_confidence"] == 5
+    assert c["unexpected_content_type"] == 1 and c["odd_size"] == 2 and c["blank_images"] == 11
+    assert window.class_counts.tolist() == [7, 4]
     assert window.rows.shape == (5, len(COLUMNS))  # the sample, bounded by max_rows
     assert len(window.embedding_images) == 3 and len(window.grid["images"]) == 2
 

@@ -11,6 +11,7 @@ configuration, not by the number of records.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,7 +252,7 @@ class WindowBuilder:
             content_type = (record.input_content_type or "").split(";")[0].strip().lower()
             if content_type not in IMAGE_TYPES:
                 self.counts["unexpected_content_type"] += 1
-            if _odd_png_size(record.input, self.image_size):
+            if _odd_size(record.input, self.image_size):
                 self.counts["odd_size"] += 1
             try:
                 images.append(decode(record.input, self.image_size, self.resize, self.fit))
@@ -265,10 +266,22 @@ class WindowBuilder:
         return np.stack(images), np.asarray(at, dtype=np.int64)
 
 
-def _odd_png_size(data: bytes, size: tuple[int, int]) -> bool:
-    """True when PNG bytes declare a size other than the model's (read from the header only)."""
-    if len(data) < 24 or not data.startswith(_PNG):
+def _odd_size(data: bytes, size: tuple[int, int]) -> bool:
+    """True when the image declares a size other than the model's, read from its header only.
+
+    PNG, what the seed's clients send, is read here directly; other formats (a phone's JPEG)
+    through Pillow, which parses the header without decoding the pixels. Unreadable bytes are
+    not odd: the decode counts them as undecodable.
+    """
+    if len(data) >= 24 and data.startswith(_PNG):
+        width = int.from_bytes(data[16:20], "big")
+        height = int.from_bytes(data[20:24], "big")
+        return (height, width) != size
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return False
-    width = int.from_bytes(data[16:20], "big")
-    height = int.from_bytes(data[20:24], "big")
     return (height, width) != size
