@@ -42,6 +42,16 @@ def test_a_version_holds_the_parent_plus_the_reviewed_images_with_their_provenan
     assert newest_version(settings, "ep") == version.uri
 
 
+def test_the_same_reviewed_images_in_another_order_make_the_same_version(settings: Settings, staged: Store) -> None:
+    """The queue's order is the order requests arrived in; the split must not depend on it."""
+    items = reviewed_items(20)
+    first = add_reviewed(settings, staged, "ep", items, into="s3://scones/in-order")
+    again = add_reviewed(settings, staged, "ep", items[::-1], parent="s3://scones/data", into="s3://scones/reversed")
+    assert first.added == again.added == {"train": 16, "reviewed-test": 4}
+    for split in ("train.lst", "reviewed-test.lst"):
+        assert staged.get("scones", f"in-order/{split}") == staged.get("scones", f"reversed/{split}")
+
+
 def test_duplicate_bytes_are_added_once(settings: Settings, staged: Store) -> None:
     items = reviewed_items(10)
     in_parent = replace(items[1], image=staged.get("scones", "data/train/img_0000.png"))

@@ -271,6 +271,9 @@ def _add_items(
             continue
         seen.add(digest)
         fresh.append((item, digest))
+    # In content order, not review order: the queue's order follows when each request arrived, and the
+    # same labelled images must split (and so train) the same way however concurrent clients interleaved.
+    fresh.sort(key=lambda pair: pair[1])
     held = _stratified(fresh, test_share, seed)
     provenance = []
     added = {"train": 0, REVIEWED_TEST: 0}
