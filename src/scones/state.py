@@ -50,7 +50,7 @@ def use_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
 
     Why: on a file no one has switched yet, the switch needs the file to itself, and SQLite answers
     "database is locked" at once, without waiting out busy_timeout, when another connection opens the
-    new file at that moment (16 threads opening a fresh home lost 22 of 300 races).
+    new file at that moment (16 threads on each of 300 new homes: 22 of the 4,800 connections failed).
     """
     deadline = time.monotonic() + patience
     while True:
