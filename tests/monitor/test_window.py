@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from scones.monitor.captured import parse_record
@@ -54,6 +55,19 @@ def test_counts_and_sample() -> None:
     assert window.class_counts.tolist() == [7, 4]
     assert window.rows.shape == (5, len(COLUMNS))  # the sample, bounded by max_rows
     assert len(window.embedding_images) == 3 and len(window.grid["images"]) == 2
+
+
+def test_a_jpeg_over_pillows_pixel_limit_is_odd_and_undecodable_without_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading a large JPEG's size must not warn (the suite turns warnings into errors): decode refuses it."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 40x40 JPEG (1,600 pixels) is then over it
+    builder = WindowBuilder(["bicycle", "motorcycle"], 0.93, MonitorConfig(), labels=None)
+    builder.add(parse_record(_line(jpeg(np.full((40, 40, 3), 9, np.uint8)), [0.2, 0.8], "image/jpeg")))
+    c = builder.finish().counts
+    assert c["odd_size"] == 1 and c["undecodable"] == 1 and c["decoded"] == 0
 
 
 def test_labels_match_inference_id_then_event_id() -> None:

@@ -12,6 +12,7 @@ configuration, not by the number of records.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,7 +272,8 @@ def _odd_size(data: bytes, size: tuple[int, int]) -> bool:
 
     PNG, what the seed's clients send, is read here directly; other formats (a phone's JPEG)
     through Pillow, which parses the header without decoding the pixels. Unreadable bytes are
-    not odd: the decode counts them as undecodable.
+    not odd: the decode counts them as undecodable, and refuses a decompression bomb, so reading
+    a large image's size here must not warn about it too.
     """
     if len(data) >= 24 and data.startswith(_PNG):
         width = int.from_bytes(data[16:20], "big")
@@ -280,8 +282,10 @@ def _odd_size(data: bytes, size: tuple[int, int]) -> bool:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return False
     return (height, width) != size
